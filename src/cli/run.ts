@@ -1,0 +1,97 @@
+import { hostname } from "node:os";
+import { Command } from "@commander-js/extra-typings";
+import { type Config, resolveConfig } from "../config.ts";
+import { stderrDiagnostics } from "../diagnostics.ts";
+import type { LoggerError } from "../errors.ts";
+import { formatJson } from "../format/json.ts";
+import type { LogRecord } from "../format/record.ts";
+import { formatText } from "../format/text.ts";
+import { Monitor } from "../monitor.ts";
+import { fileSink, type Sink, stdoutSink } from "../sinks/sink.ts";
+import { selectSource } from "../sources/select.ts";
+import type { Diagnostics } from "../sources/types.ts";
+
+export function runCommand(): Command {
+  return new Command("run")
+    .description("watch outbound SSH connections and write one record per open, close and failed attempt")
+    .option(
+      "-i, --interval <ms>",
+      "procfs polling interval in milliseconds (env SSH_OUTBOUND_INTERVAL, SLEEP; default 50)",
+    )
+    .option(
+      "--ports <list>",
+      "remote TCP ports that count as SSH, comma-separated (env SSH_OUTBOUND_PORTS; default 22)",
+    )
+    .option(
+      "--clients <list>",
+      "process names whose connections count as SSH on any port (env SSH_OUTBOUND_CLIENTS; default ssh,scp,sftp,sshfs,autossh,dbclient)",
+    )
+    .option(
+      "-f, --format <format>",
+      "json or text (env SSH_OUTBOUND_FORMAT; default text on a terminal, else json)",
+    )
+    .option(
+      "-o, --output <file>",
+      "append events to this file instead of stdout; reopened on SIGHUP (env SSH_OUTBOUND_OUTPUT)",
+    )
+    .option("-s, --source <source>", "auto, ebpf or procfs (env SSH_OUTBOUND_SOURCE; default auto)")
+    .option(
+      "--pid-file <file>",
+      "write our pid here, for logrotate without systemd (env SSH_OUTBOUND_PID_FILE)",
+    )
+    .option(
+      "--stats-interval <s>",
+      "seconds between stats lines on stderr, 0 for none (env SSH_OUTBOUND_STATS_INTERVAL; default 300)",
+    )
+    .option(
+      "--bpftrace <path>",
+      "bpftrace binary for the ebpf source (env SSH_OUTBOUND_BPFTRACE; default bpftrace)",
+    )
+    .addHelpText(
+      "after",
+      `
+Examples:
+  ssh-outbound-logger run                              text on a terminal, JSON lines when piped
+  ssh-outbound-logger run -o /var/log/ssh-outbound-logger/log.log
+  ssh-outbound-logger run --ports 22,2222 --source procfs --interval 250
+  SLEEP=100 ssh-outbound-logger run --format json | jq .destination`,
+    )
+    .action(async (flags) => {
+      const config = resolveConfig(flags);
+      await runMonitor(config, stderrDiagnostics());
+    });
+}
+
+export async function runMonitor(config: Config, diag: Diagnostics): Promise<void> {
+  const host = hostname();
+  const format =
+    config.format === "json"
+      ? (r: LogRecord) => formatJson(r, { hostname: host })
+      : (r: LogRecord) => formatText(r);
+  let monitor: Monitor | undefined;
+  const onFatal = (error: LoggerError) => {
+    diag.warn(error.message);
+    process.exitCode = 1;
+    void monitor?.stop("sink failed").finally(() => process.exit(1));
+  };
+  const sink: Sink = config.output ? fileSink(config.output, { onFatal }) : stdoutSink({ onFatal });
+  const { source, reason, fallback } = await selectSource(config, diag);
+  monitor = new Monitor({ config, source, sourceReason: reason, format, sink, diag });
+  const m = monitor;
+  if (fallback) fallback((next, why) => m.degrade(next, why));
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) {
+      diag.warn(`second ${signal}: exiting without waiting`);
+      process.exit(1);
+    }
+    void m.stop(signal).then(() => process.exit(process.exitCode ?? 0));
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGHUP", () => {
+    m.reopen();
+    diag.info("SIGHUP: output reopened");
+  });
+  await m.start();
+}

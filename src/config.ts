@@ -1,0 +1,184 @@
+import { InvalidOptionError } from "./errors.ts";
+
+export type Format = "json" | "text";
+export type SourceChoice = "auto" | "procfs" | "ebpf";
+
+export interface Config {
+  intervalMs: number;
+  ports: number[];
+  clients: string[];
+  format: Format;
+  /** A file path, or undefined for stdout. */
+  output: string | undefined;
+  source: SourceChoice;
+  pidFile: string | undefined;
+  statsIntervalS: number;
+  bpftrace: string;
+}
+
+/** Raw option values as commander hands them over: strings, or undefined when not given. */
+export interface RawOptions {
+  interval?: string | undefined;
+  ports?: string | undefined;
+  clients?: string | undefined;
+  format?: string | undefined;
+  output?: string | undefined;
+  source?: string | undefined;
+  pidFile?: string | undefined;
+  statsInterval?: string | undefined;
+  bpftrace?: string | undefined;
+}
+
+export const DEFAULTS = {
+  intervalMs: 50,
+  ports: [22],
+  clients: ["ssh", "scp", "sftp", "sshfs", "autossh", "dbclient"],
+  source: "auto" as SourceChoice,
+  statsIntervalS: 300,
+  bpftrace: "bpftrace",
+};
+
+/**
+ * Environment variables, one per option. SLEEP is the predecessor's name for the interval and is kept
+ * so existing unit files and wrappers keep working; the prefixed name wins when both are set.
+ */
+export const ENV = {
+  interval: ["SSH_OUTBOUND_INTERVAL", "SLEEP"],
+  ports: ["SSH_OUTBOUND_PORTS"],
+  clients: ["SSH_OUTBOUND_CLIENTS"],
+  format: ["SSH_OUTBOUND_FORMAT"],
+  output: ["SSH_OUTBOUND_OUTPUT"],
+  source: ["SSH_OUTBOUND_SOURCE"],
+  pidFile: ["SSH_OUTBOUND_PID_FILE"],
+  statsInterval: ["SSH_OUTBOUND_STATS_INTERVAL"],
+  bpftrace: ["SSH_OUTBOUND_BPFTRACE"],
+} as const satisfies Record<keyof RawOptions, readonly string[]>;
+
+const FLAG: Record<keyof RawOptions, string> = {
+  interval: "--interval",
+  ports: "--ports",
+  clients: "--clients",
+  format: "--format",
+  output: "--output",
+  source: "--source",
+  pidFile: "--pid-file",
+  statsInterval: "--stats-interval",
+  bpftrace: "--bpftrace",
+};
+
+interface Picked {
+  value: string;
+  /** How the user named it, for error messages: the flag, or the environment variable. */
+  name: string;
+}
+
+function pick(key: keyof RawOptions, flags: RawOptions, env: NodeJS.ProcessEnv): Picked | undefined {
+  const flag = flags[key];
+  if (flag !== undefined) return { value: flag, name: FLAG[key] };
+  for (const name of ENV[key]) {
+    const value = env[name];
+    if (value !== undefined && value !== "") return { value, name };
+  }
+  return undefined;
+}
+
+function integerIn(p: Picked, min: number, max: number, unit: string): number {
+  const text = p.value.trim();
+  if (!/^\d+$/.test(text)) {
+    throw new InvalidOptionError(p.name, p.value, `a whole number of ${unit} from ${min} to ${max}`);
+  }
+  const n = Number(text);
+  if (n < min || n > max) {
+    throw new InvalidOptionError(p.name, p.value, `a whole number of ${unit} from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function validateInterval(p: Picked): number {
+  return integerIn(p, 1, 3_600_000, "milliseconds");
+}
+
+export function validateStatsInterval(p: Picked): number {
+  return integerIn(p, 0, 86_400, "seconds (0 turns stats off)");
+}
+
+export function validatePorts(p: Picked): number[] {
+  const parts = p.value.split(",").map((s) => s.trim());
+  const ports: number[] = [];
+  for (const part of parts) {
+    if (!/^\d+$/.test(part) || Number(part) < 1 || Number(part) > 65535) {
+      throw new InvalidOptionError(p.name, p.value, "a comma-separated list of TCP ports from 1 to 65535");
+    }
+    if (!ports.includes(Number(part))) ports.push(Number(part));
+  }
+  return ports;
+}
+
+export function validateClients(p: Picked): string[] {
+  const names = p.value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  // The kernel keeps 15 bytes of a task name (TASK_COMM_LEN 16); a longer name could never match.
+  const bad = names.find((n) => Buffer.byteLength(n) > 15 || /[\s/]/.test(n));
+  if (bad !== undefined || names.length === 0) {
+    throw new InvalidOptionError(
+      p.name,
+      p.value,
+      "a comma-separated list of process names, each 1 to 15 bytes without spaces or slashes",
+    );
+  }
+  return [...new Set(names)];
+}
+
+function oneOf<T extends string>(p: Picked, allowed: readonly T[]): T {
+  const v = p.value.trim();
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new InvalidOptionError(p.name, p.value, `one of ${allowed.join(", ")}`);
+  }
+  return v as T;
+}
+
+export function validateFormat(p: Picked): Format {
+  return oneOf(p, ["json", "text"] as const);
+}
+
+export function validateSource(p: Picked): SourceChoice {
+  return oneOf(p, ["auto", "procfs", "ebpf"] as const);
+}
+
+export function validatePath(p: Picked): string {
+  if (p.value.trim() === "" || p.value.includes("\0")) {
+    throw new InvalidOptionError(p.name, p.value, "a file path");
+  }
+  return p.value;
+}
+
+/**
+ * Options from flags, then environment, then defaults, each validated in its own function so a bad
+ * value is reported with the name the user gave it (flag or variable), what was expected and what came.
+ */
+export function resolveConfig(
+  flags: RawOptions,
+  env: NodeJS.ProcessEnv = process.env,
+  stdoutIsTTY = Boolean(process.stdout.isTTY),
+): Config {
+  const get = <T>(key: keyof RawOptions, validate: (p: Picked) => T, fallback: T): T => {
+    const p = pick(key, flags, env);
+    return p === undefined ? fallback : validate(p);
+  };
+  let output = get("output", validatePath, undefined as string | undefined);
+  if (output === "-") output = undefined;
+  return {
+    intervalMs: get("interval", validateInterval, DEFAULTS.intervalMs),
+    ports: get("ports", validatePorts, DEFAULTS.ports),
+    clients: get("clients", validateClients, DEFAULTS.clients),
+    // Text for a person at a terminal, JSON lines for everything that a program reads.
+    format: get("format", validateFormat, stdoutIsTTY && output === undefined ? "text" : "json"),
+    output,
+    source: get("source", validateSource, DEFAULTS.source),
+    pidFile: get("pidFile", validatePath, undefined as string | undefined),
+    statsIntervalS: get("statsInterval", validateStatsInterval, DEFAULTS.statsIntervalS),
+    bpftrace: get("bpftrace", validatePath, DEFAULTS.bpftrace),
+  };
+}

@@ -1,0 +1,138 @@
+import type { ConnectionEvent } from "../tracker.ts";
+import { communityId } from "./community-id.ts";
+import type { ProcessFacts } from "./process.ts";
+import { ProcessCache } from "./processes.ts";
+import { parseClientArgv, type SshTarget } from "./ssh-argv.ts";
+import { Users } from "./users.ts";
+
+export type { ConnectionEvent } from "../tracker.ts";
+
+export interface ProcessRecord {
+  pid: number;
+  name?: string;
+  ppid?: number;
+  executable?: string;
+  args?: string[];
+  startNs?: bigint;
+  uid?: number;
+  user?: string;
+  euid?: number;
+  euser?: string;
+}
+
+export interface AncestorRecord {
+  pid: number;
+  name: string;
+  args: string[];
+  user: string;
+  startNs: bigint;
+}
+
+/**
+ * How well the process is known: `complete`, read from /proc while it lived; `partial`, it had exited
+ * before we could look, so only what the source saw (pid, and from the kernel its name, uid and parent);
+ * `none`, the socket's owner was not found (not ours to inspect, or gone before the fd scan).
+ */
+export type Attribution = "complete" | "partial" | "none";
+
+export interface EnrichedEvent extends ConnectionEvent {
+  process?: ProcessRecord;
+  parent?: ProcessRecord;
+  /** From pid 1 down to the direct parent. */
+  ancestry: AncestorRecord[];
+  target?: SshTarget;
+  communityId?: string;
+  attribution: Attribution;
+}
+
+type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
+
+/**
+ * Adds who and what to each connection event. Facts are gathered once per connection, at the first
+ * event (the attempt, when the process most likely still lives), and repeated on its later events, so
+ * each record stands on its own for a reader who sees only the close.
+ */
+export class Enricher {
+  private readonly byId = new Map<string, Facts>();
+  readonly processes = new ProcessCache();
+  readonly users = new Users();
+
+  enrich(ev: ConnectionEvent): EnrichedEvent | undefined {
+    let facts = this.byId.get(ev.id);
+    if (!facts) {
+      facts = this.gather(ev);
+      this.byId.set(ev.id, facts);
+    }
+    if (ev.action === "closed" || ev.action === "failed") this.byId.delete(ev.id);
+    if (ev.action === "attempted") return undefined;
+    const out: EnrichedEvent = { ...ev, ...facts };
+    const local = ev.socket.local;
+    if (local && local.port !== 0 && facts.communityId === undefined) {
+      // The source port is known from the handshake on; the hash needs it.
+      out.communityId = communityId(local, ev.socket.remote);
+      facts.communityId = out.communityId;
+    }
+    return out;
+  }
+
+  /** Connections whose close was never seen (still open at shutdown). */
+  get tracked(): number {
+    return this.byId.size;
+  }
+
+  private gather(ev: ConnectionEvent): Facts {
+    const owner = ev.socket.owner;
+    if (!owner) return { ancestry: [], attribution: "none" };
+    const live = this.processes.get(owner.pid);
+    // The kernel's name for the task at connect() guards against a pid reused since.
+    if (live && (owner.comm === undefined || owner.comm === live.name)) {
+      const ancestry = this.processes.ancestry(live);
+      const parent = ancestry[ancestry.length - 1];
+      const facts: Facts = {
+        process: this.record(live),
+        ancestry: ancestry.map((p) => ({
+          pid: p.pid,
+          name: p.name,
+          args: p.args,
+          user: this.users.name(p.uid),
+          startNs: p.startNs,
+        })),
+        attribution: "complete",
+      };
+      if (parent) facts.parent = this.record(parent);
+      const target = parseClientArgv(live.args, live.name);
+      if (target) facts.target = target;
+      return facts;
+    }
+    const process: ProcessRecord = { pid: owner.pid };
+    if (owner.comm !== undefined) process.name = owner.comm;
+    if (owner.ppid !== undefined) process.ppid = owner.ppid;
+    const uid = owner.uid ?? ev.socket.uid;
+    if (uid !== undefined) {
+      process.uid = uid;
+      process.user = this.users.name(uid);
+    }
+    const facts: Facts = { process, ancestry: [], attribution: "partial" };
+    if (owner.ppid !== undefined) {
+      facts.parent = { pid: owner.ppid };
+      if (owner.parentComm !== undefined) facts.parent.name = owner.parentComm;
+    }
+    return facts;
+  }
+
+  private record(p: ProcessFacts): ProcessRecord {
+    const r: ProcessRecord = {
+      pid: p.pid,
+      name: p.name,
+      ppid: p.ppid,
+      args: p.args,
+      startNs: p.startNs,
+      uid: p.uid,
+      user: this.users.name(p.uid),
+      euid: p.euid,
+      euser: this.users.name(p.euid),
+    };
+    if (p.executable !== undefined) r.executable = p.executable;
+    return r;
+  }
+}

@@ -1,0 +1,89 @@
+import { decodeUtf8Escaped } from "../bytes.ts";
+import { PROC, readBytes, readLink, readText } from "../proc-io.ts";
+
+/** What /proc tells about one process, read while it lives. */
+export interface ProcessFacts {
+  pid: number;
+  ppid: number;
+  name: string;
+  executable?: string;
+  args: string[];
+  /** Start time as ns since the epoch. */
+  startNs: bigint;
+  /** Real uid (who started it) and effective uid (whose rights it uses). */
+  uid: number;
+  euid: number;
+}
+
+/**
+ * Clock ticks per second for /proc/PID/stat times. sysconf(_SC_CLK_TCK) is not reachable from
+ * JavaScript; USER_HZ is 100 on every architecture Linux supports in userspace ABI terms.
+ */
+const CLK_TCK = 100;
+
+let bootNs: bigint | undefined;
+function bootTimeNs(): bigint {
+  if (bootNs === undefined) {
+    const m = /^btime (\d+)$/m.exec(readText(`${PROC}/stat`) ?? "");
+    bootNs = BigInt(m?.[1] ?? 0) * 1_000_000_000n;
+  }
+  return bootNs;
+}
+
+export interface StatLine {
+  comm: string;
+  ppid: number;
+  startTicks: number;
+}
+
+/** /proc/PID/stat: the name sits in parentheses and may itself hold ")" or spaces; split after the last ")". */
+export function parseStat(text: string): StatLine | undefined {
+  const close = text.lastIndexOf(")");
+  const open = text.indexOf("(");
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(" ");
+  // rest[0] is field 3 (state); ppid is field 4, starttime field 22.
+  const ppid = Number(rest[1]);
+  const startTicks = Number(rest[19]);
+  if (Number.isNaN(ppid) || Number.isNaN(startTicks)) return undefined;
+  return { comm: text.slice(open + 1, close), ppid, startTicks };
+}
+
+export function readStat(pid: number): StatLine | undefined {
+  // The name may hold any bytes but NUL and is at most 15 of them: decode it losslessly too.
+  const bytes = readBytes(`${PROC}/${pid}/stat`);
+  return bytes === undefined ? undefined : parseStat(decodeUtf8Escaped(bytes));
+}
+
+/** NUL-separated argv; bytes that are not UTF-8 are kept (see decodeUtf8Escaped), never replaced. */
+export function parseCmdline(buf: Buffer): string[] {
+  if (buf.length === 0) return [];
+  const end = buf[buf.length - 1] === 0 ? buf.length - 1 : buf.length;
+  return decodeUtf8Escaped(buf.subarray(0, end)).split("\0");
+}
+
+function parseUids(status: string): { uid: number; euid: number } | undefined {
+  const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(status);
+  return m ? { uid: Number(m[1]), euid: Number(m[2]) } : undefined;
+}
+
+/** Reads the stat, then the rest; undefined when the process is gone (a normal outcome). */
+export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | undefined {
+  const status = readText(`${PROC}/${pid}/status`);
+  const ids = status === undefined ? undefined : parseUids(status);
+  const cmdline = readBytes(`${PROC}/${pid}/cmdline`);
+  if (ids === undefined || cmdline === undefined) return undefined;
+  const facts: ProcessFacts = {
+    pid,
+    ppid: stat.ppid,
+    name: stat.comm,
+    args: parseCmdline(cmdline),
+    startNs: bootTimeNs() + (BigInt(stat.startTicks) * 1_000_000_000n) / BigInt(CLK_TCK),
+    uid: ids.uid,
+    euid: ids.euid,
+  };
+  // Only the owner or a privileged reader may follow exe; missing it is not an error.
+  const exe = readLink(`${PROC}/${pid}/exe`);
+  if (exe !== undefined) facts.executable = exe.replace(/ \(deleted\)$/, "");
+  return facts;
+}

@@ -1,0 +1,314 @@
+/**
+ * The target as the user typed it, read from an SSH client's argv the way the client itself reads it.
+ * OpenSSH (ssh.c) parses options with getopt, takes the first non-option as the destination, then parses
+ * options again from the word after it (so `ssh host -p 2222` works) unless `--` ended them; the rest is
+ * the remote command. For -p, -l, -J and -o Port/User/ProxyJump the *first* value wins, as in ssh.c and
+ * readconf.c. An option we do not know never stops the parse: it is skipped as a flag.
+ */
+
+export interface SshTarget {
+  /** The client program as recognised (ssh, scp, sftp, sshfs, autossh, dbclient). */
+  client: string;
+  user?: string;
+  /** The host as typed: an alias from ~/.ssh/config stays an alias. */
+  host?: string;
+  port?: number;
+  /** Jump hosts in order, as typed (-J, ProxyJump, or dropbear's multi-hop list). */
+  jump: string[];
+  command?: string;
+}
+
+interface GetoptSpec {
+  /** Option letters that take a value. */
+  withValue: string;
+}
+
+const SSH: GetoptSpec = { withValue: "BbcDEeFIiJLlmOoPpQRSWw" };
+const SCP: GetoptSpec = { withValue: "cDFiJlPSoX" };
+const SFTP: GetoptSpec = { withValue: "BbcDFiJloPRSsX" };
+const DBCLIENT: GetoptSpec = { withValue: "pliLRJBbcmKIosWe" };
+
+type OnOption = (letter: string, value: string | undefined) => void;
+
+/**
+ * BSD getopt over args[from..]: stops at the first non-option word or after `--`.
+ * @returns the index of the first word not consumed and whether `--` was seen.
+ */
+function getopt(args: readonly string[], from: number, spec: GetoptSpec, on: OnOption) {
+  let i = from;
+  while (i < args.length) {
+    const a = args[i] as string;
+    if (a === "--") return { next: i + 1, terminated: true };
+    if (!a.startsWith("-") || a === "-") break;
+    for (let j = 1; j < a.length; j++) {
+      const letter = a[j] as string;
+      if (spec.withValue.includes(letter)) {
+        const inline = a.slice(j + 1);
+        const value = inline !== "" ? inline : args[++i];
+        on(letter, value);
+        break;
+      }
+      on(letter, undefined);
+    }
+    i++;
+  }
+  return { next: i, terminated: false };
+}
+
+function toPort(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,5}$/.test(value.trim())) return undefined;
+  const n = Number(value);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}
+
+/** Collects first-wins values the way ssh.c and readconf.c do. */
+class Target {
+  readonly t: SshTarget;
+  constructor(client: string) {
+    this.t = { client, jump: [] };
+  }
+  user(v: string | undefined): void {
+    if (v !== undefined && v !== "" && this.t.user === undefined) this.t.user = v;
+  }
+  port(v: string | undefined): void {
+    const p = toPort(v);
+    if (p !== undefined && this.t.port === undefined) this.t.port = p;
+  }
+  jumps(v: string | undefined, sep = ","): void {
+    if (v === undefined || this.jumpSet) return;
+    this.jumpSet = true;
+    if (v.toLowerCase() === "none") return;
+    this.t.jump = v
+      .split(sep)
+      .map((s) => s.trim())
+      .filter((s) => s !== "");
+  }
+  private jumpSet = false;
+  /** `-o Key=Value`, `-o "Key Value"`, `-oKey=Value`; keys are case-insensitive. */
+  option(v: string | undefined): void {
+    if (v === undefined) return;
+    const m = /^\s*([A-Za-z]+)\s*(?:=|\s)\s*(.*?)\s*$/.exec(v);
+    if (!m) return;
+    const key = (m[1] as string).toLowerCase();
+    const value = (m[2] as string).replace(/^"(.*)"$/, "$1");
+    if (key === "port") this.port(value);
+    else if (key === "user") this.user(value);
+    else if (key === "proxyjump") this.jumps(value);
+    else if (key === "remotecommand" && value.toLowerCase() !== "none" && this.t.command === undefined) {
+      this.t.command = value;
+    }
+  }
+}
+
+/** `ssh://[user@]host[:port][/path]` (also scp:// and sftp://): undefined when not a URI. */
+function parseUri(word: string, scheme: string): { user?: string; host: string; port?: string } | undefined {
+  const prefix = `${scheme}://`;
+  if (!word.toLowerCase().startsWith(prefix)) return undefined;
+  let rest = word.slice(prefix.length);
+  const slash = rest.indexOf("/");
+  if (slash >= 0) rest = rest.slice(0, slash);
+  const at = rest.lastIndexOf("@");
+  const user = at >= 0 ? decodeURIComponentSafe(rest.slice(0, at).split(";")[0] ?? "") : undefined;
+  rest = at >= 0 ? rest.slice(at + 1) : rest;
+  let host = rest;
+  let port: string | undefined;
+  if (rest.startsWith("[")) {
+    const close = rest.indexOf("]");
+    host = rest.slice(1, close < 0 ? undefined : close);
+    const after = close < 0 ? "" : rest.slice(close + 1);
+    if (after.startsWith(":")) port = after.slice(1);
+  } else {
+    const colon = rest.lastIndexOf(":");
+    if (colon >= 0) {
+      host = rest.slice(0, colon);
+      port = rest.slice(colon + 1);
+    }
+  }
+  const out: { user?: string; host: string; port?: string } = { host };
+  if (user !== undefined && user !== "") out.user = user;
+  if (port !== undefined && port !== "") out.port = port;
+  return out;
+}
+
+function decodeURIComponentSafe(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** `[user@]host` with the user taken up to the last @ (ssh.c uses strrchr). */
+function splitUserHost(word: string): { user?: string; host: string } {
+  const at = word.lastIndexOf("@");
+  if (at <= 0) return { host: word };
+  return { user: word.slice(0, at), host: word.slice(at + 1) };
+}
+
+/**
+ * scp's and sftp's `[user@]host:path`: a word is remote when a colon comes before any slash
+ * (scp.c colon()); `[v6addr]:path` brackets an IPv6 address. undefined when the word is a local path.
+ */
+function parseRemotePath(word: string): { user?: string; host: string } | undefined {
+  if (word.startsWith(":")) return undefined;
+  const at = word.lastIndexOf("@", word.indexOf(":") < 0 ? undefined : word.indexOf(":"));
+  const hostStart = at >= 0 ? at + 1 : 0;
+  let end: number;
+  let host: string;
+  if (word[hostStart] === "[") {
+    const close = word.indexOf("]", hostStart);
+    if (close < 0 || word[close + 1] !== ":") return undefined;
+    host = word.slice(hostStart + 1, close);
+    end = close + 1;
+  } else {
+    end = -1;
+    for (let i = hostStart; i < word.length; i++) {
+      if (word[i] === "/") return undefined;
+      if (word[i] === ":") {
+        end = i;
+        break;
+      }
+    }
+    if (end < 0) return undefined;
+    host = word.slice(hostStart, end);
+  }
+  if (host === "") return undefined;
+  return at > 0 ? { user: word.slice(0, at), host } : { host };
+}
+
+function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
+  const on: OnOption = (l, v) => {
+    if (l === "p") t.port(v);
+    else if (l === "l") t.user(v);
+    else if (l === "J") t.jumps(v);
+    else if (l === "o") t.option(v);
+  };
+  let { next, terminated } = getopt(args, 1, SSH, on);
+  if (next < args.length) {
+    const dest = args[next] as string;
+    const uri = parseUri(dest, "ssh");
+    const uh = uri ?? splitUserHost(dest);
+    t.user(uh.user);
+    t.t.host = uh.host;
+    if (uri) t.port(uri.port);
+    next++;
+    if (next < args.length && !terminated) ({ next, terminated } = getopt(args, next, SSH, on));
+  }
+  if (next < args.length && t.t.command === undefined) t.t.command = args.slice(next).join(" ");
+  return t.t;
+}
+
+function parseCopy(args: readonly string[], client: "scp" | "sftp"): SshTarget {
+  const t = new Target(client);
+  const on: OnOption = (l, v) => {
+    if (l === "P") t.port(v);
+    else if (l === "J") t.jumps(v);
+    else if (l === "o") t.option(v);
+  };
+  const { next } = getopt(args, 1, client === "scp" ? SCP : SFTP, on);
+  for (const word of args.slice(next)) {
+    const uri = parseUri(word, client);
+    if (uri) {
+      t.user(uri.user);
+      t.t.host = uri.host;
+      t.port(uri.port);
+      break;
+    }
+    const remote = parseRemotePath(word) ?? (client === "sftp" ? splitUserHost(word) : undefined);
+    if (remote) {
+      t.user(remote.user);
+      t.t.host = remote.host;
+      break;
+    }
+  }
+  return t.t;
+}
+
+/** sshfs [user@]host:[dir] mountpoint [-p PORT] [-o port=N,ssh_command=…,…] — options may come anywhere. */
+function parseSshfs(args: readonly string[]): SshTarget {
+  const t = new Target("sshfs");
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "-p" || a === "-o") {
+      const v = args[++i];
+      if (a === "-p") t.port(v);
+      else for (const kv of (v ?? "").split(",")) sshfsOption(t, kv);
+    } else if (a.startsWith("-p")) t.port(a.slice(2));
+    else if (a.startsWith("-o")) for (const kv of a.slice(2).split(",")) sshfsOption(t, kv);
+    else if (!a.startsWith("-") && t.t.host === undefined) {
+      const remote = parseRemotePath(a);
+      if (remote) {
+        t.user(remote.user);
+        t.t.host = remote.host;
+      }
+    }
+  }
+  return t.t;
+}
+
+function sshfsOption(t: Target, kv: string): void {
+  const [k, v] = kv.split("=", 2);
+  if (k === "port") t.port(v);
+  else if (k !== undefined && /^[A-Z]/.test(k)) t.option(kv); // ssh options pass through, e.g. -o ProxyJump=x
+}
+
+/** autossh [-V] [-M port[:echo_port]] [-f] [ssh options…]: its own options removed, the rest is ssh's. */
+function parseAutossh(args: readonly string[]): SshTarget {
+  const rest: string[] = ["ssh"];
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === "-M") i++;
+    else if (a.startsWith("-M") || a === "-f" || a === "-V") continue;
+    else rest.push(a);
+  }
+  return parseSsh(rest, new Target("autossh"));
+}
+
+/** dbclient [opts] [user@]host[/port][,[user@]host[/port]…] [command]: the last hop is the target. */
+function parseDbclient(args: readonly string[]): SshTarget {
+  const t = new Target("dbclient");
+  const on: OnOption = (l, v) => {
+    if (l === "p") t.port(v);
+    else if (l === "l") t.user(v);
+  };
+  const { next } = getopt(args, 1, DBCLIENT, on);
+  if (next < args.length) {
+    const hops = (args[next] as string).split(",");
+    const last = hops.pop() as string;
+    t.t.jump = hops;
+    const [userHost, port] = last.split("/", 2) as [string, string | undefined];
+    const uh = splitUserHost(userHost);
+    t.user(uh.user);
+    t.t.host = uh.host;
+    // Our reading: a -p given before the host wins, as it does for OpenSSH; otherwise the hop's /port.
+    t.port(port);
+    if (next + 1 < args.length) t.t.command = args.slice(next + 1).join(" ");
+  }
+  return t.t;
+}
+
+const PARSERS: Record<string, (args: readonly string[]) => SshTarget> = {
+  ssh: (a) => parseSsh(a),
+  scp: (a) => parseCopy(a, "scp"),
+  sftp: (a) => parseCopy(a, "sftp"),
+  sshfs: parseSshfs,
+  autossh: parseAutossh,
+  dbclient: parseDbclient,
+};
+
+/**
+ * The typed target of an SSH client's argv, or undefined when the program is not one we can read
+ * (a raw connect from python, nc, …). The program is recognised by argv[0]'s base name, then by the
+ * task name (a renamed binary keeps its comm). Never throws.
+ */
+export function parseClientArgv(args: readonly string[], comm?: string): SshTarget | undefined {
+  if (args.length === 0) return undefined;
+  const base = (args[0] as string).split("/").pop() ?? "";
+  const parse = PARSERS[base] ?? (comm === undefined ? undefined : PARSERS[comm]);
+  if (!parse) return undefined;
+  try {
+    return parse(args);
+  } catch {
+    return undefined; // a parser bug must not cost the event; the raw args are in the record anyway
+  }
+}

@@ -1,0 +1,27 @@
+import type { EnrichedEvent } from "../enrich/enricher.ts";
+
+export type { AncestorRecord, EnrichedEvent, ProcessRecord } from "../enrich/enricher.ts";
+
+export type MonitorAction = "monitor-started" | "monitor-stopped" | "monitor-degraded";
+
+/** The daemon's own life, so a reader of the trail can see when nobody was watching. */
+export interface MonitorEvent {
+  action: MonitorAction;
+  timeNs: bigint;
+  version: string;
+  pid: number;
+  source: string;
+  /** Why this source was chosen, or why it degraded. */
+  reason: string;
+  ports: number[];
+  clients: string[];
+  intervalMs: number;
+  /** Counters at this moment; on monitor-stopped the totals of the run. */
+  stats?: Record<string, number>;
+}
+
+export type LogRecord = EnrichedEvent | MonitorEvent;
+
+export function isMonitorEvent(r: LogRecord): r is MonitorEvent {
+  return r.action.startsWith("monitor-");
+}

@@ -1,0 +1,93 @@
+import { isoNs } from "../clock.ts";
+import type { SshTarget } from "../enrich/ssh-argv.ts";
+import { escapeText, kv } from "./escape.ts";
+import { type AncestorRecord, type EnrichedEvent, isMonitorEvent, type LogRecord } from "./record.ts";
+
+/**
+ * One line per record, `time action key=value…`, grep-friendly. Every value passes through escapeText,
+ * so an argv holding a newline, an escape sequence or raw bytes still yields exactly one line.
+ */
+export function formatText(r: LogRecord): string {
+  if (isMonitorEvent(r)) {
+    return (
+      `${isoNs(r.timeNs)} ${r.action}` +
+      kv("version", r.version) +
+      kv("pid", r.pid) +
+      kv("source", r.source) +
+      kv("reason", r.reason) +
+      kv("ports", r.ports.join(",")) +
+      kv("interval_ms", r.intervalMs) +
+      (r.stats
+        ? Object.entries(r.stats)
+            .map(([k, v]) => kv(k, v))
+            .join("")
+        : "") +
+      "\n"
+    );
+  }
+  return `${isoNs(r.timeNs)} connection-${r.action}${connectionFields(r)}\n`;
+}
+
+function connectionFields(e: EnrichedEvent): string {
+  const s = e.socket;
+  const p = e.process;
+  const duration = e.endNs === undefined ? undefined : `${Number(e.endNs - e.startNs) / 1e6}ms`;
+  return (
+    kv("id", e.id) +
+    kv("pid", p?.pid) +
+    kv("user", p?.user) +
+    kv("process", p?.name) +
+    kv("dst", endpoint(s.remote.ip, s.remote.port)) +
+    kv("src", s.local && s.local.port !== 0 ? endpoint(s.local.ip, s.local.port) : undefined) +
+    kv("target", e.target ? typedTarget(e.target) : undefined) +
+    kv("jump", e.target?.jump.length ? e.target.jump.join(",") : undefined) +
+    kv("remote_cmd", e.target?.command) +
+    kv("duration", duration) +
+    kv("sent", e.bytesSent) +
+    kv("received", e.bytesReceived) +
+    kv("state", e.lastState ?? s.state) +
+    kv("observed", e.observed === "live" ? undefined : e.observed) +
+    kv("source", e.source) +
+    kv("netns", s.netns) +
+    kv("cmd", p?.args?.join(" ")) +
+    kv("tree", e.ancestry.length ? pstreeLine(e.ancestry, p?.pid, p?.name, p?.args) : undefined)
+  );
+}
+
+function endpoint(ip: string, port: number): string {
+  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export function typedTarget(t: SshTarget): string {
+  const host = t.host ?? "?";
+  const h = host.includes(":") ? `[${host}]` : host;
+  return `${t.user ? `${t.user}@` : ""}${h}${t.port ? `:${t.port}` : ""}`;
+}
+
+function node(pid: number, name: string, args: readonly string[]): string {
+  return `${name},${pid}${args.length > 1 ? ` ${args.slice(1).join(" ")}` : ""}`;
+}
+
+/** The ancestry on one line, root first, in pstree -sap's `name,pid args` notation joined by ` > `. */
+export function pstreeLine(
+  ancestry: readonly AncestorRecord[],
+  pid?: number,
+  name?: string,
+  args?: readonly string[],
+): string {
+  const parts = ancestry.map((a) => node(a.pid, a.name, a.args));
+  if (pid !== undefined) parts.push(node(pid, name ?? "?", args ?? []));
+  return parts.join(" > ");
+}
+
+/** The ancestry as `pstree -sap` draws it, one process per line, each escaped. */
+export function pstreeTree(
+  ancestry: readonly AncestorRecord[],
+  pid?: number,
+  name?: string,
+  args?: readonly string[],
+): string {
+  const rows = ancestry.map((a) => node(a.pid, a.name, a.args));
+  if (pid !== undefined) rows.push(node(pid, name ?? "?", args ?? []));
+  return rows.map((r, i) => (i === 0 ? escapeText(r) : `${"  ".repeat(i)}\`-${escapeText(r)}`)).join("\n");
+}

@@ -1,0 +1,73 @@
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { isVanished } from "./errors.ts";
+
+/**
+ * Small readers for /proc that treat a vanished or forbidden entry as "no answer" (undefined) rather
+ * than an error: processes and sockets disappear between two reads all the time. Anything else is a
+ * real fault and is thrown. Synchronous on purpose: procfs reads never block on I/O, and a tick is
+ * cheaper as a straight run of syscalls than as thread-pool round trips.
+ */
+
+export const PROC = process.env.SSH_OUTBOUND_PROC_ROOT ?? "/proc";
+
+export function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, "latin1");
+  } catch (error) {
+    if (isVanished(error) || (error as NodeJS.ErrnoException).code === "ESRCH") return undefined;
+    throw error;
+  }
+}
+
+export function readBytes(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if (isVanished(error)) return undefined;
+    throw error;
+  }
+}
+
+export function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch (error) {
+    if (isVanished(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Entries of a directory, or undefined when it is gone or not ours to read (EACCES is reported). */
+export function listDir(path: string): { names?: string[]; denied: boolean } {
+  try {
+    return { names: readdirSync(path), denied: false };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EPERM") return { denied: true };
+    if (isVanished(error)) return { denied: false };
+    throw error;
+  }
+}
+
+/** Numeric entries of /proc: the pids alive at the moment of the read. */
+export function listPids(): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync(PROC)) {
+    const c = name.charCodeAt(0);
+    if (c >= 48 && c <= 57) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** `socket:[12345]` → 12345; anything else → undefined. */
+export function socketInode(link: string | undefined): number | undefined {
+  if (link === undefined || !link.startsWith("socket:[")) return undefined;
+  return Number(link.slice(8, -1));
+}
+
+/** `net:[4026531840]` → 4026531840. */
+export function nsInode(link: string | undefined): number | undefined {
+  if (link === undefined) return undefined;
+  const open = link.indexOf("[");
+  return open < 0 ? undefined : Number(link.slice(open + 1, -1));
+}

@@ -1,0 +1,102 @@
+/**
+ * What a source yields: observations of TCP sockets that look like outbound SSH. A source knows how
+ * to see sockets (polling /proc, or kernel events through eBPF); it knows nothing of ids, processes'
+ * ancestry or output formats. Everything after it works the same whichever source is running.
+ */
+
+export type SourceName = "procfs" | "ebpf";
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+/** TCP states by the kernel's numbering (include/net/tcp_states.h). */
+export const TCP_STATES = [
+  "UNKNOWN",
+  "ESTABLISHED",
+  "SYN_SENT",
+  "SYN_RECV",
+  "FIN_WAIT1",
+  "FIN_WAIT2",
+  "TIME_WAIT",
+  "CLOSE",
+  "CLOSE_WAIT",
+  "LAST_ACK",
+  "LISTEN",
+  "CLOSING",
+  "NEW_SYN_RECV",
+] as const;
+export type TcpState = (typeof TCP_STATES)[number];
+
+/** The process behind a socket, as far as the source could tell at the moment it saw it. */
+export interface Owner {
+  pid: number;
+  /** The thread that called connect(), when the kernel told us. */
+  tid?: number;
+  fd?: number;
+  /** Task name (comm) as the kernel had it at that moment. */
+  comm?: string;
+  uid?: number;
+  ppid?: number;
+  parentComm?: string;
+}
+
+export interface SocketFacts {
+  /** Stable while the socket lives; chosen by the source (inode, kernel address, or 4-tuple). */
+  key: string;
+  inode?: number;
+  netns?: number;
+  family: "ipv4" | "ipv6";
+  /** Unknown while a connect() is still in SYN_SENT as seen by the kernel tracepoint. */
+  local?: Endpoint;
+  remote: Endpoint;
+  state: TcpState;
+  /** The socket's uid (from /proc/net/tcp or the kernel). */
+  uid?: number;
+  owner?: Owner;
+}
+
+export type Observation =
+  /** procfs: every matching socket alive right now. Keys missing from it have gone. */
+  | { type: "snapshot"; timeNs: bigint; sockets: SocketFacts[]; initial: boolean }
+  /** ebpf: sockets that were already open when the source started; a later close ends them. */
+  | { type: "existing"; timeNs: bigint; sockets: SocketFacts[] }
+  /** ebpf: connect() put the socket into SYN_SENT. */
+  | { type: "connect"; timeNs: bigint; socket: SocketFacts }
+  /** ebpf: the handshake completed. */
+  | { type: "established"; timeNs: bigint; key: string; local: Endpoint }
+  /** ebpf: the socket reached CLOSE. */
+  | {
+      type: "close";
+      timeNs: bigint;
+      key: string;
+      oldState: TcpState;
+      bytesSent?: number;
+      bytesReceived?: number;
+    };
+
+export interface SourceStats {
+  /** Observations the source knows it could not deliver (kernel ring buffer overruns, parse failures). */
+  lost: number;
+  /** Cumulative CPU spent in the source's own work, where it can tell (ticks for procfs). */
+  ticks?: number;
+  [k: string]: number | undefined;
+}
+
+export interface Source {
+  readonly name: SourceName;
+  /** Begins delivering observations; resolves once the source is running. */
+  start(emit: (obs: Observation) => void): Promise<void>;
+  /** Stops delivering; resolves when nothing more will be emitted. */
+  stop(): Promise<void>;
+  stats(): SourceStats;
+}
+
+/** Diagnostics go to stderr, never into the event stream. */
+export interface Diagnostics {
+  info(message: string): void;
+  warn(message: string): void;
+  /** Says a message once for a given key for the life of the process. */
+  once(key: string, message: string): void;
+}

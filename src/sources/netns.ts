@@ -14,8 +14,8 @@ export class NetnsMap {
 
   constructor(private readonly revalidateEvery = 20) {}
 
-  /** @returns netns inode → representative pid, plus the pids alive now (for reuse by the caller). */
-  refresh(): { reps: Map<number, number>; pids: number[] } {
+  /** @returns netns inode → representative pid. */
+  refresh(): { reps: Map<number, number> } {
     const pids = listPids();
     const full = this.calls++ % this.revalidateEvery === 0;
     const alive = new Set(pids);
@@ -31,6 +31,6 @@ export class NetnsMap {
     const own = nsInode(readLink(`${PROC}/self/ns/net`));
     if (own !== undefined) reps.set(own, process.pid);
     for (const [pid, ns] of this.pidNs) if (!reps.has(ns)) reps.set(ns, pid);
-    return { reps, pids };
+    return { reps };
   }
 }

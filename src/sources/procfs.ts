@@ -1,5 +1,5 @@
 import { clock } from "../clock.ts";
-import { PROC, readText } from "../proc-io.ts";
+import { listPids, PROC, readText } from "../proc-io.ts";
 import { NetnsMap } from "./netns.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
 import { type ProcNetEntry, parseProcNet } from "./proc-net.ts";
@@ -38,7 +38,7 @@ export class ProcfsScanner {
   }
 
   scan(): SocketFacts[] {
-    const { reps, pids } = this.netns.refresh();
+    const { reps } = this.netns.refresh();
     const candidates: { facts: SocketFacts; portMatch: boolean }[] = [];
     for (const [ns, pid] of reps) {
       const base = pid === process.pid ? `${PROC}/self/net` : `${PROC}/${pid}/net`;
@@ -82,7 +82,9 @@ export class ProcfsScanner {
       if (k !== undefined) seenNow.set(ino, k);
       else wanted.set(ino, { portMatch: c.portMatch, uid: c.facts.uid ?? -1 });
     }
-    const found = this.owners.resolve(wanted, pids);
+    // The pids are listed again, after the tables: a process that connected after the namespace walk
+    // listed /proc would otherwise be missing, and its socket taken for nobody's.
+    const found = wanted.size === 0 ? new Map<number, Owner>() : this.owners.resolve(wanted, listPids());
     for (const [ino, w] of wanted) {
       const owner = found.get(ino);
       // Not on an SSH port and not held by an SSH client: remember that, never look again.

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { parseCmdline, parseStat, readStat } from "../src/enrich/process.ts";
+import { ProcessCache } from "../src/enrich/processes.ts";
+
+test("a task name with spaces and parentheses does not shift the fields", () => {
+  const stat = "4242 (evil) (x y) S 17 4242 4242 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+  assert.deepEqual(parseStat(stat), { comm: "evil) (x y", ppid: 17, startTicks: 987654 });
+  assert.equal(parseStat("garbage"), undefined);
+});
+
+test("argv splits on NUL and keeps an empty argument", () => {
+  assert.deepEqual(parseCmdline(Buffer.from("ssh\0-p\0\0host\0")), ["ssh", "-p", "", "host"]);
+  assert.deepEqual(parseCmdline(Buffer.alloc(0)), []);
+});
+
+test("our own process reads back with ancestry that ends at pid 1, and a missing pid is undefined", () => {
+  const cache = new ProcessCache();
+  const me = cache.get(process.pid);
+  assert.ok(me);
+  assert.equal(me.pid, process.pid);
+  assert.equal(me.ppid, process.ppid);
+  assert.equal(me.executable, process.execPath);
+  assert.ok(Math.abs(Number(me.startNs / 1_000_000n) - (Date.now() - process.uptime() * 1000)) < 5_000);
+  const chain = cache.ancestry(me);
+  assert.equal(chain[0]?.pid, 1);
+  assert.equal(chain.at(-1)?.pid, process.ppid);
+  assert.equal(cache.get(2 ** 22 + 1), undefined, "a pid above pid_max does not exist");
+  assert.equal(readStat(2 ** 22 + 1), undefined);
+  cache.get(process.pid);
+  assert.ok(cache.hits >= 1);
+});

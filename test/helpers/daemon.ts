@@ -1,0 +1,74 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./wait.ts";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const CLI = `${ROOT}src/cli.ts`;
+
+// biome-ignore lint/suspicious/noExplicitAny: events are parsed JSON checked by the schema
+export type Ev = Record<string, any>;
+
+export interface Daemon {
+  child: ChildProcess;
+  lines: string[];
+  events: Ev[];
+  stderr(): string;
+  waitFor(what: string, pred: (e: Ev) => boolean, timeoutMs?: number): Promise<Ev>;
+  /** SIGTERM, then the exit code once it has exited. */
+  stop(): Promise<number | null>;
+}
+
+/** The real CLI as a child process (node + tsx, or another runtime), its stdout parsed line by line. */
+export function startDaemon(
+  args: string[],
+  opts: { runtime?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Daemon {
+  const runtime = opts.runtime ?? [process.execPath, "--import", "tsx"];
+  const [cmd, ...pre] = runtime as [string, ...string[]];
+  const child = spawn(cmd, [...pre, CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  const events: Ev[] = [];
+  let err = "";
+  let partial = "";
+  child.stdout?.setEncoding("utf8");
+  child.stdout?.on("data", (chunk: string) => {
+    partial += chunk;
+    let nl = partial.indexOf("\n");
+    while (nl >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      lines.push(line);
+      try {
+        events.push(JSON.parse(line));
+      } catch {
+        // text format: kept in lines only
+      }
+      nl = partial.indexOf("\n");
+    }
+  });
+  child.stderr?.on("data", (d) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    events,
+    stderr: () => err,
+    waitFor: (what, pred, timeoutMs = 15_000) =>
+      waitFor(`${what}; stderr so far: ${err}`, () => events.find(pred), timeoutMs),
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+/** Events of the connections to one destination port (tests share the host with each other). */
+export function toPort(events: Ev[], port: number): Ev[] {
+  return events.filter((e) => e.destination?.port === port);
+}

@@ -120,12 +120,12 @@ export function validateClients(p: Picked): string[] {
     .map((s) => s.trim())
     .filter((s) => s !== "");
   // The kernel keeps 15 bytes of a task name (TASK_COMM_LEN 16); a longer name could never match.
-  const bad = names.find((n) => Buffer.byteLength(n) > 15 || /[\s/]/.test(n));
+  const bad = names.find((n) => Buffer.byteLength(n) > 15 || /[\s/"\\]/.test(n));
   if (bad !== undefined || names.length === 0) {
     throw new InvalidOptionError(
       p.name,
       p.value,
-      "a comma-separated list of process names, each 1 to 15 bytes without spaces or slashes",
+      "a comma-separated list of process names, each 1 to 15 bytes without spaces, slashes, quotes or backslashes",
     );
   }
   return [...new Set(names)];

@@ -14,6 +14,8 @@ export interface MonitorParts {
   source: Source;
   /** Why this source runs (shown in monitor-started and on stderr). */
   sourceReason: string;
+  /** Runs instead when the source fails to start or gives up (eBPF → procfs). */
+  fallback?: (() => Source) | undefined;
   format: (r: LogRecord) => string;
   sink: Sink;
   diag: Diagnostics;
@@ -42,12 +44,13 @@ export class Monitor {
   async start(): Promise<void> {
     const { config, diag } = this.parts;
     if (config.pidFile) writeFileSync(config.pidFile, `${process.pid}\n`, { mode: 0o644 });
+    await this.startSource();
+    // Written once the source is capturing: from this moment on the trail is complete.
     this.record("monitor-started", this.sourceReason);
     diag.info(
       `started: source ${this.source.name} (${this.sourceReason}), ports ${config.ports.join(",")}, ` +
         `clients ${config.clients.join(",")}, writing ${config.format} to ${config.output ?? "stdout"}`,
     );
-    await this.source.start((obs) => this.observe(obs));
     if (config.statsIntervalS > 0) {
       this.statsTimer = setInterval(
         () => diag.info(`stats: ${this.statsLine()}`),
@@ -57,13 +60,32 @@ export class Monitor {
     }
   }
 
-  /** Swaps in another source after the first one failed for good (eBPF → procfs), saying so in the trail. */
-  async degrade(next: Source, reason: string): Promise<void> {
+  private async startSource(): Promise<void> {
+    const { fallback } = this.parts;
+    this.source.onGiveUp = fallback ? (why) => void this.degrade(fallback(), why) : undefined;
+    try {
+      await this.source.start((obs) => this.observe(obs));
+    } catch (error) {
+      if (!fallback) throw error;
+      const why = `${this.source.name} failed to start: ${(error as Error).message}`;
+      this.parts.diag.warn(why);
+      this.source = fallback();
+      this.sourceReason = `${this.source.name}, since ${why}`;
+      this.tracker.source = this.source.name;
+      await this.source.start((obs) => this.observe(obs));
+    }
+  }
+
+  /** Swaps in the fallback source after the first one failed for good, saying so in the trail. */
+  private async degrade(next: Source, reason: string): Promise<void> {
+    if (this.stopping) return;
     await this.source.stop().catch(() => undefined);
     this.source = next;
     this.sourceReason = reason;
+    // Both sources key sockets by inode, so connections open across the switch keep their ids.
+    this.tracker.source = next.name;
     this.record("monitor-degraded", reason);
-    this.parts.diag.warn(`source degraded to ${next.name}: ${reason}`);
+    this.parts.diag.warn(`source is now ${next.name}: ${reason}`);
     await next.start((obs) => this.observe(obs));
   }
 

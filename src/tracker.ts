@@ -41,7 +41,8 @@ export class Tracker {
   private readonly live = new Map<string, Live>();
 
   constructor(
-    private readonly source: SourceName,
+    /** Named on each event; changes when the monitor falls back to another source. */
+    public source: SourceName,
     private readonly emit: (ev: ConnectionEvent) => void,
   ) {}
 

@@ -76,9 +76,8 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
   };
   const sink: Sink = config.output ? fileSink(config.output, { onFatal }) : stdoutSink({ onFatal });
   const { source, reason, fallback } = await selectSource(config, diag);
-  monitor = new Monitor({ config, source, sourceReason: reason, format, sink, diag });
+  monitor = new Monitor({ config, source, sourceReason: reason, fallback, format, sink, diag });
   const m = monitor;
-  if (fallback) fallback((next, why) => m.degrade(next, why));
   let signals = 0;
   const stop = (signal: string) => {
     if (++signals > 1) {

@@ -91,6 +91,8 @@ export interface Source {
   /** Stops delivering; resolves when nothing more will be emitted. */
   stop(): Promise<void>;
   stats(): SourceStats;
+  /** Set by the monitor: a source that gives up for good while running calls it with the reason. */
+  onGiveUp?: ((reason: string) => void) | undefined;
 }
 
 /** Diagnostics go to stderr, never into the event stream. */

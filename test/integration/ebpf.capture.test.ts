@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { after, before, test } from "node:test";
+import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { needs } from "../helpers/ci.ts";
+import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
+import { assertValidEvent } from "../helpers/schema.ts";
+import { runClient } from "../helpers/ssh.ts";
+import { freePort, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const check = SSHD ? checkEbpf("bpftrace") : { ok: false, reason: "sshd not installed" };
+let sshd: TestSshd | undefined;
+let daemon: Daemon | undefined;
+let closedPort = 0;
+
+before(async () => {
+  if (!check.ok) return;
+  sshd = await startSshd();
+  closedPort = await freePort();
+  daemon = startDaemon([
+    "run",
+    "--source",
+    "ebpf",
+    "--format",
+    "json",
+    "--ports",
+    `${sshd.port},${closedPort}`,
+    "--stats-interval",
+    "0",
+  ]);
+  // bpftrace compiles the program first: allow it time to attach.
+  await daemon.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 60_000);
+  await waitFor("bpftrace attached", () => daemon?.stderr().includes("started: source ebpf"), 60_000);
+});
+
+after(async () => {
+  const children = daemon ? bpftraceChildren(daemon) : [];
+  if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr());
+  sshd?.stop();
+  // Never orphaned: the daemon's bpftrace is gone once the daemon has exited.
+  for (const pid of children)
+    assert.equal(existsSync(`/proc/${pid}`), false, `bpftrace ${pid} outlived the daemon`);
+});
+
+function bpftraceChildren(d: Daemon): string[] {
+  try {
+    return execFileSync("pgrep", ["-P", String(d.child.pid), "bpftrace"], { encoding: "utf8" })
+      .trim()
+      .split("\n");
+  } catch {
+    return [];
+  }
+}
+
+/** A raw TCP connect from this process, closed as soon as it is up; resolves with our local port. */
+function rawConnect(port: number, holdMs = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s: Socket = connect({ host: "127.0.0.1", port }, () => {
+      const local = s.localPort as number;
+      setTimeout(() => s.destroy(), holdMs);
+      s.once("close", () => resolve(local));
+    });
+    s.on("error", reject);
+  });
+}
+
+const bySrcPort = (d: Daemon, port: number) => d.events.filter((e) => e.source?.port === port);
+
+test("a raw connect lasting about 1 ms is logged, opened and closed, with this process as its owner", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const d = daemon as Daemon;
+  const local = await rawConnect((sshd as TestSshd).port, 1);
+  await d.waitFor("the close", (e) => e.source?.port === local && e.event.action === "connection-closed");
+  const mine = bySrcPort(d, local);
+  assert.deepEqual(
+    mine.map((e) => e.event.action),
+    ["connection-opened", "connection-closed"],
+  );
+  assert.equal(mine[0]?.ssh_outbound.connection_id, mine[1]?.ssh_outbound.connection_id);
+  assert.equal(mine[0]?.process.pid, process.pid);
+  assert.equal(mine[0]?.ssh_outbound.source, "ebpf");
+  assert.ok((mine[1]?.event.duration as number) < 1e9);
+});
+
+test("ssh true is logged with user, ancestry and typed target", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const s = sshd as TestSshd;
+  const d = daemon as Daemon;
+  const run = await runClient([...s.sshArgs, "true"]);
+  assert.equal(run.code, 0, run.stderr);
+  const closed = await d.waitFor(
+    "close",
+    (e) => e.process?.pid === run.pid && e.event.action === "connection-closed",
+  );
+  const opened = d.events.filter((e) => e.process?.pid === run.pid && e.event.action === "connection-opened");
+  assert.equal(opened.length, 1);
+  const o = opened[0] as Ev;
+  assert.equal(o.ssh_outbound.connection_id, closed.ssh_outbound.connection_id);
+  assert.equal(o.user.name, s.user);
+  assert.equal(o.process.name, "ssh");
+  assert.equal(o.ssh_outbound.tid, run.pid);
+  assert.deepEqual(o.ssh_outbound.target, {
+    client: "ssh",
+    user: s.user,
+    host: "127.0.0.1",
+    port: s.port,
+    jump: [],
+    command: "true",
+  });
+  assert.ok(o.ssh_outbound.ancestry.some((a: Ev) => a.pid === process.pid));
+  assert.ok(closed.source.bytes > 0 && closed.destination.bytes > 0);
+});
+
+test("a connect to a closed port is logged as connection-failed", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const d = daemon as Daemon;
+  await assert.rejects(rawConnect(closedPort), /ECONNREFUSED/);
+  const failed = await d.waitFor(
+    "connection-failed",
+    (e) => e.destination?.port === closedPort && e.event.action === "connection-failed",
+  );
+  assert.equal(failed.event.outcome, "failure");
+  assert.equal(failed.process.pid, process.pid);
+  assert.equal(failed.ssh_outbound.state, "SYN_SENT");
+  assert.equal(
+    d.events.filter((e) => e.destination?.port === closedPort && e.event.action === "connection-opened")
+      .length,
+    0,
+  );
+});
+
+test("the close of a 2,000,000-byte download reports at least that many bytes received", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const s = sshd as TestSshd;
+  const d = daemon as Daemon;
+  const run = await runClient([...s.sshArgs, "head -c 2000000 /dev/zero"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.length, 2_000_000);
+  const closed = await d.waitFor(
+    "close",
+    (e) => e.process?.pid === run.pid && e.event.action === "connection-closed",
+  );
+  assert.ok(closed.destination.bytes >= 2_000_000, String(closed.destination.bytes));
+  assert.equal(closed.network.bytes, closed.source.bytes + closed.destination.bytes);
+});
+
+test("200 connections opened in parallel within about a second are each logged exactly once", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const d = daemon as Daemon;
+  const port = (sshd as TestSshd).port;
+  const locals = await Promise.all(Array.from({ length: 200 }, (_, i) => rawConnect(port, 5 + (i % 20))));
+  assert.equal(new Set(locals).size, 200);
+  await waitFor(
+    "all 200 closes",
+    () =>
+      locals.every((l) =>
+        d.events.some((e) => e.source?.port === l && e.event.action === "connection-closed"),
+      ),
+    30_000,
+  );
+  const ids = new Set<string>();
+  for (const l of locals) {
+    const mine = bySrcPort(d, l).filter((e) => e.process?.pid === process.pid);
+    assert.deepEqual(
+      mine.map((e) => e.event.action),
+      ["connection-opened", "connection-closed"],
+      `source port ${l}`,
+    );
+    ids.add(mine[0]?.ssh_outbound.connection_id);
+  }
+  assert.equal(ids.size, 200, "ids are unique");
+});
+
+test("every event validates against the schema", (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const d = daemon as Daemon;
+  assert.equal(d.lines.length, d.events.length);
+  for (const e of d.events) assertValidEvent(e);
+});
+
+test("killing bpftrace leads to a restart with a diagnostic, and capture goes on", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const d = daemon as Daemon;
+  const pids = bpftraceChildren(d);
+  assert.equal(pids.length, 1, "one bpftrace child");
+  process.kill(Number(pids[0]), "SIGKILL");
+  await waitFor(
+    "the restart diagnostic",
+    () => /bpftrace exited \(SIGKILL\); restarting/.test(d.stderr()),
+    10_000,
+  );
+  await waitFor(
+    "bpftrace running again",
+    () => {
+      const again = bpftraceChildren(d);
+      return again.length === 1 && again[0] !== pids[0];
+    },
+    20_000,
+  );
+  assert.equal(d.child.exitCode, null, "the daemon is still running");
+  // Probes take a while to attach again: connect until one is seen.
+  const seen = await waitFor(
+    "a connection logged after the restart",
+    () => {
+      void rawConnect((sshd as TestSshd).port, 1).then((l) => last.push(l));
+      return last.find((l) =>
+        d.events.some((e) => e.source?.port === l && e.event.action === "connection-closed"),
+      );
+    },
+    60_000,
+  );
+  assert.ok(seen);
+});
+const last: number[] = [];

@@ -78,12 +78,16 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
   const { source, reason, fallback } = await selectSource(config, diag);
   monitor = new Monitor({ config, source, sourceReason: reason, fallback, format, sink, diag });
   const m = monitor;
-  let signals = 0;
+  let firstSignalAt = 0;
   const stop = (signal: string) => {
-    if (++signals > 1) {
-      diag.warn(`second ${signal}: exiting without waiting`);
+    // Ctrl-C reaches both npm and us, and npm forwards it: a repeat within a second is the same request.
+    // A later one means the orderly stop is stuck, and the operator wants out now.
+    if (firstSignalAt !== 0) {
+      if (Date.now() - firstSignalAt < 1000) return;
+      diag.warn(`${signal} again while stopping: exiting without waiting`);
       process.exit(1);
     }
+    firstSignalAt = Date.now();
     void m.stop(signal).then(() => process.exit(process.exitCode ?? 0));
   };
   process.on("SIGTERM", () => stop("SIGTERM"));

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { hasCommand, needs } from "../helpers/ci.ts";
-import { type Daemon, type Ev, startDaemon, toPort } from "../helpers/daemon.ts";
+import { type Daemon, startDaemon, toPort } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
+import { assertSshClient, session } from "../helpers/session.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 
-const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const ready = Boolean(SSHD) && hasCommand("ssh");
 let sshd: TestSshd | undefined;
 let daemon: Daemon | undefined;
@@ -24,10 +24,6 @@ after(async () => {
   sshd?.stop();
 });
 
-function byPid(events: Ev[], pid: number): Ev[] {
-  return events.filter((e) => e.process?.pid === pid);
-}
-
 test("ssh sessions are logged once opened and once closed, with one UUIDv7, process, user and typed target", async (t) => {
   if (!needs(t, ready, "sshd and ssh are needed (apt-get install openssh-server openssh-client)")) return;
   const s = sshd as TestSshd;
@@ -37,38 +33,8 @@ test("ssh sessions are logged once opened and once closed, with one UUIDv7, proc
   assert.equal(long.code, 0, long.stderr);
   assert.equal(quick.code, 0, quick.stderr);
   for (const run of [long, quick]) {
-    await d.waitFor(
-      `close of ssh pid ${run.pid}`,
-      (e) => e.process?.pid === run.pid && e.event.action === "connection-closed",
-    );
-    const mine = byPid(d.events, run.pid);
-    const opened = mine.filter((e) => e.event.action === "connection-opened");
-    const closed = mine.filter((e) => e.event.action === "connection-closed");
-    assert.equal(opened.length, 1, "exactly one connection-opened");
-    assert.equal(closed.length, 1, "exactly one connection-closed");
-    const [o, c] = [opened[0] as Ev, closed[0] as Ev];
-    assert.match(o.ssh_outbound.connection_id, UUID7);
-    assert.equal(c.ssh_outbound.connection_id, o.ssh_outbound.connection_id);
-    assert.equal(o.process.name, "ssh");
-    assert.equal(o.process.executable, "/usr/bin/ssh");
-    assert.equal(o.user.name, s.user);
-    assert.equal(o.destination.ip, "127.0.0.1");
-    assert.equal(o.destination.port, s.port);
-    assert.deepEqual(o.ssh_outbound.target, {
-      client: "ssh",
-      user: s.user,
-      host: "127.0.0.1",
-      port: s.port,
-      jump: [],
-      command: run === long ? "sleep 1" : "true",
-    });
-    assert.equal(o.ssh_outbound.attribution, "complete");
-    assert.ok(
-      o.ssh_outbound.ancestry.some((a: Ev) => a.pid === process.pid),
-      "the test process is among the ancestors",
-    );
-    assert.equal(o.ssh_outbound.ancestry[0].pid, 1, "ancestry starts at pid 1");
-    assert.equal(o.process.parent.pid, process.pid);
+    const [o, c] = await session(d, `ssh pid ${run.pid}`, (e) => e.process?.pid === run.pid);
+    for (const e of [o, c]) assertSshClient(e, s, run.pid, run === long ? "sleep 1" : "true");
     assert.ok(c.event.duration > 0);
     assert.ok(typeof o.network.community_id === "string");
   }

@@ -69,21 +69,24 @@ export class Monitor {
       if (!fallback) throw error;
       const why = `${this.source.name} failed to start: ${(error as Error).message}`;
       this.parts.diag.warn(why);
-      this.source = fallback();
-      this.sourceReason = `${this.source.name}, since ${why}`;
-      this.tracker.source = this.source.name;
-      await this.source.start((obs) => this.observe(obs));
+      const next = fallback();
+      this.adopt(next, `${next.name}, since ${why}`);
+      await next.start((obs) => this.observe(obs));
     }
+  }
+
+  /** Makes `next` the source of record. Both sources key sockets by inode, so open connections keep their ids. */
+  private adopt(next: Source, reason: string): void {
+    this.source = next;
+    this.sourceReason = reason;
+    this.tracker.source = next.name;
   }
 
   /** Swaps in the fallback source after the first one failed for good, saying so in the trail. */
   private async degrade(next: Source, reason: string): Promise<void> {
     if (this.stopping) return;
     await this.source.stop().catch(() => undefined);
-    this.source = next;
-    this.sourceReason = reason;
-    // Both sources key sockets by inode, so connections open across the switch keep their ids.
-    this.tracker.source = next.name;
+    this.adopt(next, reason);
     this.record("monitor-degraded", reason);
     this.parts.diag.warn(`source is now ${next.name}: ${reason}`);
     await next.start((obs) => this.observe(obs));

@@ -21,6 +21,8 @@ export interface EbpfOptions {
 interface Live {
   inode?: number;
   sk?: string;
+  /** For sockets taken in from /proc: their 4-tuple key, under which the kernel's close finds them. */
+  tuple?: string;
   /** A close for it will come from the kernel (tracked by this bpftrace, or on an SSH port). */
   closeSeen: boolean;
 }
@@ -279,10 +281,10 @@ export class EbpfSource implements Source {
   }
 
   private forget(key: string): void {
-    const sk = this.live.get(key)?.sk;
-    if (sk !== undefined) this.bySk.delete(sk);
+    const l = this.live.get(key);
+    if (l?.sk !== undefined) this.bySk.delete(l.sk);
+    if (l?.tuple !== undefined) this.byTuple.delete(l.tuple);
     this.live.delete(key);
-    for (const [t, k] of this.byTuple) if (k === key) this.byTuple.delete(t);
   }
 }
 

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { clock } from "../clock.ts";
 import { type BpfLine, LineSplitter, parseBpftraceLine } from "./bpftrace-lines.ts";
 import { bpftraceProgram } from "./bpftrace-program.ts";
@@ -86,7 +87,7 @@ export class EbpfSource implements Source {
     const child = spawn("setpriv", ["--pdeathsig", "KILL", "--", ...argv], {
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: "65536" },
+      env: bpftraceEnv(process.env),
     });
     this.child = child;
     const out = new LineSplitter();
@@ -294,4 +295,17 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // already gone
   }
+}
+
+const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
+
+/**
+ * bpftrace's environment. Pointing BPFTRACE_BTF at the kernel's BTF file makes bpftrace read it
+ * directly; otherwise bpftrace 0.17 enumerates BTF objects with BPF_BTF_GET_NEXT_ID, which needs
+ * CAP_SYS_ADMIN, and without it knows no kernel struct (`Unknown struct/union: 'struct sock'`).
+ * So CAP_BPF + CAP_PERFMON suffice (measured; see deploy/ssh-outbound-logger.service).
+ */
+export function bpftraceEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const btf = env.BPFTRACE_BTF ?? (existsSync(VMLINUX_BTF) ? VMLINUX_BTF : undefined);
+  return { ...env, BPFTRACE_MAP_KEYS_MAX: "65536", ...(btf ? { BPFTRACE_BTF: btf } : {}) };
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "./wait.ts";
 
@@ -71,4 +72,20 @@ export function startDaemon(
 /** Events of the connections to one destination port (tests share the host with each other). */
 export function toPort(events: Ev[], port: number): Ev[] {
   return events.filter((e) => e.destination?.port === port);
+}
+
+/** The complete JSON lines of an event file so far (a line still being written is not included). */
+export function readEventFile(path: string): Ev[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return [];
+  }
+  const end = text.lastIndexOf("\n");
+  if (end < 0) return [];
+  return text
+    .slice(0, end)
+    .split("\n")
+    .map((l) => JSON.parse(l) as Ev);
 }

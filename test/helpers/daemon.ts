@@ -19,14 +19,18 @@ export interface Daemon {
   stop(): Promise<number | null>;
 }
 
-/** The real CLI as a child process (node + tsx, or another runtime), its stdout parsed line by line. */
+/**
+ * The real CLI as a child process (node + tsx, or another runtime), its stdout parsed line by line.
+ * `script: false` runs `runtime` itself as the program (the single binary).
+ */
 export function startDaemon(
   args: string[],
-  opts: { runtime?: string[]; env?: NodeJS.ProcessEnv } = {},
+  opts: { runtime?: string[]; env?: NodeJS.ProcessEnv; script?: string | false } = {},
 ): Daemon {
   const runtime = opts.runtime ?? [process.execPath, "--import", "tsx"];
   const [cmd, ...pre] = runtime as [string, ...string[]];
-  const child = spawn(cmd, [...pre, CLI, ...args], {
+  const script = opts.script === false ? [] : [opts.script ?? CLI];
+  const child = spawn(cmd, [...pre, ...script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],

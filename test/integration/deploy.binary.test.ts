@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { buildBinary } from "../helpers/binary.ts";
+import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
+import { type Daemon, ROOT, startDaemon } from "../helpers/daemon.ts";
+import { assertSshClient, session } from "../helpers/session.ts";
+import { runClient } from "../helpers/ssh.ts";
+import { SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
+
+// The single binary from `npm run build:binary`, run where no Node.js can be found: PATH holds no
+// node, and /usr/bin/node (wherever `node` is) is hidden by an empty file in a private mount namespace.
+const ready = IS_ROOT && Boolean(SSHD) && hasCommand("ssh") && hasCommand("unshare");
+let binary = "";
+let dir = "";
+let sshd: TestSshd | undefined;
+
+before(async () => {
+  binary = buildBinary();
+  dir = mkdtempSync(join(tmpdir(), "sol-binary-"));
+  writeFileSync(join(dir, "empty"), "");
+  if (ready) sshd = await startSshd();
+});
+after(() => {
+  sshd?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function withoutNode(): string[] {
+  const node = process.execPath;
+  const hide = `mount --bind ${dir}/empty ${node} && exec env -i PATH=/usr/sbin:/sbin "$@"`;
+  return ["unshare", "-m", "--propagation", "private", "--", "sh", "-c", hide, "without-node"];
+}
+
+test("--version prints the package version", () => {
+  const version = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
+  assert.equal(execFileSync(binary, ["--version"], { encoding: "utf8" }).trim(), version);
+});
+
+test("without Node.js the binary logs a real ssh connection", async (t) => {
+  if (!needs(t, ready, "root, sshd, ssh and unshare are needed")) return;
+  const s = sshd as TestSshd;
+  const d: Daemon = startDaemon(["run", "--source", "procfs", "--format", "json", "--interval", "20"], {
+    runtime: [...withoutNode(), binary],
+    script: false,
+  });
+  try {
+    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started");
+    const run = await runClient([...s.sshArgs, "true"]);
+    assert.equal(run.code, 0, run.stderr);
+    const [o, c] = await session(d, `ssh pid ${run.pid}`, (e) => e.process?.pid === run.pid);
+    for (const e of [o, c]) assertSshClient(e, s, run.pid, "true");
+    assert.match(d.stderr(), /started: source procfs/);
+  } finally {
+    assert.equal(await d.stop(), 0, d.stderr());
+  }
+});

@@ -1,19 +1,40 @@
 import { clock } from "../clock.ts";
 import { listPids, PROC, readText } from "../proc-io.ts";
-import { NetnsMap } from "./netns.ts";
+import { clientSockets } from "./client-sockets.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
+import { PidTable } from "./pid-table.ts";
 import { type ProcNetEntry, parseProcNet } from "./proc-net.ts";
-import type { Diagnostics, Observation, Owner, SocketFacts, Source, SourceStats, TcpState } from "./types.ts";
+import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "./sock-diag.ts";
+import {
+  type Diagnostics,
+  type Observation,
+  type Owner,
+  type SocketFacts,
+  type Source,
+  type SourceStats,
+  TCP_STATES,
+  type TcpState,
+} from "./types.ts";
 
 export interface ProcfsOptions {
   intervalMs: number;
   ports: readonly number[];
   clients: readonly string[];
   diag: Diagnostics;
+  /** List our namespace's sockets through netlink when the addon loads (default true). */
+  netlink?: boolean;
 }
 
 /** States in which a socket is not (or no longer) an outbound connection of a process. */
 const IGNORED: ReadonlySet<TcpState> = new Set(["LISTEN", "TIME_WAIT", "CLOSE", "NEW_SYN_RECV", "SYN_RECV"]);
+const CANDIDATE_STATES = stateMask(TCP_STATES.filter((s) => s !== "UNKNOWN" && !IGNORED.has(s)));
+const LISTEN_STATE = stateMask(["LISTEN"]);
+
+interface Tables {
+  entries: ProcNetEntry[];
+  /** Local ports listening in the namespace. */
+  listen: Set<number>;
+}
 
 /**
  * Reads the current outbound SSH sockets from /proc. One `scan()` is a full picture of the host at
@@ -21,16 +42,35 @@ const IGNORED: ReadonlySet<TcpState> = new Set(["LISTEN", "TIME_WAIT", "CLOSE", 
  * Sockets are resolved to their process once, when first seen; later scans only re-read the tables.
  */
 export class ProcfsScanner {
-  private readonly netns = new NetnsMap();
+  private readonly pids: PidTable;
   private readonly owners: OwnerResolver;
   private readonly ports: ReadonlySet<number>;
+  private readonly portList: readonly number[];
+  private readonly diag: Diagnostics;
+  /** Socket listing through netlink (false: the addon is missing or netlink failed). */
+  private netlink: boolean;
+  netlinkDumps = 0;
+  /** Client-held sockets on other ports found by a full dump, carried while held. */
+  private heldTcp = new Map<number, ProcNetEntry>();
+  private readonly heldNotTcp = new Set<number>();
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
   malformed = 0;
 
   constructor(opts: Omit<ProcfsOptions, "intervalMs">) {
     this.ports = new Set(opts.ports);
+    this.portList = [...this.ports];
+    this.diag = opts.diag;
+    this.pids = new PidTable(new Set(opts.clients));
     this.owners = new OwnerResolver(new Set(opts.clients), opts.diag);
+    this.netlink = (opts.netlink ?? true) && sockDiag() !== null;
+  }
+
+  /** How sockets of our namespace are listed: "netlink" or "proc" (with why). */
+  get tableSource(): string {
+    if (this.netlink) return "netlink sock_diag with an in-kernel port filter";
+    const why = sockDiagLoadError();
+    return `/proc/net/tcp${why ? ` (sock_diag addon not loaded: ${why})` : ""}`;
   }
 
   get ownerStats() {
@@ -38,27 +78,14 @@ export class ProcfsScanner {
   }
 
   scan(): SocketFacts[] {
-    const { reps } = this.netns.refresh();
+    const { reps, clients } = this.pids.refresh();
     const candidates: { facts: SocketFacts; portMatch: boolean }[] = [];
     for (const [ns, pid] of reps) {
-      const base = pid === process.pid ? `${PROC}/self/net` : `${PROC}/${pid}/net`;
-      // A socket listening on [::] shows in tcp6 while its IPv4 sessions show in tcp: both tables'
-      // listening ports count before deciding what is inbound.
-      const listen = new Set<number>();
-      const entries: ProcNetEntry[] = [];
-      for (const file of ["tcp", "tcp6"]) {
-        const text = readText(`${base}/${file}`);
-        if (text === undefined) continue; // the representative exited, or no IPv6: next tick will do
-        const parsed = parseProcNet(text, {
-          keep: (_remotePort, state, inode) => inode !== 0 && !IGNORED.has(state),
-        });
-        this.malformed += parsed.malformed;
-        for (const p of parsed.listening) listen.add(p);
-        entries.push(...parsed.entries);
-      }
-      for (const e of entries) {
+      // Our own namespace through netlink when we can; other namespaces (and the fallback) via /proc.
+      const tables = (pid === process.pid && this.viaNetlink(clients.get(ns) ?? [])) || this.viaProc(pid);
+      for (const e of tables.entries) {
         // Our end is a port this namespace listens on: an inbound session, not ours to log.
-        if (listen.has(e.localPort) || e.remotePort === 0) continue;
+        if (tables.listen.has(e.localPort) || e.remotePort === 0) continue;
         candidates.push({
           portMatch: this.ports.has(e.remotePort),
           facts: {
@@ -101,6 +128,74 @@ export class ProcfsScanner {
     }
     return out;
   }
+
+  /** /proc/PID/net/tcp and tcp6: every socket of the namespace, formatted as text by the kernel. */
+  private viaProc(pid: number): Tables {
+    const base = pid === process.pid ? `${PROC}/self/net` : `${PROC}/${pid}/net`;
+    // A socket listening on [::] shows in tcp6 while its IPv4 sessions show in tcp: both tables'
+    // listening ports count before deciding what is inbound.
+    const listen = new Set<number>();
+    const entries: ProcNetEntry[] = [];
+    for (const file of ["tcp", "tcp6"]) {
+      const text = readText(`${base}/${file}`);
+      if (text === undefined) continue; // the representative exited, or no IPv6: next tick will do
+      const parsed = parseProcNet(text, {
+        keep: (_remotePort, state, inode) => inode !== 0 && !IGNORED.has(state),
+      });
+      this.malformed += parsed.malformed;
+      for (const p of parsed.listening) listen.add(p);
+      entries.push(...parsed.entries);
+    }
+    return { entries, listen };
+  }
+
+  /**
+   * Our namespace's sockets through netlink sock_diag: the kernel returns only those to an SSH port.
+   * Sockets of SSH clients on other ports are found through the clients' fd links; a full dump is made
+   * only when such a socket is new (or still connecting), and its facts are carried while the client
+   * holds it. Undefined when netlink cannot be used: the caller reads /proc instead.
+   */
+  private viaNetlink(clientPids: readonly number[]): Tables | undefined {
+    if (!this.netlink) return undefined;
+    try {
+      const entries = listSockets(CANDIDATE_STATES, this.portList);
+      this.netlinkDumps += 2;
+      const held = clientSockets(clientPids);
+      const have = new Set(entries.map((e) => e.inode));
+      const carried = new Map<number, ProcNetEntry>();
+      const unseen = new Set<number>();
+      for (const ino of held.keys()) {
+        if (have.has(ino) || this.heldNotTcp.has(ino)) continue;
+        const prev = this.heldTcp.get(ino);
+        if (prev && prev.state === "ESTABLISHED") carried.set(ino, prev);
+        else unseen.add(ino);
+      }
+      if (unseen.size > 0) {
+        this.netlinkDumps += 2;
+        for (const e of listSockets(CANDIDATE_STATES, [])) {
+          if (!unseen.delete(e.inode)) continue;
+          carried.set(e.inode, e);
+        }
+      }
+      // What is held but not a TCP socket in a state of interest (ssh-agent's unix socket, say).
+      for (const ino of unseen) this.heldNotTcp.add(ino);
+      for (const ino of this.heldNotTcp) if (!held.has(ino)) this.heldNotTcp.delete(ino);
+      this.heldTcp = carried;
+      entries.push(...carried.values());
+      const listen = new Set<number>();
+      if (entries.length > 0) {
+        this.netlinkDumps += 2;
+        for (const l of listSockets(LISTEN_STATE, [])) listen.add(l.localPort);
+      }
+      return { entries, listen };
+    } catch (err) {
+      this.netlink = false;
+      this.diag.warn(
+        `netlink sock_diag failed (${(err as Error).message}); reading /proc/net/tcp from now on`,
+      );
+      return undefined;
+    }
+  }
 }
 
 /**
@@ -120,6 +215,7 @@ export class ProcfsSource implements Source {
 
   async start(emit: (obs: Observation) => void): Promise<void> {
     this.running = true;
+    this.opts.diag.info(`procfs source: our namespace's sockets through ${this.scanner.tableSource}`);
     const tick = (initial: boolean): void => {
       if (!this.running) return;
       const t0 = process.hrtime.bigint();
@@ -161,6 +257,7 @@ export class ProcfsSource implements Source {
       full_scans: o.fullScans,
       fd_denied: o.denied,
       malformed_lines: this.scanner.malformed,
+      netlink_dumps: this.scanner.netlinkDumps,
     };
   }
 }

@@ -1,0 +1,21 @@
+import { listDir, PROC, readLink, socketInode } from "../proc-io.ts";
+
+/**
+ * The sockets held by SSH client processes, whatever port they connect to: the kernel's port filter
+ * cannot see those, so the netlink path of the procfs source looks here. Every link is read at every
+ * call: a descriptor number can be closed and reused for a new socket between two calls. An SSH client
+ * holds a handful of descriptors, so this costs a few system calls per running client.
+ *
+ * @returns socket inode → pid, for the given client pids.
+ */
+export function clientSockets(pids: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    const dir = `${PROC}/${pid}/fd`;
+    for (const name of listDir(dir).names ?? []) {
+      const ino = socketInode(readLink(`${dir}/${name}`));
+      if (ino !== undefined) out.set(ino, pid);
+    }
+  }
+  return out;
+}

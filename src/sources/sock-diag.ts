@@ -1,0 +1,157 @@
+import { createRequire } from "node:module";
+import { formatAddress, type ProcNetEntry } from "./proc-net.ts";
+import { TCP_STATES, type TcpState } from "./types.ts";
+
+/**
+ * Socket listing over netlink sock_diag (what `ss` uses), with the port filter run in the kernel:
+ * the kernel sends only the sockets to an SSH port, where /proc/net/tcp formats every socket of the
+ * host as text for us to parse. The system calls are in a small N-API addon (native/sock_diag.c);
+ * the request is built and the replies parsed here.
+ */
+
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP = 0x300;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const SOCK_DIAG_BY_FAMILY = 20;
+const IPPROTO_TCP = 6;
+const INET_DIAG_REQ_BYTECODE = 1;
+const BC_JMP = 1;
+const BC_D_GE = 4;
+const BC_D_LE = 5;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+const NLMSG_HDR = 16;
+const REQ_V2 = 56;
+const DIAG_MSG = 72;
+
+/** Bit mask of TCP states, as inet_diag wants it. */
+export function stateMask(states: readonly TcpState[]): number {
+  let mask = 0;
+  for (const s of states) mask |= 1 << TCP_STATES.indexOf(s);
+  return mask >>> 0;
+}
+
+/**
+ * inet_diag bytecode accepting a socket whose remote port is one of `ports`. Per port: D_GE p, D_LE p
+ * (each followed by the op holding p), then a JMP to the end (accept). A failed comparison goes to the
+ * next port's block; after the last block, to end + 4 (reject). Every op is reachable by its `yes`
+ * offset, as the kernel's bytecode audit requires.
+ */
+export function portFilter(ports: readonly number[]): Buffer {
+  const block = 20;
+  const len = ports.length * block;
+  const bc = Buffer.alloc(len);
+  ports.forEach((port, i) => {
+    const b = i * block;
+    const last = i === ports.length - 1;
+    const fail = (at: number) => (last ? len + 4 : b + block) - at;
+    const op = (at: number, code: number, yes: number, no: number) => {
+      bc.writeUInt8(code, at);
+      bc.writeUInt8(yes, at + 1);
+      bc.writeUInt16LE(no, at + 2);
+    };
+    op(b, BC_D_GE, 8, fail(b));
+    op(b + 4, 0, 0, port);
+    op(b + 8, BC_D_LE, 8, fail(b + 8));
+    op(b + 12, 0, 0, port);
+    op(b + 16, BC_JMP, 4, len - (b + 16));
+  });
+  return bc;
+}
+
+/** A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in `states`, optionally filtered. */
+export function dumpRequest(family: number, states: number, filter?: Buffer): Buffer {
+  const attr = filter ? 4 + filter.length : 0;
+  const msg = Buffer.alloc(NLMSG_HDR + REQ_V2 + attr);
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
+  msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
+  msg.writeUInt8(family, NLMSG_HDR);
+  msg.writeUInt8(IPPROTO_TCP, NLMSG_HDR + 1);
+  msg.writeUInt32LE(states, NLMSG_HDR + 4);
+  if (filter) {
+    msg.writeUInt16LE(attr, NLMSG_HDR + REQ_V2);
+    msg.writeUInt16LE(INET_DIAG_REQ_BYTECODE, NLMSG_HDR + REQ_V2 + 2);
+    filter.copy(msg, NLMSG_HDR + REQ_V2 + 4);
+  }
+  return msg;
+}
+
+export class SockDiagError extends Error {
+  constructor(readonly errno: number) {
+    super(`sock_diag dump failed: errno ${errno}`);
+  }
+}
+
+/** The inet_diag_msg records of a dump reply, as the same entries /proc/net/tcp parsing gives. */
+export function parseDumpReply(reply: Buffer): ProcNetEntry[] {
+  const out: ProcNetEntry[] = [];
+  let off = 0;
+  while (off + NLMSG_HDR <= reply.length) {
+    const len = reply.readUInt32LE(off);
+    const type = reply.readUInt16LE(off + 4);
+    if (len < NLMSG_HDR || off + len > reply.length) break;
+    if (type === NLMSG_DONE) break;
+    if (type === NLMSG_ERROR) {
+      const err = reply.readInt32LE(off + NLMSG_HDR);
+      if (err !== 0) throw new SockDiagError(-err);
+    } else if (type === SOCK_DIAG_BY_FAMILY && len >= NLMSG_HDR + DIAG_MSG) {
+      const m = off + NLMSG_HDR;
+      const v4 = reply.readUInt8(m) === AF_INET;
+      const addr = (at: number) => formatAddress([...reply.subarray(at, at + (v4 ? 4 : 16))]);
+      const local = addr(m + 8);
+      out.push({
+        family: local.family,
+        state: TCP_STATES[reply.readUInt8(m + 1)] ?? "UNKNOWN",
+        localIp: local.ip,
+        localPort: reply.readUInt16BE(m + 4),
+        remoteIp: addr(m + 24).ip,
+        remotePort: reply.readUInt16BE(m + 6),
+        uid: reply.readUInt32LE(m + 64),
+        inode: reply.readUInt32LE(m + 68),
+      });
+    }
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+interface Addon {
+  dump(request: Buffer): Buffer;
+}
+
+let addon: Addon | null | undefined;
+let loadError = "";
+
+/**
+ * The addon, or null when it was not built (no compiler at `npm ci`) or cannot load; the procfs
+ * source then reads /proc/net/tcp. Bun has `require` in ES modules, and a literal `require("….node")`
+ * is what `bun build --compile` embeds in the single binary; Node needs createRequire.
+ */
+export function sockDiag(): Addon | null {
+  if (addon !== undefined) return addon;
+  try {
+    addon = (
+      typeof require === "function"
+        ? require("../../build/Release/sock_diag.node")
+        : createRequire(import.meta.url)("../../build/Release/sock_diag.node")
+    ) as Addon;
+  } catch (err) {
+    loadError = (err as Error).message.split("\n")[0] ?? "";
+    addon = null;
+  }
+  return addon;
+}
+
+export function sockDiagLoadError(): string {
+  return loadError;
+}
+
+/** TCP sockets of both families in `states` whose remote port is in `ports` (all ports if empty). */
+export function listSockets(states: number, ports: readonly number[]): ProcNetEntry[] {
+  const a = sockDiag();
+  if (!a) throw new Error(`sock_diag addon unavailable: ${loadError}`);
+  const filter = ports.length > 0 ? portFilter(ports) : undefined;
+  return [AF_INET, AF_INET6].flatMap((f) => parseDumpReply(a.dump(dumpRequest(f, states, filter))));
+}

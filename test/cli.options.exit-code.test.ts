@@ -1,17 +1,6 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { CLI, ROOT } from "./helpers/daemon.ts";
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, ["--import", "tsx", CLI, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    encoding: "utf8",
-    timeout: 20_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { runCli as cli } from "./helpers/daemon.ts";
 
 test("invalid options exit 2 with one line naming the option and the value, and write no event", () => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [

@@ -1,0 +1,69 @@
+import { Command } from "@commander-js/extra-typings";
+import { InvalidOptionError } from "../errors.ts";
+import type { GroupBy } from "../report/by.ts";
+import { parseTime } from "../report/filters.ts";
+import { report } from "../report/report.ts";
+import { NAME } from "../version.ts";
+import { stdoutLines } from "./stdout-lines.ts";
+
+const BY = ["user", "target", "process"] as const;
+
+export function reportCommand(): Command<[string[]]> {
+  return new Command("report")
+    .description("join the log's records into sessions: who connected where, from what, when, for how long")
+    .argument(
+      "[files...]",
+      "log files, .gz too (default: the configured log file and its rotated files, oldest first)",
+    )
+    .option("--since <time>", "sessions going on since this ISO time or this long ago (30m, 24h, 7d)")
+    .option("--until <time>", "sessions started until this ISO time or this long ago")
+    .option("--user <name>", "sessions of this local user")
+    .option("--target <host>", "to this typed host, user@host[:port], destination ip or ip:port")
+    .option("--process <name>", "made by this process name (ssh, scp, sftp, …)")
+    .option("--failed", "only failed connection attempts")
+    .option(
+      "--by <field>",
+      "counts per user, target or process: sessions, failed, first and last seen, bytes",
+    )
+    .option("--json", "one JSON object per session (and per monitoring gap)")
+    .option("--csv", "CSV with a header row (gaps on stderr)")
+    .addHelpText(
+      "after",
+      `
+Sessions are printed as they end; the ones with no end in the files come last, as "open" (the daemon
+was still watching) or "unknown" (it stopped first). Lines starting "----" are times when nobody watched.
+
+Examples:
+  ${NAME} report                                   the configured log and its rotated files
+  ${NAME} report --since 24h --user alice
+  ${NAME} report --target db1.example.com --json | jq .durationMs
+  ${NAME} report --failed --since 7d
+  ${NAME} report --by target --since 30d
+  ${NAME} report /var/log/ssh-outbound-logger/log.log-2026*.gz --csv > sessions.csv`,
+    )
+    .action(async (files, flags) => {
+      if (flags.json && flags.csv)
+        throw new InvalidOptionError("--csv", "true", "one of --json or --csv, not both");
+      if (flags.by !== undefined && !(BY as readonly string[]).includes(flags.by)) {
+        throw new InvalidOptionError("--by", flags.by, BY.join(", "));
+      }
+      const out = stdoutLines();
+      const summary = await report(
+        {
+          files,
+          filters: {
+            since: flags.since === undefined ? undefined : parseTime("--since", flags.since),
+            until: flags.until === undefined ? undefined : parseTime("--until", flags.until),
+            user: flags.user,
+            target: flags.target,
+            process: flags.process,
+            failed: flags.failed,
+          },
+          format: flags.json ? "json" : flags.csv ? "csv" : "table",
+          by: flags.by as GroupBy | undefined,
+        },
+        { ...out, warn: (m) => process.stderr.write(`${NAME}: ${m}\n`) },
+      );
+      if (summary.unreadable > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,51 @@
+import { InvalidOptionError } from "../errors.ts";
+import type { Gap, Session } from "./sessions.ts";
+
+export interface Filters {
+  since?: number;
+  until?: number;
+  user?: string;
+  target?: string;
+  process?: string;
+  failed?: boolean;
+}
+
+const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
+
+/** An ISO time (`2026-11-25`, `2026-11-25T13:00:00Z`) or a time ago (`90m`, `24h`, `7d`, `2w`). */
+export function parseTime(option: string, value: string, now = Date.now()): number {
+  const rel = /^(\d+)([smhdw])$/.exec(value.trim());
+  if (rel) return now - Number(rel[1]) * (UNITS[rel[2] as string] as number);
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const t = Date.parse(value);
+    if (Number.isFinite(t)) return t;
+  }
+  throw new InvalidOptionError(
+    option,
+    value,
+    "an ISO 8601 time (2026-11-25T13:00:00Z) or a time ago (30m, 24h, 7d)",
+  );
+}
+
+/** Sessions that were going on in [since, until] and match every other filter given. */
+export function matches(s: Session, f: Filters): boolean {
+  if (f.failed && s.status !== "failed") return false;
+  if (f.since !== undefined && s.end !== undefined && Date.parse(s.end) < f.since) return false;
+  if (f.until !== undefined && Date.parse(s.start) > f.until) return false;
+  if (f.user !== undefined && s.user !== f.user) return false;
+  if (f.process !== undefined && s.process !== f.process) return false;
+  if (f.target !== undefined) {
+    const dest = s.destIp === undefined ? undefined : `${s.destIp}:${s.destPort}`;
+    const typedHostPort = s.target?.replace(/^[^@]*@/, "");
+    const candidates = [s.targetHost, s.target, typedHostPort, s.destIp, dest];
+    if (!candidates.includes(f.target)) return false;
+  }
+  return true;
+}
+
+/** Gaps that overlap [since, until]. */
+export function gapMatches(g: Gap, f: Filters): boolean {
+  if (f.since !== undefined && g.to !== undefined && Date.parse(g.to) < f.since) return false;
+  if (f.until !== undefined && Date.parse(g.from) > f.until) return false;
+  return true;
+}

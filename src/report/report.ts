@@ -1,0 +1,121 @@
+import { LoggerError } from "../errors.ts";
+import { type GroupBy, Grouper } from "./by.ts";
+import { configuredLog, logFamily, orderLogFiles } from "./files.ts";
+import { type Filters, gapMatches, matches } from "./filters.ts";
+import { readLines } from "./lines.ts";
+import {
+  csvCell,
+  csvHeader,
+  csvRow,
+  formatBytes,
+  gapLine,
+  jsonLine,
+  shortTime,
+  tableWriter,
+} from "./output.ts";
+import { type SkipReason, toRecord } from "./records.ts";
+import { type Gap, type Session, SessionJoiner } from "./sessions.ts";
+
+export interface ReportOptions {
+  files: string[];
+  filters: Filters;
+  format: "table" | "json" | "csv";
+  by?: GroupBy;
+}
+
+export interface ReportIo {
+  /** Writes one line of the report; resolves when the consumer can take more. */
+  write(line: string): void;
+  drain(): Promise<void>;
+  warn(message: string): void;
+}
+
+export interface ReportSummary {
+  files: string[];
+  sessions: number;
+  gaps: number;
+  skipped: Partial<Record<SkipReason, number>>;
+  unreadable: number;
+}
+
+/**
+ * Streams the files through the joiner and prints sessions as they end (closed and failed ones in the
+ * order of their end, then the open ones), with the monitoring gaps among them.
+ */
+export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportSummary> {
+  const files = opts.files.length > 0 ? orderLogFiles(opts.files) : logFamily(configuredLog());
+  if (files.length === 0) {
+    throw new LoggerError(
+      "ERR_NO_LOG",
+      `no log files at ${configuredLog()} (name files, or set SSH_OUTBOUND_OUTPUT)`,
+    );
+  }
+  const summary: ReportSummary = { files, sessions: 0, gaps: 0, skipped: {}, unreadable: 0 };
+  const grouper = opts.by ? new Grouper(opts.by) : undefined;
+  const table = tableWriter(io.write);
+  const gaps: Gap[] = [];
+  if (opts.format === "table" && !grouper) table.header();
+  if (opts.format === "csv" && !grouper) io.write(csvHeader());
+
+  const emit = (item: Session | Gap): void => {
+    if (item.type === "gap") {
+      if (!gapMatches(item, opts.filters)) return;
+      summary.gaps++;
+      if (grouper || opts.format === "csv") gaps.push(item);
+      else if (opts.format === "json") io.write(jsonLine(item));
+      else io.write(`---- ${gapLine(item)}`);
+      return;
+    }
+    if (!matches(item, opts.filters)) return;
+    summary.sessions++;
+    if (grouper) grouper.add(item);
+    else if (opts.format === "json") io.write(jsonLine(item));
+    else if (opts.format === "csv") io.write(csvRow(item));
+    else table.row(item);
+  };
+  const joiner = new SessionJoiner(emit);
+  const lines = readLines(files, (file, err) => {
+    summary.unreadable++;
+    io.warn(`cannot read ${file}: ${err.message}`);
+  });
+  let n = 0;
+  for await (const line of lines) {
+    const r = toRecord(line.text, line.complete);
+    if (typeof r === "string") summary.skipped[r] = (summary.skipped[r] ?? 0) + 1;
+    else joiner.push(r);
+    if (++n % 1024 === 0) await io.drain();
+  }
+  joiner.end();
+
+  if (grouper) {
+    const groups = grouper.result();
+    if (opts.format === "json")
+      for (const g of groups) io.write(jsonLine({ type: "group", by: opts.by, ...g }));
+    else if (opts.format === "csv") {
+      io.write(`${opts.by},sessions,failed,first,last,bytes`);
+      for (const g of groups)
+        io.write([g.key, g.sessions, g.failed, g.first, g.last, g.bytes].map(csvCell).join(","));
+    } else {
+      io.write(
+        `${(opts.by ?? "").toUpperCase().padEnd(30)} SESSIONS FAILED FIRST                LAST                 BYTES`,
+      );
+      for (const g of groups) {
+        const key = g.key.length > 30 ? `${g.key.slice(0, 29)}…` : g.key.padEnd(30);
+        io.write(
+          `${key} ${String(g.sessions).padStart(8)} ${String(g.failed).padStart(6)} ${shortTime(g.first)} ${shortTime(g.last)} ${formatBytes(g.bytes)}`,
+        );
+      }
+    }
+    if (opts.format !== "csv")
+      for (const g of gaps) io.write(opts.format === "json" ? jsonLine(g) : `---- ${gapLine(g)}`);
+  }
+  // CSV stays one table: its gaps go to stderr.
+  if (opts.format === "csv") for (const g of gaps) io.warn(gapLine(g));
+  const skipped = Object.entries(summary.skipped);
+  if (skipped.length > 0) {
+    const total = skipped.reduce((a, [, c]) => a + (c ?? 0), 0);
+    io.warn(`skipped ${total} line(s): ${skipped.map(([k, c]) => `${c} ${k}`).join(", ")}`);
+  }
+  await io.drain();
+  return summary;
+}

@@ -1,0 +1,161 @@
+import type { ConnectionRecord, MonitorRecord, ReportRecord } from "./records.ts";
+
+/**
+ * closed/failed: the daemon saw the end. open: no end in the files, and the daemon that saw the start
+ * was still running when they end (it may be open now). unknown: that daemon stopped or died first,
+ * so nobody saw the end. connecting: only the attempt was seen.
+ */
+export type Status = "closed" | "failed" | "open" | "unknown" | "connecting";
+
+export interface Session {
+  type: "session";
+  id: string;
+  host: string;
+  status: Status;
+  start: string;
+  end?: string;
+  durationMs?: number;
+  user?: string;
+  pid?: number;
+  process?: string;
+  commandLine?: string;
+  /** As typed: user@host:port. */
+  target?: string;
+  targetHost?: string;
+  destIp?: string;
+  destPort?: number;
+  sent?: number;
+  received?: number;
+  /** Names of the last ancestors and the process: sshd>bash>ssh. */
+  ancestry: string;
+  observed?: string;
+}
+
+/** A time when nobody was watching: between a monitor-stopped (or the last record of a daemon that
+ * died) and the next monitor-started; `to` is missing when the files end with the monitor stopped. */
+export interface Gap {
+  type: "gap";
+  host: string;
+  from: string;
+  to?: string;
+  reason: string;
+}
+
+const ANCESTORS_SHOWN = 3;
+
+function typed(t: ConnectionRecord["target"]): string | undefined {
+  if (!t?.host) return undefined;
+  return `${t.user ? `${t.user}@` : ""}${t.host}${t.port ? `:${t.port}` : ""}`;
+}
+
+/** A session as one connection record describes it (status as yet unknown: connecting). */
+export function sessionOf(r: ConnectionRecord): Session {
+  const names = [...r.ancestry.slice(-ANCESTORS_SHOWN), r.process ?? "?"];
+  return {
+    type: "session",
+    id: r.id,
+    host: r.host,
+    status: "connecting",
+    start: r.start,
+    user: r.user,
+    pid: r.pid,
+    process: r.process,
+    commandLine: r.commandLine,
+    target: typed(r.target),
+    targetHost: r.target?.host,
+    destIp: r.destIp,
+    destPort: r.destPort,
+    ancestry: names.join(">"),
+    observed: r.observed,
+  };
+}
+
+/**
+ * Joins connection records into sessions by connection id, and monitor records into gaps. Sessions
+ * are passed on as soon as they end, so memory holds only the open ones: a daemon's ids never
+ * continue after it stops, so its open sessions are passed on (unknown) at its monitor-stopped or
+ * at the next monitor-started.
+ */
+export class SessionJoiner {
+  private readonly open = new Map<string, Session>();
+  private readonly stopped = new Map<string, MonitorRecord>();
+  private readonly running = new Set<string>();
+  private readonly lastSeen = new Map<string, string>();
+
+  constructor(private readonly out: (item: Session | Gap) => void) {}
+
+  get openCount(): number {
+    return this.open.size;
+  }
+
+  push(r: ReportRecord): void {
+    if (r.kind === "monitor") this.monitor(r);
+    else this.connection(r);
+    this.lastSeen.set(r.host, r.time);
+  }
+
+  /** The files are done: what is still open stays open (or connecting). */
+  end(): void {
+    for (const s of this.open.values()) this.out(s.status === "connecting" ? s : { ...s, status: "open" });
+    this.open.clear();
+    for (const [host, stop] of this.stopped) {
+      this.out({ type: "gap", host, from: stop.time, reason: stopReason(stop) });
+    }
+  }
+
+  private monitor(r: MonitorRecord): void {
+    if (r.action === "monitor-degraded") return;
+    if (r.action === "monitor-started") {
+      const stop = this.stopped.get(r.host);
+      const last = this.lastSeen.get(r.host);
+      if (stop) {
+        this.out({ type: "gap", host: r.host, from: stop.time, to: r.time, reason: stopReason(stop) });
+      } else if (this.running.has(r.host) && last) {
+        this.out({
+          type: "gap",
+          host: r.host,
+          from: last,
+          to: r.time,
+          reason: "no monitor-stopped: the daemon was killed or crashed after its last record",
+        });
+      }
+      this.stopped.delete(r.host);
+      this.running.add(r.host);
+    } else {
+      this.stopped.set(r.host, r);
+      this.running.delete(r.host);
+    }
+    this.flush(r.host);
+  }
+
+  private flush(host: string): void {
+    for (const [id, s] of this.open) {
+      if (s.host !== host) continue;
+      this.open.delete(id);
+      this.out({ ...s, status: "unknown" });
+    }
+  }
+
+  private connection(r: ConnectionRecord): void {
+    const s = this.open.get(r.id) ?? sessionOf(r);
+    if (r.action === "attempted" || r.action === "opened") {
+      s.status = r.action === "opened" ? "open" : "connecting";
+      this.open.set(r.id, s);
+      return;
+    }
+    // A close carries the whole picture too: a session whose open is in a file no longer here
+    // is complete from its close alone.
+    this.open.delete(r.id);
+    s.status = r.action === "failed" ? "failed" : "closed";
+    s.end = r.end ?? r.time;
+    const ms = Date.parse(s.end) - Date.parse(s.start);
+    if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);
+    s.sent = r.sent;
+    s.received = r.received;
+    this.out(s);
+  }
+}
+
+function stopReason(stop: MonitorRecord): string {
+  return `monitor stopped${stop.reason ? ` (${stop.reason})` : ""}`;
+}

@@ -1,0 +1,125 @@
+import { randomUUID } from "node:crypto";
+
+/**
+ * Log lines shaped as the daemon writes them (validated against the JSON Schema by the tests that
+ * use them), for the report fixtures: rotation, truncation, gaps, overlapping sessions.
+ */
+export interface ConnOpts {
+  id: string;
+  action: "connection-opened" | "connection-closed" | "connection-failed";
+  time: string;
+  start?: string;
+  user?: string;
+  pid?: number;
+  process?: string;
+  host?: string;
+  port?: number;
+  typedHost?: string;
+  typedUser?: string;
+  sent?: number;
+  received?: number;
+  hostname?: string;
+}
+
+export function conn(o: ConnOpts): Record<string, unknown> {
+  const ending = o.action !== "connection-opened";
+  const start = o.start ?? o.time;
+  const name = o.process ?? "ssh";
+  const user = o.user ?? "alice";
+  const port = o.port ?? 22;
+  return {
+    "@timestamp": o.time,
+    ecs: { version: "8.17.0" },
+    event: {
+      kind: "event",
+      category: ["network"],
+      type: ["connection", ending ? "end" : "start"],
+      action: o.action,
+      outcome: o.action === "connection-failed" ? "failure" : "success",
+      start,
+      ...(ending ? { end: o.time, duration: (Date.parse(o.time) - Date.parse(start)) * 1e6 } : {}),
+    },
+    process: {
+      pid: o.pid ?? 4242,
+      name,
+      executable: `/usr/bin/${name}`,
+      args: [name, `${o.typedUser ?? user}@${o.typedHost ?? "db1.example.com"}`],
+      args_count: 2,
+      command_line: `${name} ${o.typedUser ?? user}@${o.typedHost ?? "db1.example.com"}`,
+      user: { id: "1000", name: user },
+    },
+    user: { id: "1000", name: user },
+    source: { ip: "10.0.0.5", port: 50000, ...(o.sent !== undefined ? { bytes: o.sent } : {}) },
+    destination: {
+      ip: o.host ?? "10.0.0.9",
+      port,
+      ...(o.received !== undefined ? { bytes: o.received } : {}),
+    },
+    network: { transport: "tcp", iana_number: "6", type: "ipv4", direction: "egress" },
+    host: { hostname: o.hostname ?? "web1" },
+    ssh_outbound: {
+      connection_id: o.id,
+      source: "ebpf",
+      state: ending ? (o.action === "connection-failed" ? "SYN_SENT" : "FIN_WAIT1") : "ESTABLISHED",
+      observed: "live",
+      attribution: "complete",
+      ancestry: [
+        {
+          pid: 1,
+          name: "systemd",
+          args: ["/sbin/init"],
+          user: "root",
+          start: "2026-11-01T00:00:00.000000000Z",
+        },
+        { pid: 900, name: "sshd", args: ["sshd: alice"], user: "root", start: start },
+        { pid: 901, name: "bash", args: ["-bash"], user, start: start },
+      ],
+      target: {
+        client: name,
+        user: o.typedUser ?? user,
+        host: o.typedHost ?? "db1.example.com",
+        port,
+        jump: [],
+      },
+    },
+  };
+}
+
+export function monitor(
+  action: "monitor-started" | "monitor-stopped",
+  time: string,
+  hostname = "web1",
+  reason?: string,
+) {
+  return {
+    "@timestamp": time,
+    ecs: { version: "8.17.0" },
+    event: {
+      kind: "event",
+      category: ["process"],
+      type: [action === "monitor-started" ? "start" : "end"],
+      action,
+      outcome: "success",
+    },
+    host: { hostname },
+    ssh_outbound: {
+      monitor: {
+        version: "0.1.0",
+        pid: 777,
+        source: "ebpf",
+        reason: reason ?? (action === "monitor-started" ? "ebpf (auto)" : "SIGTERM"),
+        ports: [22],
+        clients: ["ssh"],
+        interval_ms: 50,
+      },
+    },
+  };
+}
+
+export const newId = (): string => {
+  // UUIDv7-looking ids are what the daemon writes; the report does not depend on the version.
+  const u = randomUUID();
+  return `${u.slice(0, 14)}7${u.slice(15)}`;
+};
+
+export const lines = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join("");

@@ -20,7 +20,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   return NULL;
 }
 
-// dump(request: Buffer): Buffer
+// dump(request: Buffer): Buffer (a dump's replies up to NLMSG_DONE, or a lookup's one reply)
 static napi_value Dump(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -42,6 +42,8 @@ static napi_value Dump(napi_env env, napi_callback_info info) {
     close(fd);
     return throw_errno(env, "send", err);
   }
+  // A dump ends with NLMSG_DONE; a lookup of one socket is answered by one message (or an error).
+  int dump = req_len >= sizeof(struct nlmsghdr) && (((struct nlmsghdr *)req)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   size_t cap = CHUNK, len = 0;
   char *out = malloc(cap);
   int done = 0;
@@ -67,6 +69,7 @@ static napi_value Dump(napi_env env, napi_callback_info info) {
       if (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR) done = 1;
     }
     len += (size_t)n;
+    if (!dump) done = 1;
   }
   close(fd);
   if (!out) {

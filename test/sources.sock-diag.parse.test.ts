@@ -4,6 +4,7 @@ import { test } from "node:test";
 import {
   AF_INET,
   dumpRequest,
+  lookupRequest,
   parseDumpReply,
   portFilter,
   SockDiagError,
@@ -14,8 +15,18 @@ const fixture = (name: string) =>
   Buffer.from(readFileSync(new URL(`fixtures/${name}`, import.meta.url), "utf8").trim(), "hex");
 
 // Captured from Linux 6.18: one established loopback connection per family, then NLMSG_DONE.
+/** Entries without the raw socket id, which is checked on its own. */
+function parsed(name: string, family: number, localPort: number) {
+  return parseDumpReply(fixture(name)).map(({ sockid, familyCode, ...rest }) => {
+    assert.equal(familyCode, family);
+    assert.equal(sockid.length, 48, "inet_diag_sockid");
+    assert.equal(sockid.readUInt16BE(0), localPort, "it starts with the source port");
+    return rest;
+  });
+}
+
 test("a captured IPv4 dump reply parses to the connection's tuple, state, uid and inode", () => {
-  assert.deepEqual(parseDumpReply(fixture("sock-diag-ipv4.hex")), [
+  assert.deepEqual(parsed("sock-diag-ipv4.hex", 2, 56820), [
     {
       family: "ipv4",
       state: "ESTABLISHED",
@@ -30,7 +41,7 @@ test("a captured IPv4 dump reply parses to the connection's tuple, state, uid an
 });
 
 test("a captured IPv6 dump reply parses too", () => {
-  assert.deepEqual(parseDumpReply(fixture("sock-diag-ipv6.hex")), [
+  assert.deepEqual(parsed("sock-diag-ipv6.hex", 10, 50058), [
     {
       family: "ipv6",
       state: "ESTABLISHED",
@@ -58,6 +69,15 @@ test("an NLMSG_ERROR reply throws with the errno", () => {
     () => parseDumpReply(err),
     (e: unknown) => e instanceof SockDiagError && e.errno === 1,
   );
+});
+
+test("a lookup request carries the socket id and is not a dump", () => {
+  const [e] = parseDumpReply(fixture("sock-diag-ipv4.hex"));
+  assert.ok(e);
+  const req = lookupRequest(e);
+  assert.equal(req.readUInt16LE(6), 0x1, "NLM_F_REQUEST only");
+  assert.equal(req.readUInt8(16), 2);
+  assert.deepEqual(req.subarray(24, 72), e.sockid);
 });
 
 test("the request carries the family, TCP, the state mask and the bytecode as an attribute", () => {

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readText } from "../proc-io.ts";
+import { effectiveCapabilities } from "../capabilities.ts";
 
 export interface EbpfCheck {
   ok: boolean;
@@ -14,11 +14,8 @@ const TRACEPOINT = "events/sock/inet_sock_set_state";
 
 /** Capabilities bpftrace needs to load and attach: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN. */
 export function hasBpfCapabilities(): boolean {
-  const m = /^CapEff:\s+([0-9a-f]+)$/m.exec(readText("/proc/self/status") ?? "");
-  if (!m) return false;
-  const eff = BigInt(`0x${m[1]}`);
-  const has = (cap: number) => (eff & (1n << BigInt(cap))) !== 0n;
-  return has(21) || (has(38) && has(39));
+  const has = effectiveCapabilities();
+  return has("SYS_ADMIN") || (has("PERFMON") && has("BPF"));
 }
 
 export function bpftraceVersion(bpftrace: string): string | undefined {

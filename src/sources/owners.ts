@@ -16,11 +16,14 @@ export interface OwnerScanStats {
 
 /**
  * Maps socket inodes to the process holding them by reading /proc/PID/fd links: the only way procfs
- * offers, and an expensive one (a readlink per descriptor). So it is asked only about sockets never seen
- * before, and it looks where the owner most likely is first:
+ * offers, and an expensive one (a readlink per descriptor: 50,000 on a host with 500 processes of 100
+ * files). So it is asked only about sockets never seen before, and it looks where the owner most
+ * likely is first:
  *   1. processes whose name is one of the SSH clients (also the only way a socket on another port
  *      counts as SSH at all, so for those sockets the search ends here);
- *   2. for sockets to an SSH port: processes running as the socket's uid;
+ *   2. for sockets to an SSH port: processes that have run since the last search (their CPU time in
+ *      /proc/PID/schedstat moved; whoever called connect() has), those running as the socket's uid
+ *      first; idle processes, however many files they hold, are not read;
  *   3. for those still missing: every other process.
  */
 export class OwnerResolver {
@@ -31,35 +34,65 @@ export class OwnerResolver {
     private readonly diag: Diagnostics,
   ) {}
 
-  resolve(wanted: Map<number, Wanted>, pids: readonly number[]): Map<number, Owner> {
+  /** CPU time (ns) each pid had at the last search: who has run since is read first. */
+  private ran = new Map<number, string>();
+
+  /** Takes the processes' CPU times now, so that the first search knows who ran since. */
+  prime(pids: readonly number[]): void {
+    for (const pid of pids) {
+      const t = runTime(pid);
+      if (t !== undefined) this.ran.set(pid, t);
+    }
+  }
+
+  /** @param commOf the process name where the caller already knows it (else read from /proc). */
+  resolve(
+    wanted: Map<number, Wanted>,
+    pids: readonly number[],
+    commOf: (pid: number) => string | undefined = readComm,
+  ): Map<number, Owner> {
     const found = new Map<number, Owner>();
     if (wanted.size === 0) return found;
     const scanned = new Set<number>();
-    const scan = (pid: number, comm: string | undefined): void => {
+    const comm = (pid: number) => commOf(pid) ?? readComm(pid);
+    const scan = (pid: number): void => {
       scanned.add(pid);
-      this.scanFds(pid, comm, wanted, found);
+      this.scanFds(pid, comm(pid), wanted, found);
     };
-    const comms = new Map<number, string | undefined>();
     for (const pid of pids) {
-      const comm = readText(`${PROC}/${pid}/comm`)?.trimEnd();
-      comms.set(pid, comm);
-      if (comm !== undefined && this.clients.has(comm)) scan(pid, comm);
+      const c = comm(pid);
+      if (c !== undefined && this.clients.has(c)) scan(pid);
     }
     const missing = (): number[] =>
       [...wanted].filter(([ino, w]) => w.portMatch && !found.has(ino)).map(([ino]) => ino);
+    const active = this.active(pids);
     if (missing().length === 0) return found;
     const uids = new Set(missing().map((ino) => wanted.get(ino)?.uid));
-    for (const pid of pids) {
-      if (scanned.has(pid)) continue;
-      if (uids.has(processUid(pid))) scan(pid, comms.get(pid));
+    const mine = active.filter((pid) => uids.has(processUid(pid)));
+    for (const pid of [...mine, ...active]) {
+      if (!scanned.has(pid)) scan(pid);
+      if (missing().length === 0) return found;
     }
-    if (missing().length === 0) return found;
     this.stats.fullScans++;
     for (const pid of pids) {
-      if (!scanned.has(pid)) scan(pid, comms.get(pid));
+      if (!scanned.has(pid)) scan(pid);
       if (missing().length === 0) break;
     }
     return found;
+  }
+
+  /** Pids whose CPU time moved since the last search (or that are new to us), newest first. */
+  private active(pids: readonly number[]): number[] {
+    const now = new Map<number, string>();
+    const out: number[] = [];
+    for (const pid of pids) {
+      const t = runTime(pid);
+      if (t === undefined) continue;
+      now.set(pid, t);
+      if (this.ran.get(pid) !== t) out.push(pid);
+    }
+    this.ran = now;
+    return out.sort((a, b) => b - a);
   }
 
   private scanFds(
@@ -89,6 +122,16 @@ export class OwnerResolver {
       found.set(ino, owner);
     }
   }
+}
+
+function readComm(pid: number): string | undefined {
+  return readText(`${PROC}/${pid}/comm`)?.trimEnd();
+}
+
+/** Time spent on the CPU, ns, as text (first field of /proc/PID/schedstat); undefined if gone. */
+function runTime(pid: number): string | undefined {
+  const s = readText(`${PROC}/${pid}/schedstat`);
+  return s === undefined ? undefined : s.slice(0, s.indexOf(" "));
 }
 
 function processUid(pid: number): number | undefined {

@@ -13,8 +13,10 @@ interface PidFacts {
  * exec`, `unshare -n`) and its name (to know the SSH clients among them).
  *
  * Both are read when a pid first appears. A process can still move with setns(2)/unshare(2) or
- * change its name with execve(2) later, so every pid is read again every `revalidateEvery` calls, and
- * a young pid (seen fewer than `youngFor` calls ago, the time between fork and exec) at every call.
+ * change its name with execve(2) later, so every pid is read again once every `revalidateEvery`
+ * calls (spread: at each call the pids whose number falls in that call's slot, so that 600 processes
+ * cost about 1,200 reads per period, never in one tick), and a young pid (first seen fewer than
+ * `youngFor` calls ago: between fork and exec) at every call.
  */
 export class PidTable {
   private readonly pids = new Map<number, PidFacts>();
@@ -22,27 +24,33 @@ export class PidTable {
 
   constructor(
     private readonly clients: ReadonlySet<string>,
-    private readonly revalidateEvery = 20,
+    private readonly revalidateEvery = 100,
     private readonly youngFor = 20,
   ) {}
+
+  /** The name read at the last refresh that read this pid, if any. */
+  comm(pid: number): string | undefined {
+    return this.pids.get(pid)?.comm;
+  }
 
   /** @returns netns inode → representative pid; and the pids, by namespace, running an SSH client. */
   refresh(): { reps: Map<number, number>; clients: Map<number, number[]> } {
     const call = this.calls++;
-    const full = call % this.revalidateEvery === 0;
+    const slot = call % this.revalidateEvery;
     const listed = listPids();
     const alive = new Set(listed);
     for (const pid of this.pids.keys()) if (!alive.has(pid)) this.pids.delete(pid);
     for (const pid of listed) {
       const known = this.pids.get(pid);
-      if (known && !full && call - known.born >= this.youngFor) continue;
+      if (known && pid % this.revalidateEvery !== slot && call - known.born >= this.youngFor) continue;
       const ns = nsInode(readLink(`${PROC}/${pid}/ns/net`));
       if (ns === undefined) {
         this.pids.delete(pid);
         continue;
       }
       const comm = readText(`${PROC}/${pid}/comm`)?.trimEnd();
-      this.pids.set(pid, { ns, comm, born: known?.born ?? call });
+      // Pids already there at the first call are not young: their fork is long past, most likely.
+      this.pids.set(pid, { ns, comm, born: known?.born ?? (call === 0 ? -this.youngFor : call) });
     }
     const reps = new Map<number, number>();
     // Our own namespace first, through ourselves: always readable even without privileges.

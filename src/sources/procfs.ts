@@ -4,7 +4,15 @@ import { clientSockets } from "./client-sockets.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
 import { PidTable } from "./pid-table.ts";
 import { type ProcNetEntry, parseProcNet } from "./proc-net.ts";
-import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "./sock-diag.ts";
+import {
+  type DiagEntry,
+  listSockets,
+  lookupSocket,
+  sockDiag,
+  sockDiagLoadError,
+  stateMask,
+} from "./sock-diag.ts";
+import { activeOpens } from "./tcp-counters.ts";
 import {
   type Diagnostics,
   type Observation,
@@ -29,6 +37,14 @@ export interface ProcfsOptions {
 const IGNORED: ReadonlySet<TcpState> = new Set(["LISTEN", "TIME_WAIT", "CLOSE", "NEW_SYN_RECV", "SYN_RECV"]);
 const CANDIDATE_STATES = stateMask(TCP_STATES.filter((s) => s !== "UNKNOWN" && !IGNORED.has(s)));
 const LISTEN_STATE = stateMask(["LISTEN"]);
+/** Ticks between two full dumps when ActiveOpens has not moved: 5 s at the default 50 ms. */
+const FULL_DUMP_EVERY = 100;
+
+/**
+ * A socket still held by a process. Once the last descriptor is closed, the kernel keeps finishing
+ * the TCP close (FIN_WAIT, LAST_ACK) with inode 0: for us that connection has ended, as in /proc.
+ */
+const stillHeld = (e: ProcNetEntry): boolean => e.inode !== 0;
 
 interface Tables {
   entries: ProcNetEntry[];
@@ -50,18 +66,26 @@ export class ProcfsScanner {
   /** Socket listing through netlink (false: the addon is missing or netlink failed). */
   private netlink: boolean;
   netlinkDumps = 0;
+  private primed = false;
   /** Client-held sockets on other ports found by a full dump, carried while held. */
-  private heldTcp = new Map<number, ProcNetEntry>();
+  private heldTcp = new Map<number, DiagEntry>();
+  /** The SSH-port sockets of the last tick, looked up by id while ActiveOpens stands still. */
+  private portSockets: DiagEntry[] = [];
+  private lastOpens: number | undefined;
+  private sinceDump = 0;
+  netlinkLookups = 0;
   private readonly heldNotTcp = new Set<number>();
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
   malformed = 0;
 
-  constructor(opts: Omit<ProcfsOptions, "intervalMs">) {
+  constructor(opts: Omit<ProcfsOptions, "intervalMs"> & { intervalMs?: number }) {
     this.ports = new Set(opts.ports);
     this.portList = [...this.ports];
     this.diag = opts.diag;
-    this.pids = new PidTable(new Set(opts.clients));
+    // Every pid's namespace and name are read again about every 5 s (and young pids at every scan).
+    const every = opts.intervalMs ? Math.max(1, Math.round(5000 / opts.intervalMs)) : 100;
+    this.pids = new PidTable(new Set(opts.clients), every);
     this.owners = new OwnerResolver(new Set(opts.clients), opts.diag);
     this.netlink = (opts.netlink ?? true) && sockDiag() !== null;
   }
@@ -79,6 +103,10 @@ export class ProcfsScanner {
 
   scan(): SocketFacts[] {
     const { reps, clients } = this.pids.refresh();
+    if (!this.primed) {
+      this.owners.prime(listPids());
+      this.primed = true;
+    }
     const candidates: { facts: SocketFacts; portMatch: boolean }[] = [];
     for (const [ns, pid] of reps) {
       // Our own namespace through netlink when we can; other namespaces (and the fallback) via /proc.
@@ -111,7 +139,10 @@ export class ProcfsScanner {
     }
     // The pids are listed again, after the tables: a process that connected after the namespace walk
     // listed /proc would otherwise be missing, and its socket taken for nobody's.
-    const found = wanted.size === 0 ? new Map<number, Owner>() : this.owners.resolve(wanted, listPids());
+    const found =
+      wanted.size === 0
+        ? new Map<number, Owner>()
+        : this.owners.resolve(wanted, listPids(), (pid) => this.pids.comm(pid));
     for (const [ino, w] of wanted) {
       const owner = found.get(ino);
       // Not on an SSH port and not held by an SSH client: remember that, never look again.
@@ -151,6 +182,10 @@ export class ProcfsScanner {
 
   /**
    * Our namespace's sockets through netlink sock_diag: the kernel returns only those to an SSH port.
+   * The dump walks the kernel's whole socket table (about 3 ms for 10,000 sockets), so it is made
+   * only when TCP's ActiveOpens counter moved (a connect() happened), and at least every
+   * `FULL_DUMP_EVERY` ticks as a safety net; otherwise each socket from the last dump is looked up
+   * by its id, which costs a hash lookup per open SSH connection.
    * Sockets of SSH clients on other ports are found through the clients' fd links; a full dump is made
    * only when such a socket is new (or still connecting), and its facts are carried while the client
    * holds it. Undefined when netlink cannot be used: the caller reads /proc instead.
@@ -158,11 +193,25 @@ export class ProcfsScanner {
   private viaNetlink(clientPids: readonly number[]): Tables | undefined {
     if (!this.netlink) return undefined;
     try {
-      const entries = listSockets(CANDIDATE_STATES, this.portList);
-      this.netlinkDumps += 2;
+      const opens = activeOpens();
+      let entries: DiagEntry[];
+      if (opens === undefined || opens !== this.lastOpens || ++this.sinceDump >= FULL_DUMP_EVERY) {
+        this.lastOpens = opens;
+        this.sinceDump = 0;
+        entries = listSockets(CANDIDATE_STATES, this.portList).filter(stillHeld);
+        this.netlinkDumps += 2;
+      } else {
+        entries = [];
+        for (const e of this.portSockets) {
+          const now = lookupSocket(e);
+          this.netlinkLookups++;
+          if (now && !IGNORED.has(now.state) && stillHeld(now)) entries.push(now);
+        }
+      }
+      this.portSockets = entries;
       const held = clientSockets(clientPids);
       const have = new Set(entries.map((e) => e.inode));
-      const carried = new Map<number, ProcNetEntry>();
+      const carried = new Map<number, DiagEntry>();
       const unseen = new Set<number>();
       for (const ino of held.keys()) {
         if (have.has(ino) || this.heldNotTcp.has(ino)) continue;
@@ -173,7 +222,7 @@ export class ProcfsScanner {
       if (unseen.size > 0) {
         this.netlinkDumps += 2;
         for (const e of listSockets(CANDIDATE_STATES, [])) {
-          if (!unseen.delete(e.inode)) continue;
+          if (!stillHeld(e) || !unseen.delete(e.inode)) continue;
           carried.set(e.inode, e);
         }
       }
@@ -181,13 +230,14 @@ export class ProcfsScanner {
       for (const ino of unseen) this.heldNotTcp.add(ino);
       for (const ino of this.heldNotTcp) if (!held.has(ino)) this.heldNotTcp.delete(ino);
       this.heldTcp = carried;
-      entries.push(...carried.values());
+      const all: ProcNetEntry[] = [...entries, ...carried.values()];
       const listen = new Set<number>();
-      if (entries.length > 0) {
+      if (all.length > 0) {
+        // Only the listening table: the kernel does not walk the established one for this.
         this.netlinkDumps += 2;
         for (const l of listSockets(LISTEN_STATE, [])) listen.add(l.localPort);
       }
-      return { entries, listen };
+      return { entries: all, listen };
     } catch (err) {
       this.netlink = false;
       this.diag.warn(
@@ -258,6 +308,7 @@ export class ProcfsSource implements Source {
       fd_denied: o.denied,
       malformed_lines: this.scanner.malformed,
       netlink_dumps: this.scanner.netlinkDumps,
+      netlink_lookups: this.scanner.netlinkLookups,
     };
   }
 }

@@ -78,15 +78,52 @@ export function dumpRequest(family: number, states: number, filter?: Buffer): Bu
   return msg;
 }
 
+/**
+ * A request for one socket by its id (no NLM_F_DUMP): the kernel finds it through its hash, without
+ * walking the table, and checks the cookie, so a new socket on the same ports is not taken for it.
+ */
+export function lookupRequest(e: DiagEntry): Buffer {
+  const msg = Buffer.alloc(NLMSG_HDR + REQ_V2);
+  msg.writeUInt32LE(msg.length, 0);
+  msg.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
+  msg.writeUInt16LE(NLM_F_REQUEST, 6);
+  msg.writeUInt8(e.familyCode, NLMSG_HDR);
+  msg.writeUInt8(IPPROTO_TCP, NLMSG_HDR + 1);
+  msg.writeUInt32LE(0xffffffff, NLMSG_HDR + 4);
+  e.sockid.copy(msg, NLMSG_HDR + 8);
+  return msg;
+}
+
+const ENOENT = 2;
+
+/** The socket as it is now, or undefined when it is gone. */
+export function lookupSocket(e: DiagEntry): DiagEntry | undefined {
+  const a = sockDiag();
+  if (!a) throw new Error(`sock_diag addon unavailable: ${loadError}`);
+  try {
+    return parseDumpReply(a.dump(lookupRequest(e)))[0];
+  } catch (err) {
+    if (err instanceof SockDiagError && err.errno === ENOENT) return undefined;
+    throw err;
+  }
+}
+
 export class SockDiagError extends Error {
   constructor(readonly errno: number) {
     super(`sock_diag dump failed: errno ${errno}`);
   }
 }
 
+/** A socket from netlink: what /proc/net/tcp gives, and the kernel's id to look it up again. */
+export interface DiagEntry extends ProcNetEntry {
+  /** family byte and the 48-byte inet_diag_sockid (ports, addresses, interface, cookie). */
+  sockid: Buffer;
+  familyCode: number;
+}
+
 /** The inet_diag_msg records of a dump reply, as the same entries /proc/net/tcp parsing gives. */
-export function parseDumpReply(reply: Buffer): ProcNetEntry[] {
-  const out: ProcNetEntry[] = [];
+export function parseDumpReply(reply: Buffer): DiagEntry[] {
+  const out: DiagEntry[] = [];
   let off = 0;
   while (off + NLMSG_HDR <= reply.length) {
     const len = reply.readUInt32LE(off);
@@ -110,6 +147,8 @@ export function parseDumpReply(reply: Buffer): ProcNetEntry[] {
         remotePort: reply.readUInt16BE(m + 6),
         uid: reply.readUInt32LE(m + 64),
         inode: reply.readUInt32LE(m + 68),
+        sockid: Buffer.from(reply.subarray(m + 4, m + 52)),
+        familyCode: reply.readUInt8(m),
       });
     }
     off += (len + 3) & ~3;
@@ -149,7 +188,7 @@ export function sockDiagLoadError(): string {
 }
 
 /** TCP sockets of both families in `states` whose remote port is in `ports` (all ports if empty). */
-export function listSockets(states: number, ports: readonly number[]): ProcNetEntry[] {
+export function listSockets(states: number, ports: readonly number[]): DiagEntry[] {
   const a = sockDiag();
   if (!a) throw new Error(`sock_diag addon unavailable: ${loadError}`);
   const filter = ports.length > 0 ? portFilter(ports) : undefined;

@@ -90,11 +90,14 @@ test("22 rotations with the shipped logrotate config lose no event and cut no li
       15_000,
     );
     const streams = [stream(), stream(), stream(), stream()];
+    let lastRotation = 0;
     for (let i = 0; i < ROTATIONS; i++) {
-      // The next second, so that the rotated file gets a new name; then rotate.
-      const second = Math.floor(Date.now() / 1000);
-      await waitFor("the next second", () => Math.floor(Date.now() / 1000) > second, 2_000);
+      // Well into the second after the last rotation ended, so that the rotated file gets a new name
+      // (dateext names have a resolution of one second); then rotate.
+      const next = (Math.floor(lastRotation / 1000) + 1) * 1000 + 200;
+      await waitFor("the next second", () => Date.now() >= next, 3_000);
       execFileSync("logrotate", ["-f", "-s", join(dir, "state"), join(dir, "logrotate.conf")]);
+      lastRotation = Date.now();
       await waitFor(`reopen ${i + 1}`, () => statSync(log).size > 0, 5_000);
     }
     generating = false;

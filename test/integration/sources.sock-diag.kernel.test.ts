@@ -3,7 +3,14 @@ import { readFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
 import { parseProcNet } from "../../src/sources/proc-net.ts";
-import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../../src/sources/sock-diag.ts";
+import {
+  listSockets,
+  lookupSocket,
+  sockDiag,
+  sockDiagLoadError,
+  stateMask,
+} from "../../src/sources/sock-diag.ts";
+import { activeOpens } from "../../src/sources/tcp-counters.ts";
 import { needs } from "../helpers/ci.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -51,4 +58,28 @@ test("netlink lists exactly the sockets to the filtered ports that /proc/net/tcp
   assert.deepEqual(got.map(key).sort(), expected.map(key).sort());
   assert.ok(got.every((e) => e.uid === process.getuid?.()));
   assert.equal(listSockets(est, [c]).length, 1);
+});
+
+test("a socket is found again by its id until it closes; ActiveOpens counts each connect()", async (t) => {
+  if (!needs(t, sockDiag() !== null, `the sock_diag addon is built by npm ci: ${sockDiagLoadError()}`))
+    return;
+  const port = await listen("127.0.0.1");
+  const before = activeOpens() as number;
+  assert.equal(typeof before, "number");
+  const s = connect(port, "127.0.0.1");
+  await new Promise<void>((r) => s.once("connect", r));
+  assert.ok((activeOpens() as number) >= before + 1, "ActiveOpens moved with the connect()");
+  const [entry] = listSockets(stateMask(["ESTABLISHED"]), [port]);
+  assert.ok(entry, "the dump finds it");
+  const again = lookupSocket(entry);
+  assert.equal(again?.inode, entry.inode);
+  assert.equal(again?.state, "ESTABLISHED");
+  s.destroy();
+  const gone = await waitFor("the lookup no longer finds an open socket", () => {
+    const now = lookupSocket(entry);
+    return (now === undefined || now.state !== "ESTABLISHED") && { now };
+  });
+  assert.ok(
+    gone.now === undefined || ["FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE"].includes(gone.now.state),
+  );
 });

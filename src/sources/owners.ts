@@ -34,8 +34,13 @@ export class OwnerResolver {
     private readonly diag: Diagnostics,
   ) {}
 
-  /** CPU time (ns) each pid had at the last search: who has run since is read first. */
+  /**
+   * CPU time (ns) each pid had at the last two searches. A pid counts as active when its time moved
+   * since the older of the two: a process that connected after the socket table was read but before
+   * the last search took its times is thus still active at the next search.
+   */
   private ran = new Map<number, string>();
+  private ranBefore = new Map<number, string>();
 
   /** Takes the processes' CPU times now, so that the first search knows who ran since. */
   prime(pids: readonly number[]): void {
@@ -43,13 +48,19 @@ export class OwnerResolver {
       const t = runTime(pid);
       if (t !== undefined) this.ran.set(pid, t);
     }
+    this.ranBefore = this.ran;
   }
 
-  /** @param commOf the process name where the caller already knows it (else read from /proc). */
+  /**
+   * @param commOf the process name where the caller already knows it (else read from /proc).
+   * @param present whether a socket still exists (else assumed): a socket gone by now is not worth
+   *   reading every process's descriptors for.
+   */
   resolve(
     wanted: Map<number, Wanted>,
     pids: readonly number[],
     commOf: (pid: number) => string | undefined = readComm,
+    present: (inode: number) => boolean = () => true,
   ): Map<number, Owner> {
     const found = new Map<number, Owner>();
     if (wanted.size === 0) return found;
@@ -73,6 +84,7 @@ export class OwnerResolver {
       if (!scanned.has(pid)) scan(pid);
       if (missing().length === 0) return found;
     }
+    if (!missing().some(present)) return found;
     this.stats.fullScans++;
     for (const pid of pids) {
       if (!scanned.has(pid)) scan(pid);
@@ -89,8 +101,9 @@ export class OwnerResolver {
       const t = runTime(pid);
       if (t === undefined) continue;
       now.set(pid, t);
-      if (this.ran.get(pid) !== t) out.push(pid);
+      if (this.ranBefore.get(pid) !== t) out.push(pid);
     }
+    this.ranBefore = this.ran;
     this.ran = now;
     return out.sort((a, b) => b - a);
   }

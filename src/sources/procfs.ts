@@ -142,7 +142,12 @@ export class ProcfsScanner {
     const found =
       wanted.size === 0
         ? new Map<number, Owner>()
-        : this.owners.resolve(wanted, listPids(), (pid) => this.pids.comm(pid));
+        : this.owners.resolve(
+            wanted,
+            listPids(),
+            (pid) => this.pids.comm(pid),
+            (ino) => this.stillPresent(ino),
+          );
     for (const [ino, w] of wanted) {
       const owner = found.get(ino);
       // Not on an SSH port and not held by an SSH client: remember that, never look again.
@@ -158,6 +163,18 @@ export class ProcfsScanner {
       out.push(c.facts);
     }
     return out;
+  }
+
+  /** Whether a socket listed at this tick still exists: looked up by id when it came from netlink. */
+  private stillPresent(inode: number): boolean {
+    const e = this.portSockets.find((p) => p.inode === inode);
+    if (!e || !this.netlink) return true;
+    try {
+      const now = lookupSocket(e);
+      return now !== undefined && now.inode !== 0;
+    } catch {
+      return true;
+    }
   }
 
   /** /proc/PID/net/tcp and tcp6: every socket of the namespace, formatted as text by the kernel. */

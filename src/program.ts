@@ -1,5 +1,7 @@
-#!/usr/bin/env node
 import { Command, CommanderError } from "@commander-js/extra-typings";
+import { doctorCommand } from "./cli/doctor.ts";
+import { listCommand } from "./cli/list.ts";
+import { reportCommand } from "./cli/report.ts";
 import { runCommand } from "./cli/run.ts";
 import { LoggerError } from "./errors.ts";
 import { NAME, VERSION } from "./version.ts";
@@ -10,7 +12,9 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  program.addCommand(runCommand().exitOverride());
+  for (const command of [runCommand(), listCommand(), reportCommand(), doctorCommand()]) {
+    program.addCommand(command.exitOverride());
+  }
   return program;
 }
 
@@ -33,5 +37,3 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
   }
 }
-
-await main(process.argv);

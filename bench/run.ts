@@ -1,0 +1,280 @@
+/**
+ * npm run bench [-- --quick] [--procs N] [--files N] [--conns N] [--per-duration N] [--idle S]
+ *
+ * Builds ref-load, starts a real sshd on 127.0.0.1, then measures in one run: the lsof loop (the earlier
+ * design), our procfs source and our eBPF source, at 50 ms and 250 ms. Writes a Markdown table to
+ * bench/results/ and prints it. Needs root (lsof sees every process; eBPF; sshd); says so otherwise.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { cpus, release } from "node:os";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { checkEbpf } from "../src/sources/ebpf-check.ts";
+import { startSshd } from "../test/helpers/sshd.ts";
+import { type Contender, daemon, lsofPoller } from "./contenders.ts";
+import { startRefLoad } from "./load.ts";
+import { peakRssMb, percentile, tree, treeCpuSeconds } from "./measure.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const DURATIONS = [1, 10, 50, 100, 250, 1000];
+
+interface Options {
+  quick: boolean;
+  procs: number;
+  files: number;
+  conns: number;
+  perDuration: number;
+  sshSessions: number;
+  idleS: number;
+  intervals: number[];
+}
+
+function options(argv: string[]): Options {
+  const quick = argv.includes("--quick");
+  const num = (flag: string, def: number) => {
+    const i = argv.indexOf(flag);
+    if (i < 0) return def;
+    const v = Number(argv[i + 1]);
+    if (!Number.isInteger(v) || v < 0) {
+      console.error(`bench: ${flag} must be a non-negative integer, got ${argv[i + 1]}`);
+      process.exit(2);
+    }
+    return v;
+  };
+  return {
+    quick,
+    procs: num("--procs", quick ? 50 : 500),
+    files: num("--files", quick ? 20 : 100),
+    conns: num("--conns", quick ? 200 : 5000),
+    perDuration: num("--per-duration", quick ? 10 : 50),
+    sshSessions: num("--ssh", quick ? 2 : 10),
+    idleS: num("--idle", quick ? 3 : 30),
+    intervals: [50, 250],
+  };
+}
+
+interface Probe {
+  durationMs: number;
+  localPort: number;
+  pid?: number;
+  t0: number;
+}
+
+/**
+ * Raw TCP connects to the ssh port, held for each duration, at most `parallel` at a time: sshd forks
+ * and re-executes itself for every connection, and more in parallel would saturate 2 cores with sshd
+ * alone, measuring the scheduler rather than the monitors.
+ */
+async function rawConnects(port: number, perDuration: number, parallel = 4): Promise<Probe[]> {
+  const jobs = DURATIONS.flatMap((d) => Array.from({ length: perDuration }, () => d));
+  const probes: Probe[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const durationMs = jobs[next++] as number;
+      const t0 = performance.now();
+      const s = connect(port, "127.0.0.1");
+      s.on("error", () => {});
+      await new Promise<void>((r) => s.once("connect", () => r()));
+      probes.push({ durationMs, localPort: s.localPort as number, t0 });
+      await new Promise((r) => setTimeout(r, durationMs));
+      s.destroy();
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return probes;
+}
+
+/** Real `ssh … true` sessions, one after another; identified by the client's pid. */
+async function sshSessions(sshArgs: string[], n: number): Promise<Probe[]> {
+  const out: Probe[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const child = spawn("ssh", [...sshArgs, "true"], { stdio: "ignore" });
+    const t1 = performance.now();
+    await new Promise((r) => child.once("exit", r));
+    out.push({ durationMs: Math.round(performance.now() - t1), localPort: -1, pid: child.pid as number, t0 });
+  }
+  return out;
+}
+
+interface Row {
+  label: string;
+  source: string;
+  intervalMs?: number;
+  cpuPct: number;
+  cpuPerPollMs?: number;
+  polls?: number;
+  rssMb?: number;
+  helperRssMb?: number;
+  detection: Record<string, string>;
+  p50?: number;
+  p99?: number;
+}
+
+async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: string[]): Promise<Row> {
+  await c.ready;
+  await new Promise((r) => setTimeout(r, 1000));
+  const root = c.root.pid as number;
+  const cpu0 = treeCpuSeconds(root);
+  const polls0 = c.polls();
+  const w0 = performance.now();
+  await new Promise((r) => setTimeout(r, o.idleS * 1000));
+  const cpu1 = treeCpuSeconds(root);
+  const wall = (performance.now() - w0) / 1000;
+  const polls = c.polls() !== undefined ? (c.polls() as number) - (polls0 as number) : undefined;
+  const cpuS = cpu1 - cpu0;
+
+  const probes = [
+    ...(await rawConnects(sshdPort, o.perDuration)),
+    ...(await sshSessions(sshArgs, o.sshSessions)),
+  ];
+  // Late lines: a slow poller reports after its current call. Wait until all are seen or 5 s pass.
+  const deadline = performance.now() + 5000 + 3 * (c.intervalMs ?? 0);
+  while (performance.now() < deadline && probes.some((p) => c.seen(p.localPort, p.pid) === undefined)) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pids = tree(root);
+  const rssMb = peakRssMb(root);
+  const helper = pids.find((p) => p !== root);
+  const helperRssMb = c.source === "ebpf" && helper ? peakRssMb(helper) : undefined;
+  await c.stop();
+
+  const detection: Record<string, string> = {};
+  const latencies: number[] = [];
+  for (const d of [...DURATIONS, -1]) {
+    const set =
+      d === -1
+        ? probes.filter((p) => p.pid !== undefined)
+        : probes.filter((p) => p.durationMs === d && p.pid === undefined);
+    if (set.length === 0) continue;
+    let hit = 0;
+    for (const p of set) {
+      const t = c.seen(p.localPort, p.pid);
+      if (t === undefined) continue;
+      hit++;
+      // Latency from raw connects only: their connect() time is exact; ssh's is somewhere after spawn.
+      if (p.pid === undefined) latencies.push(t - p.t0);
+    }
+    detection[d === -1 ? "ssh" : `${d} ms`] = `${Math.round((100 * hit) / set.length)}%`;
+  }
+  latencies.sort((a, b) => a - b);
+  const ticks =
+    c.source === "lsof"
+      ? polls
+      : c.source === "procfs"
+        ? (wall * 1000) / (c.intervalMs as number)
+        : undefined;
+  return {
+    label: c.label,
+    source: c.source,
+    intervalMs: c.intervalMs,
+    cpuPct: (100 * cpuS) / wall,
+    cpuPerPollMs: ticks ? (1000 * cpuS) / ticks : undefined,
+    polls: ticks,
+    rssMb,
+    helperRssMb,
+    detection,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+const f1 = (n: number | undefined, digits = 1) => (n === undefined ? "–" : n.toFixed(digits));
+
+function table(rows: Row[], o: Options, machine: string): string {
+  const lsofPerPoll = (interval?: number) =>
+    rows.find((r) => r.source === "lsof" && r.intervalMs === interval)?.cpuPerPollMs;
+  const head = [
+    "contender",
+    "idle CPU, % of a core",
+    "CPU per poll, ms",
+    "× cheaper per poll than lsof",
+    "peak RSS, MB",
+    ...DURATIONS.map((d) => `${d} ms`),
+    "ssh",
+    "latency p50 / p99, ms",
+  ];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`];
+  for (const r of rows) {
+    const base = lsofPerPoll(r.intervalMs);
+    const ratio = r.source === "lsof" ? "1" : base && r.cpuPerPollMs ? f1(base / r.cpuPerPollMs, 0) : "–";
+    const rss = r.helperRssMb ? `${f1(r.rssMb)} (+ bpftrace ${f1(r.helperRssMb)})` : f1(r.rssMb);
+    lines.push(
+      `| ${[r.label, f1(r.cpuPct, 2), f1(r.cpuPerPollMs, 2), ratio, rss, ...DURATIONS.map((d) => r.detection[`${d} ms`] ?? "–"), r.detection.ssh ?? "–", `${f1(r.p50)} / ${f1(r.p99)}`].join(" | ")} |`,
+    );
+  }
+  return [
+    `Machine: ${machine}. Load: ${o.procs} idle processes × ${o.files} open files, ${o.conns} idle loopback TCP connections; ${o.perDuration} raw connects per duration and ${o.sshSessions} real ssh sessions per contender; idle window ${o.idleS} s.${o.quick ? " **--quick run**: smaller load and samples, not for comparison." : ""}`,
+    "",
+    ...lines,
+    "",
+    "CPU: utime+stime of the contender's process tree, plus what it reaped (each lsof of the loop), over the idle window. Per poll: lsof, the loop iterations counted; procfs, the window ÷ the interval. Detection: share of connections that appear in the contender's output. Latency: from the connect() call of a raw connect to the line's arrival on the contender's stdout (a pipe; the daemon writes each line with one synchronous write).",
+  ].join("\n");
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  if (process.getuid?.() !== 0) {
+    console.error(
+      "bench: needs root: lsof must see every process, the eBPF source needs CAP_BPF, sshd needs root",
+    );
+    process.exit(1);
+  }
+  const hasLsof = (() => {
+    try {
+      execFileSync("lsof", ["-v"], { stdio: "ignore" });
+      return true;
+    } catch (e) {
+      return (e as { status?: number }).status !== 127 && (e as { code?: string }).code !== "ENOENT";
+    }
+  })();
+  console.error("bench: building dist/ (npm run build)");
+  execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
+  const started = new Date();
+  const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), Linux ${release()}, Node ${process.version}, ${started.toISOString().slice(0, 10)}`;
+  console.error(`bench: ref-load ${o.procs} × ${o.files} files, ${o.conns} connections`);
+  const load = await startRefLoad(o.procs, o.files, o.conns);
+  const sshd = await startSshd();
+  const cli = `${ROOT}dist/cli.js`;
+  const ebpf = checkEbpf("bpftrace");
+  const rows: Row[] = [];
+  try {
+    for (const interval of o.intervals) {
+      const plan: (() => Contender)[] = [];
+      if (hasLsof) plan.push(() => lsofPoller(sshd.port, interval));
+      else console.error("bench: lsof not installed; no baseline (apt-get install lsof)");
+      plan.push(() => daemon(cli, "procfs", sshd.port, interval));
+      for (const make of plan) {
+        const c = make();
+        console.error(`bench: measuring ${c.label}`);
+        rows.push(await measure(c, o, sshd.port, sshd.sshArgs));
+      }
+    }
+    if (ebpf.ok) {
+      const c = daemon(cli, "ebpf", sshd.port);
+      console.error(`bench: measuring ${c.label}`);
+      rows.push(await measure(c, o, sshd.port, sshd.sshArgs));
+    } else {
+      console.error(`bench: eBPF source not measured: ${ebpf.reason}`);
+    }
+  } finally {
+    sshd.stop();
+    load.stop();
+  }
+  const md = table(rows, o, machine);
+  const dir = `${ROOT}bench/results`;
+  mkdirSync(dir, { recursive: true });
+  const stamp = started.toISOString().replace(/[:T]/g, "-").slice(0, 16);
+  const name = `${stamp}${o.quick ? "-quick" : ""}`;
+  writeFileSync(`${dir}/${name}.md`, `# Benchmark ${started.toISOString()}\n\n${md}\n`);
+  writeFileSync(`${dir}/${name}.json`, `${JSON.stringify({ machine, options: o, rows }, null, 2)}\n`);
+  console.log(md);
+  console.error(
+    `bench: written bench/results/${name}.md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
+  );
+}
+
+await main();

@@ -1,0 +1,63 @@
+import { Command } from "@commander-js/extra-typings";
+import { resolveConfig } from "../config.ts";
+import {
+  type Check,
+  configuredSource,
+  ebpfSource,
+  logPath,
+  logrotateConfig,
+  PLACES,
+  privileges,
+  procfsSource,
+  procMount,
+  unitInstalled,
+} from "../doctor/checks.ts";
+import { escapeText } from "../format/escape.ts";
+import { NAME } from "../version.ts";
+
+const MARK = { ok: "[ ok ]", warn: "[warn]", fail: "[FAIL]" } as const;
+
+export function doctorCommand(): Command {
+  return new Command("doctor")
+    .description("check what the daemon can see and do on this host, and say how to fix what it cannot")
+    .option(
+      "-s, --source <source>",
+      "the source to judge: auto, ebpf or procfs (env SSH_OUTBOUND_SOURCE; default auto)",
+    )
+    .option("-o, --output <file>", "the log file to check (env SSH_OUTBOUND_OUTPUT; default the service's)")
+    .option("--bpftrace <path>", "bpftrace binary (env SSH_OUTBOUND_BPFTRACE; default bpftrace)")
+    .option("--json", "the checks as one JSON array")
+    .addHelpText(
+      "after",
+      `
+Exit code 1 when the configured source cannot run here, else 0 (warnings included).
+
+Examples:
+  ${NAME} doctor
+  SSH_OUTBOUND_SOURCE=ebpf ${NAME} doctor || echo "eBPF cannot run here"`,
+    )
+    .action((flags) => {
+      const config = resolveConfig({ source: flags.source, output: flags.output, bpftrace: flags.bpftrace });
+      const procfs = procfsSource();
+      const ebpf = ebpfSource(config, PLACES);
+      const source = configuredSource(config, procfs, ebpf);
+      const checks: Check[] = [
+        privileges(),
+        procMount(PLACES),
+        procfs,
+        ebpf,
+        source,
+        logPath(config),
+        unitInstalled(PLACES),
+        logrotateConfig(config, PLACES),
+      ];
+      if (flags.json) process.stdout.write(`${JSON.stringify(checks)}\n`);
+      else {
+        for (const c of checks) {
+          process.stdout.write(`${MARK[c.level]} ${c.title}: ${escapeText(c.detail)}\n`);
+          if (c.fix && c.level !== "ok") process.stdout.write(`       fix: ${c.fix}\n`);
+        }
+      }
+      if (source.level === "fail") process.exitCode = 1;
+    });
+}

@@ -1,0 +1,63 @@
+import { hostname } from "node:os";
+import { Command } from "@commander-js/extra-typings";
+import { clock } from "../clock.ts";
+import { resolveConfig } from "../config.ts";
+import { stderrDiagnostics } from "../diagnostics.ts";
+import { Enricher } from "../enrich/enricher.ts";
+import { toEcs } from "../format/ecs.ts";
+import { tableWriter } from "../report/output.ts";
+import { recordOf } from "../report/records.ts";
+import { sessionOf } from "../report/sessions.ts";
+import { ProcfsScanner } from "../sources/procfs.ts";
+import { type ConnectionEvent, Tracker } from "../tracker.ts";
+import { NAME } from "../version.ts";
+import { stdoutLines } from "./stdout-lines.ts";
+
+export function listCommand(): Command {
+  return new Command("list")
+    .description("show the outbound SSH connections open right now, with process, user, target and ancestry")
+    .option("--ports <list>", "remote TCP ports that count as SSH (env SSH_OUTBOUND_PORTS; default 22)")
+    .option(
+      "--clients <list>",
+      "process names whose connections count as SSH on any port (env SSH_OUTBOUND_CLIENTS)",
+    )
+    .option("--json", "one ECS record per connection, as `run` writes them")
+    .addHelpText(
+      "after",
+      `
+The same detection and enrichment as \`run\`, once, from /proc. START is when the connection was first
+seen by this command, so for list it shows the client process's start instead. Run as root (or with
+CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH) to see every user's connections.
+
+Examples:
+  ${NAME} list
+  ${NAME} list --ports 22,2222
+  ${NAME} list --json | jq -r '.ssh_outbound.target.host'`,
+    )
+    .action(async (flags) => {
+      const config = resolveConfig({ ports: flags.ports, clients: flags.clients });
+      const diag = stderrDiagnostics();
+      const scanner = new ProcfsScanner({ ports: config.ports, clients: config.clients, diag });
+      const found: ConnectionEvent[] = [];
+      const tracker = new Tracker("procfs", (ev) => found.push(ev));
+      tracker.observe({ type: "snapshot", timeNs: clock.nowNs(), sockets: scanner.scan(), initial: true });
+      const enricher = new Enricher();
+      const out = stdoutLines();
+      const table = tableWriter(out.write);
+      if (!flags.json) table.header();
+      for (const ev of found) {
+        const enriched = enricher.enrich(ev);
+        if (!enriched) continue; // still connecting
+        const ecs = toEcs(enriched, { hostname: hostname() });
+        if (flags.json) {
+          out.write(JSON.stringify(ecs));
+          continue;
+        }
+        const r = recordOf(ecs);
+        if (typeof r === "string" || r.kind !== "connection") continue;
+        const s = sessionOf(r);
+        table.row({ ...s, status: "open", start: r.processStart ?? s.start });
+      }
+      await out.drain();
+    });
+}

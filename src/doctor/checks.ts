@@ -1,0 +1,249 @@
+import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { effectiveCapabilities } from "../capabilities.ts";
+import type { Config } from "../config.ts";
+import { configuredLog } from "../report/files.ts";
+import { checkEbpf } from "../sources/ebpf-check.ts";
+import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/sock-diag.ts";
+
+export type Level = "ok" | "warn" | "fail";
+
+export interface Check {
+  level: Level;
+  title: string;
+  detail: string;
+  fix?: string;
+}
+
+/** Paths the checks look at; tests point them elsewhere. */
+export interface Places {
+  units: string[];
+  wants: string;
+  logrotate: string;
+  mountinfo: string;
+  btf: string;
+}
+
+export const PLACES: Places = {
+  units: [
+    "/etc/systemd/system/ssh-outbound-logger.service",
+    "/lib/systemd/system/ssh-outbound-logger.service",
+    "/usr/lib/systemd/system/ssh-outbound-logger.service",
+  ],
+  wants: "/etc/systemd/system/multi-user.target.wants/ssh-outbound-logger.service",
+  logrotate: "/etc/logrotate.d/ssh-outbound-logger",
+  mountinfo: "/proc/self/mountinfo",
+  btf: "/sys/kernel/btf/vmlinux",
+};
+
+export function privileges(): Check {
+  const has = effectiveCapabilities();
+  const uid = process.getuid?.() ?? -1;
+  const missing = (["SYS_PTRACE", "DAC_READ_SEARCH", "BPF", "PERFMON"] as const).filter((c) => !has(c));
+  if (missing.length === 0) {
+    return {
+      level: "ok",
+      title: "privileges",
+      detail: `uid ${uid} with CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_BPF, CAP_PERFMON`,
+    };
+  }
+  return {
+    level: "warn",
+    title: "privileges",
+    detail: `uid ${uid}, missing ${missing.map((c) => `CAP_${c}`).join(", ")}: ${
+      missing.some((c) => c === "SYS_PTRACE" || c === "DAC_READ_SEARCH")
+        ? "connections of other users' processes are logged without process attribution"
+        : "the eBPF source cannot load its program"
+    }`,
+    fix: "run as root (the systemd unit does, with only these four capabilities)",
+  };
+}
+
+export function procMount(places: Places): Check {
+  const line = readLines(places.mountinfo).find((l) => l.split(" ")[4] === "/proc");
+  if (!line)
+    return { level: "fail", title: "/proc", detail: "/proc is not mounted", fix: "mount -t proc proc /proc" };
+  const hidepid = /hidepid=(\w+)/.exec(line)?.[1];
+  if (hidepid && hidepid !== "0" && hidepid !== "off" && !effectiveCapabilities()("SYS_PTRACE")) {
+    return {
+      level: "warn",
+      title: "/proc",
+      detail: `mounted with hidepid=${hidepid}: other users' processes are hidden from us`,
+      fix: "run as root, or add the daemon's group to /proc's gid= mount option",
+    };
+  }
+  return {
+    level: "ok",
+    title: "/proc",
+    detail: hidepid
+      ? `mounted, hidepid=${hidepid} (we may see through it)`
+      : "mounted, every process visible",
+  };
+}
+
+export function procfsSource(): Check {
+  if (!existsSync("/proc/self/net/tcp")) {
+    return {
+      level: "fail",
+      title: "procfs source",
+      detail: "/proc/self/net/tcp is missing",
+      fix: "mount /proc",
+    };
+  }
+  if (sockDiag() === null) {
+    return {
+      level: "warn",
+      title: "procfs source",
+      detail: `can run, reading /proc/net/tcp (slower on hosts with many sockets): the sock_diag addon did not load (${sockDiagLoadError()})`,
+      fix: "reinstall with a C compiler present (npm ci builds native/sock_diag.c), or use the single binary",
+    };
+  }
+  try {
+    listSockets(stateMask(["ESTABLISHED"]), [22]);
+  } catch (err) {
+    return {
+      level: "warn",
+      title: "procfs source",
+      detail: `can run, reading /proc/net/tcp: netlink sock_diag failed (${(err as Error).message})`,
+      fix: "allow AF_NETLINK sockets (RestrictAddressFamilies=, seccomp)",
+    };
+  }
+  return {
+    level: "ok",
+    title: "procfs source",
+    detail: "can run; sockets listed through netlink sock_diag with an in-kernel port filter",
+  };
+}
+
+export function ebpfSource(config: Config, places: Places): Check {
+  const c = checkEbpf(config.bpftrace);
+  if (!c.ok) {
+    const fix = /not found/.test(c.reason)
+      ? "apt-get install bpftrace"
+      : /older/.test(c.reason)
+        ? "install bpftrace 0.17 or newer"
+        : /CAP_BPF/.test(c.reason)
+          ? "run as root"
+          : "mount -t tracefs tracefs /sys/kernel/tracing";
+    return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix };
+  }
+  if (!existsSync(places.btf)) {
+    return {
+      level: "warn",
+      title: "eBPF source",
+      detail: `${c.reason}, but the kernel has no BTF (${places.btf}): bpftrace cannot read struct sock without it`,
+      fix: "a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default on Debian 11+ and most distributions)",
+    };
+  }
+  return { level: "ok", title: "eBPF source", detail: `can run: ${c.reason}, kernel BTF present` };
+}
+
+/** Whether the configured source can run, judged from the two source checks. */
+export function configuredSource(config: Config, procfs: Check, ebpf: Check): Check {
+  const can = { procfs: procfs.level !== "fail", ebpf: ebpf.level === "ok" };
+  if (config.source === "auto") {
+    return can.ebpf || can.procfs
+      ? { level: "ok", title: "configured source", detail: `auto: ${can.ebpf ? "ebpf" : "procfs"} will run` }
+      : {
+          level: "fail",
+          title: "configured source",
+          detail: "auto: neither source can run here",
+          fix: procfs.fix,
+        };
+  }
+  return can[config.source]
+    ? { level: "ok", title: "configured source", detail: `${config.source} can run` }
+    : {
+        level: "fail",
+        title: "configured source",
+        detail: `${config.source} was asked for (--source or SSH_OUTBOUND_SOURCE) and cannot run here`,
+        fix: (config.source === "ebpf" ? ebpf.fix : procfs.fix) ?? "use --source auto",
+      };
+}
+
+export function logPath(config: Config): Check {
+  const path = config.output ?? configuredLog();
+  const title = "log file";
+  try {
+    if (existsSync(path)) {
+      accessSync(path, constants.W_OK);
+      return {
+        level: "ok",
+        title,
+        detail: `${path} is writable (${(statSync(path).mode & 0o777).toString(8)})`,
+      };
+    }
+    let dir = dirname(path);
+    while (!existsSync(dir)) dir = dirname(dir);
+    if (!statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
+    accessSync(dir, constants.W_OK);
+    return { level: "ok", title, detail: `${path} will be created (${dir} is writable)` };
+  } catch {
+    return {
+      level: "warn",
+      title,
+      detail: `${path} is not writable by uid ${process.getuid?.()}`,
+      fix: "run as root, or --output / SSH_OUTBOUND_OUTPUT to a writable path",
+    };
+  }
+}
+
+export function unitInstalled(places: Places): Check {
+  const unit = places.units.find((u) => existsSync(u));
+  if (!unit) {
+    return {
+      level: "warn",
+      title: "systemd unit",
+      detail: "not installed: nothing starts the daemon at boot",
+      fix: "install the .deb, or copy deploy/ssh-outbound-logger.service to /etc/systemd/system/ (README, Deploy)",
+    };
+  }
+  if (!existsSync(places.wants)) {
+    return {
+      level: "warn",
+      title: "systemd unit",
+      detail: `${unit} is installed but not enabled`,
+      fix: "systemctl enable --now ssh-outbound-logger",
+    };
+  }
+  return { level: "ok", title: "systemd unit", detail: `${unit}, enabled` };
+}
+
+export function logrotateConfig(config: Config, places: Places): Check {
+  if (!existsSync(places.logrotate)) {
+    return {
+      level: "warn",
+      title: "logrotate",
+      detail: `${places.logrotate} is missing: the log grows without bound`,
+      fix: "install deploy/ssh-outbound-logger.logrotate there (README, Deploy)",
+    };
+  }
+  const text = readFileSync(places.logrotate, "utf8");
+  const directives = text.split("\n").filter((l) => !l.trim().startsWith("#"));
+  if (directives.some((l) => /^\s*copytruncate\b/.test(l))) {
+    return {
+      level: "warn",
+      title: "logrotate",
+      detail: `${places.logrotate} uses copytruncate, which loses the lines written between copy and truncate`,
+      fix: "use the shipped config: create + postrotate SIGHUP",
+    };
+  }
+  const path = config.output ?? configuredLog();
+  if (!text.includes(path)) {
+    return {
+      level: "warn",
+      title: "logrotate",
+      detail: `${places.logrotate} does not name ${path}`,
+      fix: `rotate ${path}`,
+    };
+  }
+  return { level: "ok", title: "logrotate", detail: `${places.logrotate} rotates ${path} (no copytruncate)` };
+}
+
+function readLines(path: string): string[] {
+  try {
+    return readFileSync(path, "utf8").split("\n");
+  } catch {
+    return [];
+  }
+}

@@ -141,4 +141,4 @@ writeFileSync(
   md,
 );
 console.log(md);
-rmSync(dir, { recursive: true, force: true });
+if (!argv.includes("--keep")) rmSync(dir, { recursive: true, force: true });

@@ -249,6 +249,10 @@ test("bad report options exit 2 naming the option and the value", () => {
     assert.match(r.stderr, re);
     assert.equal(r.stdout, "");
   }
+  const missing = runCli(["report", "--json", join(dir, "gone.log"), LOG]);
+  assert.equal(missing.code, 1, "a file that cannot be read makes the exit code 1");
+  assert.match(missing.stderr, /cannot read .*gone\.log: ENOENT/);
+  assert.ok(missing.stdout.includes('"type":"session"'), "the other files are still reported");
   const none = runCli(["report"], { SSH_OUTBOUND_OUTPUT: join(dir, "nothing-here.log") });
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no log files at .*nothing-here\.log/);

@@ -6,6 +6,8 @@ import { escapedByte } from "../bytes.ts";
  * Bytes that were not UTF-8 (carried as lone surrogates, see bytes.ts) are shown as \xNN.
  */
 export function escapeText(s: string): string {
+  // Most values are plain printable ASCII with nothing to escape: no walk over their characters.
+  if (PLAIN.test(s)) return s;
   let out = "";
   for (const ch of s) {
     const c = ch.codePointAt(0) as number;
@@ -26,6 +28,9 @@ export function escapeText(s: string): string {
   }
   return out;
 }
+
+/** Printable ASCII except backslash and double quote. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 function hex2(n: number): string {
   return n.toString(16).padStart(2, "0");

@@ -32,8 +32,14 @@ export async function* readLines(
   for (const file of files) {
     let stream: Readable;
     try {
-      stream = createReadStream(file);
-      if (await isGzip(file)) stream = stream.pipe(createGunzip());
+      // Opened first by isGzip: a file that is missing or unreadable fails here, not in a stream.
+      const gz = await isGzip(file);
+      const raw = createReadStream(file);
+      if (gz) {
+        const gunzip = createGunzip();
+        raw.on("error", (err) => gunzip.destroy(err));
+        stream = raw.pipe(gunzip);
+      } else stream = raw;
     } catch (err) {
       onError(file, err as Error);
       continue;

@@ -13,7 +13,7 @@ import {
   shortTime,
   tableWriter,
 } from "./output.ts";
-import { type SkipReason, toRecord } from "./records.ts";
+import { peekOpened, type SkipReason, toRecord } from "./records.ts";
 import { type Gap, type Session, SessionJoiner } from "./sessions.ts";
 
 export interface ReportOptions {
@@ -73,16 +73,23 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
     else if (opts.format === "csv") io.write(csvRow(item));
     else table.row(item);
   };
-  const joiner = new SessionJoiner(emit);
+  const skip = (r: SkipReason) => {
+    summary.skipped[r] = (summary.skipped[r] ?? 0) + 1;
+  };
+  const joiner = new SessionJoiner(emit, skip);
   const lines = readLines(files, (file, err) => {
     summary.unreadable++;
     io.warn(`cannot read ${file}: ${err.message}`);
   });
   let n = 0;
   for await (const line of lines) {
-    const r = toRecord(line.text, line.complete);
-    if (typeof r === "string") summary.skipped[r] = (summary.skipped[r] ?? 0) + 1;
-    else joiner.push(r);
+    const opened = line.complete ? peekOpened(line.text) : undefined;
+    if (opened) joiner.openedLine(opened.id, opened.host, opened.time, line.text);
+    else {
+      const r = toRecord(line.text, line.complete);
+      if (typeof r === "string") skip(r);
+      else joiner.push(r);
+    }
     if (++n % 1024 === 0) await io.drain();
   }
   joiner.end();

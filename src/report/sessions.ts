@@ -1,4 +1,10 @@
-import type { ConnectionRecord, MonitorRecord, ReportRecord } from "./records.ts";
+import {
+  type ConnectionRecord,
+  type MonitorRecord,
+  type ReportRecord,
+  type SkipReason,
+  toRecord,
+} from "./records.ts";
 
 /**
  * closed/failed: the daemon saw the end. open: no end in the files, and the daemon that saw the start
@@ -77,12 +83,39 @@ export function sessionOf(r: ConnectionRecord): Session {
  * at the next monitor-started.
  */
 export class SessionJoiner {
-  private readonly open = new Map<string, Session>();
+  /** Open sessions; an open whose line is not parsed yet is kept as that line (see openedLine). */
+  private readonly open = new Map<string, Session | { type: "line"; host: string; line: string }>();
   private readonly stopped = new Map<string, MonitorRecord>();
   private readonly running = new Set<string>();
   private readonly lastSeen = new Map<string, string>();
 
-  constructor(private readonly out: (item: Session | Gap) => void) {}
+  constructor(
+    private readonly out: (item: Session | Gap) => void,
+    private readonly skipped: (reason: SkipReason) => void = () => {},
+  ) {}
+
+  /** A connection-opened line, parsed only if its session never closes. */
+  openedLine(id: string, host: string, time: string, line: string): void {
+    if (this.open.has(id)) {
+      const r = toRecord(line, true);
+      if (typeof r === "string") this.skipped(r);
+      else this.push(r);
+      return;
+    }
+    this.open.set(id, { type: "line", host, line });
+    this.lastSeen.set(host, time);
+  }
+
+  /** The session of an open entry, parsing its line now if needed (undefined: the line is bad). */
+  private session(entry: Session | { type: "line"; line: string }): Session | undefined {
+    if (entry.type === "session") return entry;
+    const r = toRecord(entry.line, true);
+    if (typeof r === "string" || r.kind !== "connection") {
+      this.skipped(typeof r === "string" ? r : "not-ours");
+      return undefined;
+    }
+    return { ...sessionOf(r), status: "open" };
+  }
 
   get openCount(): number {
     return this.open.size;
@@ -96,7 +129,10 @@ export class SessionJoiner {
 
   /** The files are done: what is still open stays open (or connecting). */
   end(): void {
-    for (const s of this.open.values()) this.out(s.status === "connecting" ? s : { ...s, status: "open" });
+    for (const entry of this.open.values()) {
+      const s = this.session(entry);
+      if (s) this.out(s.status === "connecting" ? s : { ...s, status: "open" });
+    }
     this.open.clear();
     for (const [host, stop] of this.stopped) {
       this.out({ type: "gap", host, from: stop.time, reason: stopReason(stop) });
@@ -129,15 +165,17 @@ export class SessionJoiner {
   }
 
   private flush(host: string): void {
-    for (const [id, s] of this.open) {
-      if (s.host !== host) continue;
+    for (const [id, entry] of this.open) {
+      if (entry.host !== host) continue;
       this.open.delete(id);
-      this.out({ ...s, status: "unknown" });
+      const s = this.session(entry);
+      if (s) this.out({ ...s, status: "unknown" });
     }
   }
 
   private connection(r: ConnectionRecord): void {
-    const s = this.open.get(r.id) ?? sessionOf(r);
+    const known = this.open.get(r.id);
+    const s = known?.type === "session" ? known : sessionOf(r);
     if (r.action === "attempted" || r.action === "opened") {
       s.status = r.action === "opened" ? "open" : "connecting";
       this.open.set(r.id, s);

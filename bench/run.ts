@@ -1,5 +1,6 @@
 /**
- * npm run bench [-- --quick] [--procs N] [--files N] [--conns N] [--per-duration N] [--idle S]
+ * npm run bench [-- --quick] [--procs N] [--files N] [--conns N] [--per-duration N] [--ssh N] [--idle S]
+ *                 [--out DIR]
  *
  * Builds ref-load, starts a real sshd on 127.0.0.1, then measures in one run: the lsof loop (the earlier
  * design), our procfs source and our eBPF source, at 50 ms and 250 ms. Writes a Markdown table to
@@ -265,7 +266,8 @@ async function main(): Promise<void> {
     load.stop();
   }
   const md = table(rows, o, machine);
-  const dir = `${ROOT}bench/results`;
+  const outAt = process.argv.indexOf("--out");
+  const dir = outAt > 0 ? (process.argv[outAt + 1] as string) : `${ROOT}bench/results`;
   mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:T]/g, "-").slice(0, 16);
   const name = `${stamp}${o.quick ? "-quick" : ""}`;
@@ -273,7 +275,7 @@ async function main(): Promise<void> {
   writeFileSync(`${dir}/${name}.json`, `${JSON.stringify({ machine, options: o, rows }, null, 2)}\n`);
   console.log(md);
   console.error(
-    `bench: written bench/results/${name}.md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
+    `bench: written ${dir}/${name}.md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,
   );
 }
 

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
+import { ROOT } from "../helpers/daemon.ts";
+import { SSHD } from "../helpers/sshd.ts";
+
+// The benchmark harness in its --quick mode, so that it cannot rot: it must run end to end and
+// measure every contender. Its numbers are not asserted (speed goals live in the benchmark).
+const dir = mkdtempSync(join(tmpdir(), "sol-bench-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and writes its table", (t) => {
+  if (!needs(t, IS_ROOT && Boolean(SSHD) && hasCommand("lsof"), "root, sshd and lsof are needed")) return;
+  const r = spawnSync("npm", ["run", "--silent", "bench", "--", "--quick", "--out", dir], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 240_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const md = readdirSync(dir).filter((f) => f.endsWith(".md"));
+  assert.equal(md.length, 1);
+  const table = readFileSync(join(dir, md[0] as string), "utf8");
+  const rows = table
+    .split("\n")
+    .filter((l) => l.startsWith("| ") && !l.startsWith("| contender") && !l.startsWith("| ---"));
+  const labels = rows.map((l) => l.split("|")[1]?.trim());
+  const expected = [
+    "lsof loop @ 50 ms",
+    "ours, procfs @ 50 ms",
+    "lsof loop @ 250 ms",
+    "ours, procfs @ 250 ms",
+  ];
+  if (checkEbpf("bpftrace").ok) expected.push("ours, eBPF");
+  assert.deepEqual(labels, expected);
+  for (const row of rows) {
+    const cells = row.split("|").map((c) => c.trim());
+    assert.match(cells[2] as string, /^\d+\.\d+$/, `idle CPU measured: ${row}`);
+    assert.ok(
+      cells.slice(6, 13).every((c) => /^\d+%$/.test(c)),
+      `detection measured: ${row}`,
+    );
+  }
+  const json = JSON.parse(readFileSync(join(dir, md[0]?.replace(/\.md$/, ".json") as string), "utf8"));
+  assert.equal(json.options.quick, true);
+  assert.equal(r.stdout.trim(), table.split("\n").slice(2).join("\n").trim());
+});

@@ -41,9 +41,17 @@ done
 mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys
 # ReadWritePaths: what LogsDirectory=/StateDirectory=/RuntimeDirectory= make writable.
 for d in $SANDBOX_RW; do mount --bind "$d" "$d" && mount -o remount,bind,rw "$d"; done
-# PrivateTmp
+# PrivateTmp. The program under test may live under /tmp (a clone there): carried over.
+keep=""
+case "$SANDBOX_KEEP" in /tmp/* | /var/tmp/*)
+  keep=/dev/shm/unit-sandbox-keep.$$
+  mkdir -p "$keep" && mount --bind "$SANDBOX_KEEP" "$keep" ;;
+esac
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=1777 tmpfs /var/tmp
+if [ -n "$keep" ]; then
+  mkdir -p "$SANDBOX_KEEP" && mount --move "$keep" "$SANDBOX_KEEP" && rmdir "$keep"
+fi
 # ProtectKernelTunables (kallsyms, kcore) and ProtectKernelLogs (kmsg): inaccessible.
 : > /tmp/.inaccessible && chmod 000 /tmp/.inaccessible
 for f in /proc/kallsyms /proc/kcore /proc/kmsg /dev/kmsg; do
@@ -68,6 +76,7 @@ export function unitSandbox(
     prefix: ["unshare", "-m", "--propagation", "private", "--", "sh", "-c", SANDBOX_SCRIPT, "unit-sandbox"],
     env: {
       SANDBOX_RW: writable.join(" "),
+      SANDBOX_KEEP: ROOT.replace(/\/$/, ""),
       SANDBOX_CAPS: boundingSetForSetpriv(unit),
       SANDBOX_UMASK: setting(unit, "UMask") ?? "0022",
       SANDBOX_NNP: setting(unit, "NoNewPrivileges") === "yes" ? "--no-new-privs" : "",

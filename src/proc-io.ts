@@ -102,3 +102,8 @@ export function nsInode(link: string | undefined): number | undefined {
   const open = link.indexOf("[");
   return open < 0 ? undefined : Number(link.slice(open + 1, -1));
 }
+
+/** A process's name (/proc/PID/comm), or undefined when it is gone. */
+export function readComm(pid: number): string | undefined {
+  return readText(`${PROC}/${pid}/comm`)?.trimEnd();
+}

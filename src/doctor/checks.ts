@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from "node:
 import { dirname } from "node:path";
 import { effectiveCapabilities } from "../capabilities.ts";
 import type { Config } from "../config.ts";
+import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
 import { checkEbpf } from "../sources/ebpf-check.ts";
 import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/sock-diag.ts";
@@ -60,7 +61,7 @@ export function privileges(): Check {
 }
 
 export function procMount(places: Places): Check {
-  const line = readLines(places.mountinfo).find((l) => l.split(" ")[4] === "/proc");
+  const line = (readText(places.mountinfo) ?? "").split("\n").find((l) => l.split(" ")[4] === "/proc");
   if (!line)
     return { level: "fail", title: "/proc", detail: "/proc is not mounted", fix: "mount -t proc proc /proc" };
   const hidepid = /hidepid=(\w+)/.exec(line)?.[1];
@@ -238,12 +239,4 @@ export function logrotateConfig(config: Config, places: Places): Check {
     };
   }
   return { level: "ok", title: "logrotate", detail: `${places.logrotate} rotates ${path} (no copytruncate)` };
-}
-
-function readLines(path: string): string[] {
-  try {
-    return readFileSync(path, "utf8").split("\n");
-  } catch {
-    return [];
-  }
 }

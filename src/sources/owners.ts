@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { listDir, PROC, readLink, readText, socketInode } from "../proc-io.ts";
+import { listDir, PROC, readComm, readLink, readText, socketInode } from "../proc-io.ts";
 import type { Diagnostics, Owner } from "./types.ts";
 
 export interface Wanted {
@@ -76,8 +76,8 @@ export class OwnerResolver {
     }
     const missing = (): number[] =>
       [...wanted].filter(([ino, w]) => w.portMatch && !found.has(ino)).map(([ino]) => ino);
-    const active = this.active(pids);
     if (missing().length === 0) return found;
+    const active = this.active(pids);
     const uids = new Set(missing().map((ino) => wanted.get(ino)?.uid));
     const mine = active.filter((pid) => uids.has(processUid(pid)));
     for (const pid of [...mine, ...active]) {
@@ -135,10 +135,6 @@ export class OwnerResolver {
       found.set(ino, owner);
     }
   }
-}
-
-function readComm(pid: number): string | undefined {
-  return readText(`${PROC}/${pid}/comm`)?.trimEnd();
 }
 
 /** Time spent on the CPU, ns, as text (first field of /proc/PID/schedstat); undefined if gone. */

@@ -1,4 +1,4 @@
-import { listPids, nsInode, PROC, readLink, readText } from "../proc-io.ts";
+import { listPids, nsInode, PROC, readComm, readLink } from "../proc-io.ts";
 
 interface PidFacts {
   ns: number;
@@ -48,7 +48,7 @@ export class PidTable {
         this.pids.delete(pid);
         continue;
       }
-      const comm = readText(`${PROC}/${pid}/comm`)?.trimEnd();
+      const comm = readComm(pid);
       // Pids already there at the first call are not young: their fork is long past, most likely.
       this.pids.set(pid, { ns, comm, born: known?.born ?? (call === 0 ? -this.youngFor : call) });
     }
@@ -59,8 +59,10 @@ export class PidTable {
     const clients = new Map<number, number[]>();
     for (const [pid, f] of this.pids) {
       if (!reps.has(f.ns)) reps.set(f.ns, pid);
-      if (f.comm !== undefined && this.clients.has(f.comm))
-        clients.set(f.ns, [...(clients.get(f.ns) ?? []), pid]);
+      if (f.comm === undefined || !this.clients.has(f.comm)) continue;
+      const inNs = clients.get(f.ns);
+      if (inNs) inNs.push(pid);
+      else clients.set(f.ns, [pid]);
     }
     return { reps, clients };
   }

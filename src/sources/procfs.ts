@@ -29,8 +29,6 @@ export interface ProcfsOptions {
   ports: readonly number[];
   clients: readonly string[];
   diag: Diagnostics;
-  /** List our namespace's sockets through netlink when the addon loads (default true). */
-  netlink?: boolean;
 }
 
 /** States in which a socket is not (or no longer) an outbound connection of a process. */
@@ -87,7 +85,7 @@ export class ProcfsScanner {
     const every = opts.intervalMs ? Math.max(1, Math.round(5000 / opts.intervalMs)) : 100;
     this.pids = new PidTable(new Set(opts.clients), every);
     this.owners = new OwnerResolver(new Set(opts.clients), opts.diag);
-    this.netlink = (opts.netlink ?? true) && sockDiag() !== null;
+    this.netlink = sockDiag() !== null;
   }
 
   /** How sockets of our namespace are listed: "netlink" or "proc" (with why). */

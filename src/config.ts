@@ -14,6 +14,10 @@ export interface Config {
   pidFile: string | undefined;
   statsIntervalS: number;
   bpftrace: string;
+  /** Where open connections are kept across restarts; undefined: no continuity. */
+  stateFile: string | undefined;
+  /** Records held in memory while the output fails. */
+  maxPending: number;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -27,6 +31,8 @@ export interface RawOptions {
   pidFile?: string | undefined;
   statsInterval?: string | undefined;
   bpftrace?: string | undefined;
+  stateFile?: string | undefined;
+  maxPending?: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -36,6 +42,7 @@ export const DEFAULTS = {
   source: "auto" as SourceChoice,
   statsIntervalS: 300,
   bpftrace: "bpftrace",
+  maxPending: 10_000,
 };
 
 /**
@@ -52,6 +59,8 @@ export const ENV = {
   pidFile: ["SSH_OUTBOUND_PID_FILE"],
   statsInterval: ["SSH_OUTBOUND_STATS_INTERVAL"],
   bpftrace: ["SSH_OUTBOUND_BPFTRACE"],
+  stateFile: ["SSH_OUTBOUND_STATE_FILE"],
+  maxPending: ["SSH_OUTBOUND_MAX_PENDING"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
 
 const FLAG: Record<keyof RawOptions, string> = {
@@ -64,6 +73,8 @@ const FLAG: Record<keyof RawOptions, string> = {
   pidFile: "--pid-file",
   statsInterval: "--stats-interval",
   bpftrace: "--bpftrace",
+  stateFile: "--state-file",
+  maxPending: "--max-pending",
 };
 
 interface Picked {
@@ -100,6 +111,10 @@ export function validateInterval(p: Picked): number {
 
 export function validateStatsInterval(p: Picked): number {
   return integerIn(p, 0, 86_400, "seconds (0 turns stats off)");
+}
+
+export function validateMaxPending(p: Picked): number {
+  return integerIn(p, 1, 10_000_000, "records");
 }
 
 export function validatePorts(p: Picked): number[] {
@@ -180,5 +195,7 @@ export function resolveConfig(
     pidFile: get("pidFile", validatePath, undefined as string | undefined),
     statsIntervalS: get("statsInterval", validateStatsInterval, DEFAULTS.statsIntervalS),
     bpftrace: get("bpftrace", validatePath, DEFAULTS.bpftrace),
+    stateFile: get("stateFile", validatePath, undefined as string | undefined),
+    maxPending: get("maxPending", validateMaxPending, DEFAULTS.maxPending),
   };
 }

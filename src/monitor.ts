@@ -1,56 +1,101 @@
-import { unlinkSync, writeFileSync } from "node:fs";
 import { clock } from "./clock.ts";
 import type { Config } from "./config.ts";
-import { Enricher } from "./enrich/enricher.ts";
-import type { LoggerError } from "./errors.ts";
+import { readStat } from "./enrich/process.ts";
 import type { LogRecord, MonitorAction, MonitorEvent } from "./format/record.ts";
+import { removeIfOurs, replaceFile } from "./fs-safe.ts";
+import { Pipeline } from "./pipeline.ts";
 import type { Sink } from "./sinks/sink.ts";
-import type { Diagnostics, Observation, Source } from "./sources/types.ts";
-import { type ConnectionEvent, Tracker } from "./tracker.ts";
+import type { Diagnostics, Source } from "./sources/types.ts";
+import type { StateStore } from "./state.ts";
 import { VERSION } from "./version.ts";
 
 export interface MonitorParts {
   config: Config;
   source: Source;
-  /** Why this source runs (shown in monitor-started and on stderr). */
-  sourceReason: string;
-  /** Runs instead when the source fails to start or gives up (eBPF → procfs). */
-  fallback?: (() => Source) | undefined;
   format: (r: LogRecord) => string;
   sink: Sink;
   diag: Diagnostics;
+  /** Continuity across restarts; none: every start sees open connections as new. */
+  state?: StateStore | undefined;
+  /** Called when the daemon must end (its source failed for good); the caller exits with `code`. */
+  onFatal?: (reason: string) => void;
 }
 
+const ownerStart = (pid: number): string | undefined => {
+  const s = readStat(pid);
+  return s === undefined ? undefined : String(s.startTicks);
+};
+
 /**
- * Wires the pipeline, source → tracker → enrich → format → sink, and owns the daemon's life: the
- * monitor-started/stopped records, the pid file, periodic stats on stderr. A fault while handling one
- * observation is counted and reported, and the next one is handled as usual.
+ * The daemon's life around the pipeline: the pid file, the state file (loaded at start, saved at most
+ * once a second while connections change, and at stop), monitor-started/stopped/degraded and
+ * output-recovered records, and periodic stats on stderr. Knows no source by name.
  */
 export class Monitor {
-  private readonly tracker: Tracker;
-  private readonly enricher = new Enricher();
-  private readonly counts = { opened: 0, closed: 0, failed: 0, pipeline_errors: 0 };
+  readonly pipeline: Pipeline;
   private statsTimer: NodeJS.Timeout | undefined;
+  private stateTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
-  private source: Source;
-  private sourceReason: string;
+  private pidIno: number | undefined;
 
   constructor(private readonly parts: MonitorParts) {
-    this.source = parts.source;
-    this.sourceReason = parts.sourceReason;
-    this.tracker = new Tracker(parts.source.name, (ev) => this.onConnection(ev));
+    this.pipeline = new Pipeline({
+      format: parts.format,
+      sink: parts.sink,
+      diag: parts.diag,
+      sourceName: () => parts.source.name,
+      tracker: { ownerStart },
+    });
+    parts.sink.onRecovered = (r) =>
+      this.record("output-recovered", `writing works again after ${r.error}`, {
+        outage: {
+          sinceNs: BigInt(r.sinceMs) * 1_000_000n,
+          untilNs: BigInt(r.untilMs) * 1_000_000n,
+          held: r.held,
+          dropped: r.dropped,
+          error: r.error,
+        },
+      });
   }
 
   async start(): Promise<void> {
-    const { config, diag } = this.parts;
-    if (config.pidFile) writeFileSync(config.pidFile, `${process.pid}\n`, { mode: 0o644 });
-    await this.startSource();
-    // Written once the source is capturing: from this moment on the trail is complete.
-    this.record("monitor-started", this.sourceReason);
+    const { config, diag, source, state } = this.parts;
+    if (config.pidFile) this.pidIno = replaceFile(config.pidFile, `${process.pid}\n`, 0o644);
+    const saved = state?.load();
+    const tracker = this.pipeline.tracker;
+    let note: string | undefined;
+    if (saved?.otherBoot) note = "the state file is from another boot: its connections ended with it";
+    if (saved) tracker.carryOver(saved.connections, saved.savedNs);
+    const carried = saved?.connections.length ?? 0;
+    await source.start({
+      emit: (obs) => this.pipeline.observe(obs),
+      degraded: (why) => this.degraded(why),
+      failed: (error) => this.failed(error),
+    });
+    const closedWhileDown = tracker.settle(clock.nowNs());
+    // Written once the source is capturing: from this moment on the trail is complete. It is the
+    // run's first record; what the source reported while starting follows it.
+    const extra: Partial<MonitorEvent> = {};
+    if (state) {
+      extra.continuity = { stateFile: state.path, resumed: carried - closedWhileDown, closedWhileDown };
+      if (note) extra.continuity.note = note;
+    }
+    this.record("monitor-started", source.reason, extra, true);
+    this.pipeline.open();
     diag.info(
-      `started: source ${this.source.name} (${this.sourceReason}), ports ${config.ports.join(",")}, ` +
-        `clients ${config.clients.join(",")}, writing ${config.format} to ${config.output ?? "stdout"}`,
+      `started: source ${source.name} (${source.reason}), ports ${config.ports.join(",")}, ` +
+        `clients ${config.clients.join(",")}, writing ${config.format} to ${config.output ?? "stdout"}` +
+        (state
+          ? `; ${carried - closedWhileDown} connections continued, ${closedWhileDown} ended while down`
+          : ""),
     );
+    if (state) {
+      this.saveState();
+      this.stateTimer = setInterval(() => {
+        if (tracker.dirty) this.saveState();
+      }, 1000);
+      this.stateTimer.unref();
+    }
     if (config.statsIntervalS > 0) {
       this.statsTimer = setInterval(
         () => diag.info(`stats: ${this.statsLine()}`),
@@ -60,51 +105,18 @@ export class Monitor {
     }
   }
 
-  private async startSource(): Promise<void> {
-    const { fallback } = this.parts;
-    this.source.onGiveUp = fallback ? (why) => void this.degrade(fallback(), why) : undefined;
-    try {
-      await this.source.start((obs) => this.observe(obs));
-    } catch (error) {
-      if (!fallback) throw error;
-      const why = `${this.source.name} failed to start: ${(error as Error).message}`;
-      this.parts.diag.warn(why);
-      const next = fallback();
-      this.adopt(next, `${next.name}, since ${why}`);
-      await next.start((obs) => this.observe(obs));
-    }
-  }
-
-  /** Makes `next` the source of record. Both sources key sockets by inode, so open connections keep their ids. */
-  private adopt(next: Source, reason: string): void {
-    this.source = next;
-    this.sourceReason = reason;
-    this.tracker.source = next.name;
-  }
-
-  /** Swaps in the fallback source after the first one failed for good, saying so in the trail. */
-  private async degrade(next: Source, reason: string): Promise<void> {
-    if (this.stopping) return;
-    await this.source.stop().catch(() => undefined);
-    this.adopt(next, reason);
-    this.record("monitor-degraded", reason);
-    this.parts.diag.warn(`source is now ${next.name}: ${reason}`);
-    await next.start((obs) => this.observe(obs));
-  }
-
   stop(reason = "signal"): Promise<void> {
     this.stopping ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
-      await this.source.stop();
+      if (this.stateTimer) clearInterval(this.stateTimer);
+      await this.parts.source
+        .stop()
+        .catch((error: Error) => this.parts.diag.warn(`stopping the source: ${error.message}`));
+      if (this.parts.state) this.saveState();
+      this.pipeline.open();
       this.record("monitor-stopped", reason);
       await this.parts.sink.end();
-      if (this.parts.config.pidFile) {
-        try {
-          unlinkSync(this.parts.config.pidFile);
-        } catch {
-          // already gone: nothing to tidy
-        }
-      }
+      if (this.parts.config.pidFile) removeIfOurs(this.parts.config.pidFile, this.pidIno);
     })();
     return this.stopping;
   }
@@ -114,13 +126,21 @@ export class Monitor {
   }
 
   stats(): Record<string, number> {
-    const s = this.source.stats();
+    const s = this.parts.source.stats();
+    const sink = this.parts.sink.stats;
     const out: Record<string, number> = {
-      ...this.counts,
-      open_connections: this.tracker.openCount,
-      lines_written: this.parts.sink.stats.lines,
-      reopens: this.parts.sink.stats.reopens,
+      ...this.pipeline.counts,
+      open_connections: this.pipeline.tracker.openCount,
+      lines_written: sink.lines,
+      reopens: sink.reopens,
+      write_errors: sink.write_errors,
+      records_held: sink.held,
+      records_dropped: sink.dropped,
     };
+    if (this.parts.state) {
+      out.state_saves = this.parts.state.saves;
+      out.state_failures = this.parts.state.failures;
+    }
     for (const [k, v] of Object.entries(s))
       if (v !== undefined) out[`source_${k}`] = Math.round(v * 1000) / 1000;
     return out;
@@ -132,52 +152,45 @@ export class Monitor {
       .join(" ");
   }
 
-  private observe(obs: Observation): void {
-    try {
-      this.tracker.observe(obs);
-    } catch (error) {
-      this.pipelineError(error);
-    }
+  private saveState(): void {
+    this.parts.state?.save(this.pipeline.tracker.openConnections(), clock.nowNs());
   }
 
-  private onConnection(ev: ConnectionEvent): void {
-    try {
-      const enriched = this.enricher.enrich(ev);
-      if (!enriched) return;
-      this.counts[enriched.action as "opened" | "closed" | "failed"]++;
-      this.parts.sink.write(this.parts.format(enriched));
-    } catch (error) {
-      this.pipelineError(error);
-    }
+  private degraded(why: string): void {
+    if (this.stopping) return;
+    this.record("monitor-degraded", why);
+    this.parts.diag.warn(`degraded: ${why}`);
   }
 
-  private pipelineError(error: unknown): void {
-    this.counts.pipeline_errors++;
-    const e = error as LoggerError;
-    if (e.code === "ERR_SINK_FAILED") return; // the sink already escalated
-    this.parts.diag.warn(
-      `an event could not be handled (${this.counts.pipeline_errors} so far): ${e.stack ?? String(e)}`,
-    );
+  /** The source stopped for good and nothing took over: say so, and end (the service manager restarts us). */
+  private failed(error: Error): void {
+    if (this.stopping) return;
+    const why = `the source stopped: ${error.message}`;
+    this.record("monitor-degraded", why);
+    this.parts.diag.warn(why);
+    this.parts.onFatal?.(why);
   }
 
-  private record(action: MonitorAction, reason: string): void {
-    const { config } = this.parts;
+  private record(
+    action: MonitorAction,
+    reason: string,
+    extra: Partial<MonitorEvent> = {},
+    first = false,
+  ): void {
+    const { config, source } = this.parts;
     const ev: MonitorEvent = {
       action,
       timeNs: clock.nowNs(),
       version: VERSION,
       pid: process.pid,
-      source: this.source.name,
+      source: source.name,
       reason,
       ports: config.ports,
       clients: config.clients,
       intervalMs: config.intervalMs,
+      ...extra,
     };
-    if (action !== "monitor-started") ev.stats = this.stats();
-    try {
-      this.parts.sink.write(this.parts.format(ev));
-    } catch (error) {
-      this.pipelineError(error);
-    }
+    if (action === "monitor-stopped" || action === "monitor-degraded") ev.stats = this.stats();
+    this.pipeline.write(ev, first);
   }
 }

@@ -11,6 +11,34 @@ import { isVanished } from "./errors.ts";
 export const PROC = process.env.SSH_OUTBOUND_PROC_ROOT ?? "/proc";
 
 /**
+ * Faults reading one process's files (EIO, EISDIR, EMFILE: not "it is gone"), by errno code. Such a
+ * read answers undefined, like a vanished process, and is counted here: one odd process must not
+ * blind the whole tick. A namespace's socket table is different: see `isPidScoped`.
+ */
+export const pidReadFaults = new Map<string, number>();
+
+/**
+ * Files of one process, except its network tables: /proc/PID/net/tcp answers for a whole namespace,
+ * and a tick that could not read it knows nothing (its sockets must not be taken as closed).
+ */
+function isPidScoped(path: string): boolean {
+  if (!path.startsWith(`${PROC}/`)) return false;
+  const c = path.charCodeAt(PROC.length + 1);
+  return c >= 48 && c <= 57 && !path.includes("/net/");
+}
+
+/** A read error: undefined when the thing vanished, or when it is one process's file (counted); else thrown. */
+function tolerate(path: string, error: unknown): undefined {
+  if (isVanished(error)) return undefined;
+  if (isPidScoped(path)) {
+    const code = (error as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+    pidReadFaults.set(code, (pidReadFaults.get(code) ?? 0) + 1);
+    return undefined;
+  }
+  throw error;
+}
+
+/**
  * One buffer for every read: /proc files report size 0, so readFileSync allocates 64 KiB per call to
  * read a few bytes, and a tick of the procfs source reads hundreds of small files (schedstat, comm).
  * That garbage grew the daemon's RSS by 30 MB on a loaded host.
@@ -22,8 +50,7 @@ export function readText(path: string): string | undefined {
   try {
     fd = openSync(path, "r");
   } catch (error) {
-    if (isVanished(error) || (error as NodeJS.ErrnoException).code === "ESRCH") return undefined;
-    throw error;
+    return tolerate(path, error);
   }
   try {
     let len = 0;
@@ -43,8 +70,7 @@ export function readText(path: string): string | undefined {
     chunks.push(Buffer.from(SCRATCH.subarray(0, len)));
     return Buffer.concat(chunks).toString("latin1");
   } catch (error) {
-    if (isVanished(error) || (error as NodeJS.ErrnoException).code === "ESRCH") return undefined;
-    throw error;
+    return tolerate(path, error);
   } finally {
     closeSync(fd);
   }
@@ -54,8 +80,7 @@ export function readBytes(path: string): Buffer | undefined {
   try {
     return readFileSync(path);
   } catch (error) {
-    if (isVanished(error)) return undefined;
-    throw error;
+    return tolerate(path, error);
   }
 }
 
@@ -63,8 +88,7 @@ export function readLink(path: string): string | undefined {
   try {
     return readlinkSync(path);
   } catch (error) {
-    if (isVanished(error)) return undefined;
-    throw error;
+    return tolerate(path, error);
   }
 }
 
@@ -75,8 +99,8 @@ export function listDir(path: string): { names?: string[]; denied: boolean } {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EACCES" || code === "EPERM") return { denied: true };
-    if (isVanished(error)) return { denied: false };
-    throw error;
+    tolerate(path, error);
+    return { denied: false };
   }
 }
 

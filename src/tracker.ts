@@ -3,13 +3,19 @@ import type { Observation, SocketFacts, SourceName } from "./sources/types.ts";
 
 /**
  * Turns observations into the life of a connection, each with one UUIDv7 from attempt to end:
- *   attempted → (opened → closed) | failed
+ *   attempted → (opened → closed) | failed | unresolved
  * `attempted` carries no record of its own; it lets enrichment read the process while it still lives
  * (a failed connect or a 1 ms session can end before the next stage would otherwise look).
+ * `unresolved`: seen only while connecting, then gone, and nobody saw how it ended (a poll cannot tell a
+ * refused connect from a 10 ms session between two ticks): never written as a failure.
  */
 
-export type Action = "attempted" | "opened" | "closed" | "failed";
-export type Observed = "live" | "already-open";
+export type Action = "attempted" | "opened" | "closed" | "failed" | "unresolved";
+/**
+ * live: seen from its start. already-open: open when we first looked (its start is when we looked).
+ * closed-while-down: carried over from the last run and gone when this one looked.
+ */
+export type Observed = "live" | "already-open" | "closed-while-down";
 
 export interface ConnectionEvent {
   action: Action;
@@ -19,14 +25,29 @@ export interface ConnectionEvent {
   timeNs: bigint;
   /** When the connection attempt was first seen. */
   startNs: bigint;
-  /** On closed/failed. */
+  /** On an end: when it ended, as well as we know. */
   endNs?: bigint;
+  /** On an end nobody saw: the window in which it happened (last known open, first known gone). */
+  endWindow?: { afterNs: bigint; beforeNs: bigint };
+  /** unknown: the end (or the attempt's result) was inferred, not seen. */
+  outcome?: "unknown";
   socket: SocketFacts;
   observed: Observed;
   bytesSent?: number;
   bytesReceived?: number;
-  /** On closed/failed: the TCP state the socket left for CLOSE, as the kernel reported it. */
+  /** On an end: the TCP state the socket left for CLOSE, as the kernel reported it. */
   lastState?: string;
+}
+
+/** One open connection as the state file keeps it across a restart. */
+export interface CarriedConnection {
+  key: string;
+  id: string;
+  startNs: string;
+  observed: Observed;
+  socket: SocketFacts;
+  /** The owner's start time (clock ticks since boot, /proc/PID/stat field 22): guards against pid reuse. */
+  ownerStart?: string;
 }
 
 interface Live {
@@ -35,15 +56,34 @@ interface Live {
   socket: SocketFacts;
   observed: Observed;
   opened: boolean;
+  ownerStart?: string | undefined;
 }
+
+export interface TrackerOptions {
+  /** The start time of a process, or undefined when it is gone. */
+  ownerStart?: (pid: number) => string | undefined;
+}
+
+const sameTuple = (a: SocketFacts, b: SocketFacts): boolean =>
+  a.remote.ip === b.remote.ip &&
+  a.remote.port === b.remote.port &&
+  (a.local === undefined ||
+    b.local === undefined ||
+    (a.local.ip === b.local.ip && a.local.port === b.local.port));
 
 export class Tracker {
   private readonly live = new Map<string, Live>();
+  /** From the last run, until the source's first picture says which are still there. */
+  private carried = new Map<string, CarriedConnection>();
+  private carriedSince = 0n;
+  /** Set when the set of open connections changed since `openConnections()` was last read. */
+  dirty = false;
 
   constructor(
-    /** Named on each event; changes when the monitor falls back to another source. */
+    /** Named on each event; changes when the source of record changes (fallback). */
     public source: SourceName,
     private readonly emit: (ev: ConnectionEvent) => void,
+    private readonly opts: TrackerOptions = {},
   ) {}
 
   get openCount(): number {
@@ -52,8 +92,59 @@ export class Tracker {
     return n;
   }
 
-  get pendingCount(): number {
-    return this.live.size - this.openCount;
+  /**
+   * Connections the last run had open (from the state file), saved at `savedNs`. A socket the source
+   * reports as already open that matches one (same key, same tuple, same owner start) continues it: same
+   * id and start, no second `opened`. `settle()` ends the rest.
+   */
+  carryOver(connections: readonly CarriedConnection[], savedNs: bigint): void {
+    this.carried = new Map(connections.map((c) => [c.key, c]));
+    this.carriedSince = savedNs;
+  }
+
+  /** After the source's first picture: what the last run had open and is gone now ended while we were down. */
+  settle(nowNs: bigint): number {
+    const gone = [...this.carried.values()];
+    this.carried.clear();
+    for (const c of gone) {
+      const l: Live = {
+        id: c.id,
+        startNs: BigInt(c.startNs),
+        socket: c.socket,
+        observed: "closed-while-down",
+        opened: true,
+      };
+      this.emit(this.event("attempted", l, nowNs));
+      const ev = this.event("closed", l, nowNs);
+      ev.endNs = nowNs;
+      ev.endWindow = { afterNs: this.carriedSince, beforeNs: nowNs };
+      ev.outcome = "unknown";
+      ev.lastState = "UNKNOWN";
+      this.emit(ev);
+    }
+    if (gone.length) this.dirty = true;
+    return gone.length;
+  }
+
+  /** What the state file should hold now: every open connection. */
+  openConnections(): CarriedConnection[] {
+    this.dirty = false;
+    const out: CarriedConnection[] = [];
+    for (const l of this.live.values()) {
+      if (!l.opened) continue;
+      if (l.ownerStart === undefined && l.socket.owner)
+        l.ownerStart = this.opts.ownerStart?.(l.socket.owner.pid);
+      const c: CarriedConnection = {
+        key: l.socket.key,
+        id: l.id,
+        startNs: String(l.startNs),
+        observed: l.observed,
+        socket: l.socket,
+      };
+      if (l.ownerStart !== undefined) c.ownerStart = l.ownerStart;
+      out.push(c);
+    }
+    return out;
   }
 
   observe(obs: Observation): void {
@@ -79,13 +170,15 @@ export class Tracker {
       case "close": {
         const l = this.live.get(obs.key);
         if (!l) return;
-        this.end(l, obs.timeNs, obs.oldState, obs.bytesSent, obs.bytesReceived);
+        this.end(l, obs.timeNs, obs.oldState, obs);
         return;
       }
     }
   }
 
   private begin(socket: SocketFacts, timeNs: bigint, observed: Observed, open: boolean): Live {
+    const resumed = observed === "already-open" ? this.resume(socket) : undefined;
+    if (resumed) return resumed;
     const l: Live = { id: uuidv7(), startNs: timeNs, socket, observed, opened: false };
     this.live.set(socket.key, l);
     this.emit(this.event("attempted", l, timeNs));
@@ -93,18 +186,51 @@ export class Tracker {
     return l;
   }
 
+  /** The same connection as one the last run had open: it goes on under its id, unannounced. */
+  private resume(socket: SocketFacts): Live | undefined {
+    const c = this.carried.get(socket.key);
+    if (!c || !sameTuple(c.socket, socket)) return undefined;
+    const pid = socket.owner?.pid ?? c.socket.owner?.pid;
+    const now = pid === undefined ? undefined : this.opts.ownerStart?.(pid);
+    if (c.ownerStart !== undefined && now !== undefined && now !== c.ownerStart) return undefined;
+    this.carried.delete(socket.key);
+    const l: Live = {
+      id: c.id,
+      startNs: BigInt(c.startNs),
+      socket: { ...socket, owner: socket.owner ?? c.socket.owner },
+      observed: c.observed,
+      opened: true,
+      ownerStart: c.ownerStart ?? now,
+    };
+    this.live.set(socket.key, l);
+    // Enrichment reads the process now, while it lives; no record comes of it.
+    this.emit(this.event("attempted", l, l.startNs));
+    return l;
+  }
+
   private open(l: Live, timeNs: bigint): void {
     l.opened = true;
+    this.dirty = true;
     this.emit(this.event("opened", l, timeNs));
   }
 
-  private end(l: Live, timeNs: bigint, lastState: string, sent?: number, received?: number): void {
+  private end(
+    l: Live,
+    timeNs: bigint,
+    lastState: string,
+    how: { bytesSent?: number; bytesReceived?: number; outcome?: "unknown"; afterNs?: bigint } = {},
+  ): void {
     this.live.delete(l.socket.key);
-    const ev = this.event(l.opened ? "closed" : "failed", l, timeNs);
+    if (l.opened) this.dirty = true;
+    const unseen = how.outcome === "unknown";
+    const action: Action = l.opened ? "closed" : unseen ? "unresolved" : "failed";
+    const ev = this.event(action, l, timeNs);
     ev.endNs = timeNs;
     ev.lastState = lastState;
-    if (sent !== undefined) ev.bytesSent = sent;
-    if (received !== undefined) ev.bytesReceived = received;
+    if (unseen) ev.outcome = "unknown";
+    if (how.afterNs !== undefined) ev.endWindow = { afterNs: how.afterNs, beforeNs: timeNs };
+    if (how.bytesSent !== undefined) ev.bytesSent = how.bytesSent;
+    if (how.bytesReceived !== undefined) ev.bytesReceived = how.bytesReceived;
     this.emit(ev);
   }
 
@@ -122,8 +248,9 @@ export class Tracker {
 
   /**
    * A poll's picture. A socket still in SYN_SENT waits (no record yet); one that leaves the tables
-   * before ever being seen past SYN_SENT is a failed attempt. Those already open at the first picture
-   * are marked `already-open`: their start is when we first saw them, not when they began.
+   * before ever being seen past SYN_SENT is unresolved: refused, timed out, or a session shorter than
+   * the interval, a poll cannot tell. Those open at the first picture are `already-open` (their start
+   * is when we first saw them), unless they continue a connection the last run had open.
    */
   private snapshot(timeNs: bigint, sockets: readonly SocketFacts[], initial: boolean): void {
     const present = new Set<string>();
@@ -135,7 +262,8 @@ export class Tracker {
       if (!l.opened && s.state !== "SYN_SENT") this.open(l, timeNs);
     }
     for (const l of [...this.live.values()]) {
-      if (!present.has(l.socket.key)) this.end(l, timeNs, l.socket.state);
+      if (!present.has(l.socket.key))
+        this.end(l, timeNs, l.socket.state, l.opened ? {} : { outcome: "unknown" });
     }
   }
 }

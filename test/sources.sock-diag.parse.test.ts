@@ -5,7 +5,7 @@ import {
   AF_INET,
   dumpRequest,
   lookupRequest,
-  parseDumpReply,
+  parseReply,
   portFilter,
   SockDiagError,
   stateMask,
@@ -17,7 +17,7 @@ const fixture = (name: string) =>
 // Captured from Linux 6.18: one established loopback connection per family, then NLMSG_DONE.
 /** Entries without the raw socket id, which is checked on its own. */
 function parsed(name: string, family: number, localPort: number) {
-  return parseDumpReply(fixture(name)).map(({ sockid, familyCode, ...rest }) => {
+  return parseReply(fixture(name), true).map(({ sockid, familyCode, ...rest }) => {
     assert.equal(familyCode, family);
     assert.equal(sockid.length, 48, "inet_diag_sockid");
     assert.equal(sockid.readUInt16BE(0), localPort, "it starts with the source port");
@@ -55,9 +55,18 @@ test("a captured IPv6 dump reply parses too", () => {
   ]);
 });
 
-test("a reply cut inside a message yields the complete messages only", () => {
+test("a dump reply cut inside a message, or before NLMSG_DONE, is an error, never a shorter list", () => {
   const reply = fixture("sock-diag-ipv4.hex");
-  assert.deepEqual(parseDumpReply(reply.subarray(0, 40)), []);
+  const first = reply.readUInt32LE(0);
+  const cut = (b: Buffer, code: string) =>
+    assert.throws(
+      () => parseReply(b, true),
+      (e: unknown) => e instanceof SockDiagError && e.code === code && !e.permanent,
+    );
+  cut(reply.subarray(0, 40), "ESHORT");
+  cut(reply.subarray(0, 8), "ESHORT");
+  cut(reply.subarray(0, (first + 3) & ~3), "ENODONE");
+  assert.equal(parseReply(reply, true).length, 1, "the whole reply still parses");
 });
 
 test("an NLMSG_ERROR reply throws with the errno", () => {
@@ -66,13 +75,13 @@ test("an NLMSG_ERROR reply throws with the errno", () => {
   err.writeUInt16LE(2, 4);
   err.writeInt32LE(-1, 16);
   assert.throws(
-    () => parseDumpReply(err),
-    (e: unknown) => e instanceof SockDiagError && e.errno === 1,
+    () => parseReply(err, true),
+    (e: unknown) => e instanceof SockDiagError && e.errno === 1 && e.code === "EPERM" && e.permanent,
   );
 });
 
 test("a lookup request carries the socket id and is not a dump", () => {
-  const [e] = parseDumpReply(fixture("sock-diag-ipv4.hex"));
+  const [e] = parseReply(fixture("sock-diag-ipv4.hex"), true);
   assert.ok(e);
   const req = lookupRequest(e);
   assert.equal(req.readUInt16LE(6), 0x1, "NLM_F_REQUEST only");

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { Command } from "@commander-js/extra-typings";
 import { type Config, resolveConfig } from "../config.ts";
 import { stderrDiagnostics } from "../diagnostics.ts";
-import type { LoggerError } from "../errors.ts";
+import { LoggerError } from "../errors.ts";
 import { formatJson } from "../format/json.ts";
 import type { LogRecord } from "../format/record.ts";
 import { formatText } from "../format/text.ts";
@@ -10,6 +10,7 @@ import { Monitor } from "../monitor.ts";
 import { fileSink, type Sink, stdoutSink } from "../sinks/sink.ts";
 import { selectSource } from "../sources/select.ts";
 import type { Diagnostics } from "../sources/types.ts";
+import { StateStore } from "../state.ts";
 
 export function runCommand(): Command {
   return new Command("run")
@@ -47,6 +48,14 @@ export function runCommand(): Command {
       "--bpftrace <path>",
       "bpftrace binary for the ebpf source (env SSH_OUTBOUND_BPFTRACE; default bpftrace)",
     )
+    .option(
+      "--state-file <file>",
+      "keep open connections here so a restart continues them under their ids (env SSH_OUTBOUND_STATE_FILE; default none)",
+    )
+    .option(
+      "--max-pending <n>",
+      "records held in memory while the output cannot be written (env SSH_OUTBOUND_MAX_PENDING; default 10000)",
+    )
     .addHelpText(
       "after",
       `
@@ -68,15 +77,27 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
     config.format === "json"
       ? (r: LogRecord) => formatJson(r, { hostname: host })
       : (r: LogRecord) => formatText(r);
+  const sinkOpts = { maxPending: config.maxPending, warn: (m: string) => diag.warn(m) };
+  const sink: Sink = config.output ? fileSink(config.output, sinkOpts) : stdoutSink(sinkOpts);
+  const state = config.stateFile ? openState(config.stateFile, diag) : undefined;
+  const source = selectSource(config, diag);
   let monitor: Monitor | undefined;
-  const onFatal = (error: LoggerError) => {
-    diag.warn(error.message);
-    process.exitCode = 1;
-    void monitor?.stop("sink failed").finally(() => process.exit(1));
+  const end = (reason: string, code: number) => {
+    process.exitCode = code;
+    const m = monitor;
+    if (!m) process.exit(code);
+    void m.stop(reason).finally(() => process.exit(code));
   };
-  const sink: Sink = config.output ? fileSink(config.output, { onFatal }) : stdoutSink({ onFatal });
-  const { source, reason, fallback } = await selectSource(config, diag);
-  monitor = new Monitor({ config, source, sourceReason: reason, fallback, format, sink, diag });
+  // Last resort: whatever escapes every guard still ends the run with a monitor-stopped that says why.
+  process.on("uncaughtException", (error) => {
+    diag.warn(`uncaught exception: ${error.stack ?? error.message}`);
+    end(`uncaught exception: ${error.message}`, 1);
+  });
+  process.on("unhandledRejection", (error) => {
+    diag.warn(`unhandled rejection: ${(error as Error)?.stack ?? String(error)}`);
+    end(`unhandled rejection: ${(error as Error)?.message ?? String(error)}`, 1);
+  });
+  monitor = new Monitor({ config, source, format, sink, diag, state, onFatal: (why) => end(why, 1) });
   const m = monitor;
   let firstSignalAt = 0;
   const stop = (signal: string) => {
@@ -97,4 +118,20 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
     diag.info("SIGHUP: output reopened");
   });
   await m.start();
+}
+
+/** The state file's directory must exist or be creatable now: a bad --state-file is exit 2 at start. */
+function openState(path: string, diag: Diagnostics): StateStore {
+  const store = new StateStore(path, (msg) => diag.warn(msg));
+  try {
+    store.prepare();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new LoggerError(
+      "ERR_INVALID_OPTION",
+      `invalid --state-file ${JSON.stringify(path)}: its directory cannot be created or written (${code})`,
+      { exitCode: 2, cause: error },
+    );
+  }
+  return store;
 }

@@ -5,6 +5,7 @@ import type { Config } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
 import { checkEbpf } from "../sources/ebpf-check.ts";
+import type { SourceErrorCode } from "../sources/errors.ts";
 import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/sock-diag.ts";
 
 export type Level = "ok" | "warn" | "fail";
@@ -116,18 +117,18 @@ export function procfsSource(): Check {
   };
 }
 
+/** What to do about each reason the eBPF source cannot run, chosen by the check's code. */
+const EBPF_FIX: Partial<Record<SourceErrorCode, string>> = {
+  ERR_BPFTRACE_NOT_FOUND: "apt-get install bpftrace",
+  ERR_BPFTRACE_TOO_OLD: "install bpftrace 0.17 or newer",
+  ERR_NO_BPF_CAPABILITIES: "run as root, or with CAP_BPF and CAP_PERFMON (the shipped unit grants them)",
+  ERR_NO_TRACEFS: "mount -t tracefs tracefs /sys/kernel/tracing",
+};
+
 export function ebpfSource(config: Config, places: Places): Check {
   const c = checkEbpf(config.bpftrace);
-  if (!c.ok) {
-    const fix = /not found/.test(c.reason)
-      ? "apt-get install bpftrace"
-      : /older/.test(c.reason)
-        ? "install bpftrace 0.17 or newer"
-        : /CAP_BPF/.test(c.reason)
-          ? "run as root"
-          : "mount -t tracefs tracefs /sys/kernel/tracing";
-    return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix };
-  }
+  if (!c.ok)
+    return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix: EBPF_FIX[c.code] };
   if (!existsSync(places.btf)) {
     return {
       level: "warn",

@@ -19,6 +19,7 @@ const ACTION = {
   closed: "connection-closed",
   failed: "connection-failed",
   attempted: "connection-attempted",
+  unresolved: "connection-unresolved",
 } as const;
 
 export interface EcsContext {
@@ -65,7 +66,7 @@ function processFields(p: ProcessRecord | undefined): Obj | undefined {
 
 function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   const s = ev.socket;
-  const ending = ev.action === "closed" || ev.action === "failed";
+  const ending = ev.action === "closed" || ev.action === "failed" || ev.action === "unresolved";
   const p = ev.process;
   const process = processFields(p);
   if (process && ev.parent) process.parent = processFields(ev.parent);
@@ -77,7 +78,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       category: ["network"],
       type: ["connection", ending ? "end" : "start"],
       action: ACTION[ev.action],
-      outcome: ev.action === "failed" ? "failure" : "success",
+      outcome: ev.outcome ?? (ev.action === "failed" ? "failure" : "success"),
       start: isoNs(ev.startNs),
       end: ev.endNs === undefined ? undefined : isoNs(ev.endNs),
       duration: ev.endNs === undefined ? undefined : Number(ev.endNs - ev.startNs),
@@ -103,6 +104,9 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       source: ev.source,
       state: ending ? ev.lastState : s.state,
       observed: ev.observed,
+      end_window: ev.endWindow
+        ? { after: isoNs(ev.endWindow.afterNs), before: isoNs(ev.endWindow.beforeNs) }
+        : undefined,
       attribution: ev.attribution,
       fd: s.owner?.fd,
       tid: s.owner?.tid,
@@ -129,16 +133,27 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   };
 }
 
+const MONITOR_TYPE: Record<MonitorEvent["action"], string> = {
+  "monitor-started": "start",
+  "monitor-stopped": "end",
+  "monitor-degraded": "change",
+  "output-recovered": "change",
+};
+
 function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
+  const o = ev.outage;
+  const c = ev.continuity;
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
     event: {
       kind: "event",
       category: ["process"],
-      type: [ev.action === "monitor-started" ? "start" : ev.action === "monitor-stopped" ? "end" : "change"],
+      type: [MONITOR_TYPE[ev.action]],
       action: ev.action,
       outcome: ev.action === "monitor-degraded" ? "failure" : "success",
+      start: o ? isoNs(o.sinceNs) : undefined,
+      end: o ? isoNs(o.untilNs) : undefined,
     },
     host: { hostname: ctx.hostname },
     ssh_outbound: {
@@ -151,6 +166,15 @@ function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
         clients: ev.clients,
         interval_ms: ev.intervalMs,
         stats: ev.stats,
+        continuity: c
+          ? {
+              state_file: c.stateFile,
+              resumed: c.resumed,
+              closed_while_down: c.closedWhileDown,
+              note: c.note,
+            }
+          : undefined,
+        outage: o ? { held: o.held, dropped: o.dropped, error: o.error } : undefined,
       },
     },
   };

@@ -2,7 +2,7 @@ import type { EnrichedEvent } from "../enrich/enricher.ts";
 
 export type { AncestorRecord, EnrichedEvent, ProcessRecord } from "../enrich/enricher.ts";
 
-export type MonitorAction = "monitor-started" | "monitor-stopped" | "monitor-degraded";
+export type MonitorAction = "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered";
 
 /** The daemon's own life, so a reader of the trail can see when nobody was watching. */
 export interface MonitorEvent {
@@ -18,6 +18,10 @@ export interface MonitorEvent {
   intervalMs: number;
   /** Counters at this moment; on monitor-stopped the totals of the run. */
   stats?: Record<string, number>;
+  /** monitor-started: what was carried over from the last run through the state file. */
+  continuity?: { stateFile: string; resumed: number; closedWhileDown: number; note?: string };
+  /** output-recovered: the time writing failed, and what was held and dropped meanwhile. */
+  outage?: { sinceNs: bigint; untilNs: bigint; held: number; dropped: number; error: string };
 }
 
 export type LogRecord = EnrichedEvent | MonitorEvent;

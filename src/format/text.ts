@@ -1,7 +1,7 @@
 import { isoNs } from "../clock.ts";
-import type { SshTarget } from "../enrich/ssh-argv.ts";
-import { escapeText, kv } from "./escape.ts";
+import { kv } from "./escape.ts";
 import { type AncestorRecord, type EnrichedEvent, isMonitorEvent, type LogRecord } from "./record.ts";
+import { typedTarget } from "./target.ts";
 
 /**
  * One line per record, `time action key=value…`, grep-friendly. Every value passes through escapeText,
@@ -17,6 +17,15 @@ export function formatText(r: LogRecord): string {
       kv("reason", r.reason) +
       kv("ports", r.ports.join(",")) +
       kv("interval_ms", r.intervalMs) +
+      (r.continuity
+        ? kv("resumed", r.continuity.resumed) + kv("closed_while_down", r.continuity.closedWhileDown)
+        : "") +
+      (r.outage
+        ? kv("outage_from", isoNs(r.outage.sinceNs)) +
+          kv("outage_to", isoNs(r.outage.untilNs)) +
+          kv("held", r.outage.held) +
+          kv("dropped", r.outage.dropped)
+        : "") +
       (r.stats
         ? Object.entries(r.stats)
             .map(([k, v]) => kv(k, v))
@@ -47,6 +56,8 @@ function connectionFields(e: EnrichedEvent): string {
     kv("received", e.bytesReceived) +
     kv("state", e.lastState ?? s.state) +
     kv("observed", e.observed === "live" ? undefined : e.observed) +
+    kv("outcome", e.outcome) +
+    kv("ended_after", e.endWindow ? isoNs(e.endWindow.afterNs) : undefined) +
     kv("source", e.source) +
     kv("netns", s.netns) +
     kv("cmd", p?.args?.join(" ")) +
@@ -56,12 +67,6 @@ function connectionFields(e: EnrichedEvent): string {
 
 function endpoint(ip: string, port: number): string {
   return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-export function typedTarget(t: SshTarget): string {
-  const host = t.host ?? "?";
-  const h = host.includes(":") ? `[${host}]` : host;
-  return `${t.user ? `${t.user}@` : ""}${h}${t.port ? `:${t.port}` : ""}`;
 }
 
 function node(pid: number, name: string, args: readonly string[]): string {
@@ -78,16 +83,4 @@ export function pstreeLine(
   const parts = ancestry.map((a) => node(a.pid, a.name, a.args));
   if (pid !== undefined) parts.push(node(pid, name ?? "?", args ?? []));
   return parts.join(" > ");
-}
-
-/** The ancestry as `pstree -sap` draws it, one process per line, each escaped. */
-export function pstreeTree(
-  ancestry: readonly AncestorRecord[],
-  pid?: number,
-  name?: string,
-  args?: readonly string[],
-): string {
-  const rows = ancestry.map((a) => node(a.pid, a.name, a.args));
-  if (pid !== undefined) rows.push(node(pid, name ?? "?", args ?? []));
-  return rows.map((r, i) => (i === 0 ? escapeText(r) : `${"  ".repeat(i)}\`-${escapeText(r)}`)).join("\n");
 }

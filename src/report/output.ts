@@ -32,7 +32,7 @@ export function shortTime(iso: string | undefined): string {
 }
 
 function durationCell(s: Session): string {
-  if (s.status === "open" || s.status === "unknown" || s.status === "connecting") return s.status;
+  if (s.status === "open" || s.status === "unknown") return s.status;
   return formatDuration(s.durationMs);
 }
 

@@ -4,7 +4,7 @@
  * reported as skipped with the reason.
  */
 
-export type ConnectionAction = "attempted" | "opened" | "closed" | "failed";
+export type ConnectionAction = "opened" | "closed" | "failed" | "unresolved";
 
 export interface ConnectionRecord {
   kind: "connection";
@@ -26,17 +26,21 @@ export interface ConnectionRecord {
   received?: number;
   ancestry: string[];
   observed?: string;
+  /** unknown: the end was inferred (closed while the daemon was down, lost events), not seen. */
+  outcome?: string;
   /** When the process started (process.start). */
   processStart?: string;
 }
 
 export interface MonitorRecord {
   kind: "monitor";
-  action: "monitor-started" | "monitor-stopped" | "monitor-degraded";
+  action: "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered";
   time: string;
   host: string;
   pid?: number;
   reason?: string;
+  /** monitor-started: the daemon continues the connections its last run had open (state file). */
+  continuity?: boolean;
 }
 
 export type ReportRecord = ConnectionRecord | MonitorRecord;
@@ -44,12 +48,12 @@ export type ReportRecord = ConnectionRecord | MonitorRecord;
 export type SkipReason = "not-json" | "truncated" | "not-ours" | "missing-fields";
 
 const CONNECTION: Record<string, ConnectionAction> = {
-  "connection-attempted": "attempted",
   "connection-opened": "opened",
   "connection-closed": "closed",
   "connection-failed": "failed",
+  "connection-unresolved": "unresolved",
 };
-const MONITOR = new Set(["monitor-started", "monitor-stopped", "monitor-degraded"]);
+const MONITOR = new Set(["monitor-started", "monitor-stopped", "monitor-degraded", "output-recovered"]);
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of unknown version, read field by field
 type Json = any;
@@ -111,6 +115,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
       host,
       pid: num(m.pid),
       reason: str(m.reason),
+      continuity: typeof m.continuity === "object" && m.continuity !== null,
     };
   }
   const a = CONNECTION[action];
@@ -143,6 +148,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
     received: num(j.destination?.bytes),
     ancestry,
     observed: str(j.ssh_outbound?.observed),
+    outcome: str(j.event?.outcome),
     processStart: str(j.process?.start),
   };
 }

@@ -1,3 +1,4 @@
+import { typedTarget } from "../format/target.ts";
 import {
   type ConnectionRecord,
   type MonitorRecord,
@@ -7,11 +8,12 @@ import {
 } from "./records.ts";
 
 /**
- * closed/failed: the daemon saw the end. open: no end in the files, and the daemon that saw the start
- * was still running when they end (it may be open now). unknown: that daemon stopped or died first,
- * so nobody saw the end. connecting: only the attempt was seen.
+ * closed/failed: the daemon saw the end (closed also when it found it ended, outcome unknown).
+ * unresolved: seen connecting, then gone; whether it failed or was a session shorter than a poll,
+ * nobody saw. open: no end in the files, and the daemon that saw the start was still running when
+ * they end (it may be open now). unknown: that daemon stopped or died first, so nobody saw the end.
  */
-export type Status = "closed" | "failed" | "open" | "unknown" | "connecting";
+export type Status = "closed" | "failed" | "unresolved" | "open" | "unknown";
 
 export interface Session {
   type: "session";
@@ -50,18 +52,17 @@ export interface Gap {
 const ANCESTORS_SHOWN = 3;
 
 function typed(t: ConnectionRecord["target"]): string | undefined {
-  if (!t?.host) return undefined;
-  return `${t.user ? `${t.user}@` : ""}${t.host}${t.port ? `:${t.port}` : ""}`;
+  return t?.host ? typedTarget(t) : undefined;
 }
 
-/** A session as one connection record describes it (status as yet unknown: connecting). */
+/** A session as one connection record describes it (open until an end is read). */
 export function sessionOf(r: ConnectionRecord): Session {
   const names = [...r.ancestry.slice(-ANCESTORS_SHOWN), r.process ?? "?"];
   return {
     type: "session",
     id: r.id,
     host: r.host,
-    status: "connecting",
+    status: "open",
     start: r.start,
     user: r.user,
     pid: r.pid,
@@ -127,11 +128,14 @@ export class SessionJoiner {
     this.lastSeen.set(r.host, r.time);
   }
 
-  /** The files are done: what is still open stays open (or connecting). */
+  /**
+   * The files are done: what is still open stays open, unless its host's daemon had stopped by then
+   * (nobody was watching: unknown).
+   */
   end(): void {
     for (const entry of this.open.values()) {
       const s = this.session(entry);
-      if (s) this.out(s.status === "connecting" ? s : { ...s, status: "open" });
+      if (s) this.out({ ...s, status: this.stopped.has(s.host) ? "unknown" : "open" });
     }
     this.open.clear();
     for (const [host, stop] of this.stopped) {
@@ -140,7 +144,7 @@ export class SessionJoiner {
   }
 
   private monitor(r: MonitorRecord): void {
-    if (r.action === "monitor-degraded") return;
+    if (r.action === "monitor-degraded" || r.action === "output-recovered") return;
     if (r.action === "monitor-started") {
       const stop = this.stopped.get(r.host);
       const last = this.lastSeen.get(r.host);
@@ -157,11 +161,13 @@ export class SessionJoiner {
       }
       this.stopped.delete(r.host);
       this.running.add(r.host);
+      // A daemon with a state file continues its last run's connections (same ids) or ends them
+      // (closed-while-down): they stay open here. Without one, nobody will ever end them.
+      if (!r.continuity) this.flush(r.host);
     } else {
       this.stopped.set(r.host, r);
       this.running.delete(r.host);
     }
-    this.flush(r.host);
   }
 
   private flush(host: string): void {
@@ -176,15 +182,15 @@ export class SessionJoiner {
   private connection(r: ConnectionRecord): void {
     const known = this.open.get(r.id);
     const s = known?.type === "session" ? known : sessionOf(r);
-    if (r.action === "attempted" || r.action === "opened") {
-      s.status = r.action === "opened" ? "open" : "connecting";
+    if (r.action === "opened") {
+      s.status = "open";
       this.open.set(r.id, s);
       return;
     }
     // A close carries the whole picture too: a session whose open is in a file no longer here
     // is complete from its close alone.
     this.open.delete(r.id);
-    s.status = r.action === "failed" ? "failed" : "closed";
+    s.status = r.action;
     s.end = r.end ?? r.time;
     const ms = Date.parse(s.end) - Date.parse(s.start);
     if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);

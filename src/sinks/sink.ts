@@ -1,113 +1,212 @@
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
-import sonicBoom, { type SonicBoomOpts, type SonicBoom as SonicBoomType } from "sonic-boom";
 import { LoggerError } from "../errors.ts";
-
-// sonic-boom is CommonJS: Node's ESM loader exposes only its default export, which carries the class.
-const SonicBoom = (sonicBoom as unknown as { SonicBoom: new (o: SonicBoomOpts) => SonicBoomType }).SonicBoom;
+import { FileWriter, StdoutWriter, type Writer } from "./writers.ts";
 
 /** Where formatted lines go. */
 export interface Sink {
-  /** Writes one complete line; on return it has reached the kernel (synchronous writes). */
+  /**
+   * Takes one complete line. It is written before this returns, or held in order to be written later
+   * (the destination failed): it never throws for an I/O fault.
+   */
   write(line: string): void;
-  /** Opens the path again (after logrotate moved it); no-op for stdout. */
+  /** Opens the destination again (after logrotate moved it); no-op for stdout. */
   reopen(): void;
-  /** Writes whatever is buffered and closes. */
-  end(): Promise<void>;
-  readonly stats: { lines: number; bytes: number; reopens: number };
+  /** Tries once more to write what is held, then closes. Resolves with the number of lines still held (lost). */
+  end(): Promise<number>;
+  readonly stats: SinkStats;
+  /** Called after an outage, once every held line is written; the caller writes the recovery record. */
+  onRecovered?: ((r: Recovery) => void) | undefined;
+}
+
+export interface SinkStats {
+  lines: number;
+  reopens: number;
+  /** Lines waiting now because the destination fails. */
+  held: number;
+  /** Lines dropped because the queue was full, in all. */
+  dropped: number;
+  write_errors: number;
+  outages: number;
+}
+
+export interface Recovery {
+  /** When the first write failed, and when writing worked again (ms since the epoch). */
+  sinceMs: number;
+  untilMs: number;
+  /** Lines held during the outage and written now. */
+  held: number;
+  /** Lines lost because more than `maxPending` waited (the newest were dropped). */
+  dropped: number;
+  error: string;
 }
 
 export interface SinkOptions {
-  /** Called once when a write fails for good (disk full, EIO, EPIPE): the caller decides to stop. */
-  onFatal(error: LoggerError): void;
+  /** Lines held in memory while the destination fails (default 10,000). */
+  maxPending?: number;
+  /** How often held lines are retried and the file's identity checked (ms, default 1000). */
+  retryMs?: number;
+  /** Says things on stderr. */
+  warn(message: string): void;
 }
 
 /**
- * One sink for both destinations, on sonic-boom: `sync: true` so an accepted line is written before
- * the next event is handled; no `maxLength` (sonic-boom drops data past it); errors escalate instead
- * of vanishing (pino's buildSafeSonicBoom habit); `end()` rather than `destroy()` so nothing buffered
- * is lost at exit.
+ * Puts lines through a Writer and keeps the trail whole when it fails. A write that fails (disk full,
+ * EIO, the directory removed) is held with every line after it, in order, in a bounded queue; once a
+ * second they are retried, oldest first. When all are out, `onRecovered` gives the outage window and
+ * the counts. A full queue drops the newest lines, counted, keeping the oldest (what happened first is
+ * what an auditor cannot get back elsewhere). A file removed or replaced at its path is opened again
+ * within a second, and before the next write, without waiting for SIGHUP.
  */
-class BoomSink implements Sink {
-  readonly stats = { lines: 0, bytes: 0, reopens: 0 };
-  private failed = false;
+export class HoldingSink implements Sink {
+  readonly stats: SinkStats = { lines: 0, reopens: 0, held: 0, dropped: 0, write_errors: 0, outages: 0 };
+  onRecovered: ((r: Recovery) => void) | undefined;
+  private readonly queue: string[] = [];
+  private outage: { sinceMs: number; error: string; dropped: number; held: number } | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly maxPending: number;
 
   constructor(
-    private readonly boom: SonicBoomType,
-    private readonly what: string,
+    private readonly writer: Writer,
     private readonly opts: SinkOptions,
-    private readonly reopenable: boolean,
   ) {
-    boom.on("error", (error: NodeJS.ErrnoException) => this.fail(error));
+    this.maxPending = opts.maxPending ?? 10_000;
+    this.timer = setInterval(() => this.tick(), opts.retryMs ?? 1000);
+    this.timer.unref();
   }
 
   write(line: string): void {
-    if (this.failed) throw new LoggerError("ERR_SINK_FAILED", `${this.what} is no longer writable`);
-    this.boom.write(line);
-    if (!this.failed) {
+    if (this.outage) {
+      this.hold(line);
+      return;
+    }
+    if (this.writer.stale()) this.reopenQuietly();
+    try {
+      this.writer.write(line);
       this.stats.lines++;
-      this.stats.bytes += Buffer.byteLength(line);
+    } catch (error) {
+      this.begin(error as NodeJS.ErrnoException);
+      this.hold(line);
     }
   }
 
   reopen(): void {
-    if (!this.reopenable || this.failed) return;
     this.stats.reopens++;
-    this.boom.reopen();
+    if (this.outage) return; // the next retry opens the path anew
+    try {
+      this.writer.reopen();
+    } catch (error) {
+      this.begin(error as NodeJS.ErrnoException);
+    }
   }
 
-  end(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.failed) return resolve();
-      this.boom.once("close", () => resolve());
-      this.boom.once("error", () => resolve());
-      try {
-        this.boom.flushSync();
-      } catch {
-        // reported through 'error'
-      }
-      this.boom.end();
-    });
+  async end(): Promise<number> {
+    clearInterval(this.timer);
+    if (this.outage) this.retry();
+    this.writer.close();
+    const lost = this.queue.length;
+    if (lost > 0) {
+      this.opts.warn(
+        `stopping with ${lost} records not written to ${this.writer.what} (${this.outage?.error}); they are lost`,
+      );
+    }
+    return lost;
   }
 
-  private fail(error: NodeJS.ErrnoException): void {
-    if (this.failed) return;
-    this.failed = true;
-    this.opts.onFatal(
-      new LoggerError(
-        "ERR_SINK_WRITE",
-        `writing events to ${this.what} failed (${error.code ?? error.message}); ` +
-          `${this.stats.lines} events were written before, the event being written and any after it are lost`,
-        { cause: error },
-      ),
+  private tick(): void {
+    if (this.outage) this.retry();
+    else if (this.writer.stale()) this.reopenQuietly();
+  }
+
+  private reopenQuietly(): void {
+    try {
+      this.writer.reopen();
+      this.stats.reopens++;
+    } catch (error) {
+      this.begin(error as NodeJS.ErrnoException);
+    }
+  }
+
+  private begin(error: NodeJS.ErrnoException): void {
+    this.stats.write_errors++;
+    if (this.outage) return;
+    const what = error.code ?? error.message;
+    this.outage = { sinceMs: Date.now(), error: what, dropped: 0, held: 0 };
+    this.stats.outages++;
+    this.opts.warn(
+      `writing to ${this.writer.what} fails (${what}); holding records in memory (up to ${this.maxPending}) ` +
+        "and retrying every second",
     );
+  }
+
+  private hold(line: string): void {
+    const o = this.outage as NonNullable<typeof this.outage>;
+    if (this.queue.length >= this.maxPending) {
+      o.dropped++;
+      this.stats.dropped++;
+      if (o.dropped === 1) {
+        this.opts.warn(`${this.maxPending} records held: newer records are now dropped and counted`);
+      }
+      return;
+    }
+    this.queue.push(line);
+    o.held++;
+    this.stats.held = this.queue.length;
+  }
+
+  /** Writes what is held, oldest first, stopping at the first failure. */
+  private retry(): void {
+    const o = this.outage as NonNullable<typeof this.outage>;
+    while (this.queue.length > 0) {
+      try {
+        if (this.writer.stale()) {
+          this.writer.reopen();
+          this.stats.reopens++;
+        }
+        this.writer.write(this.queue[0] as string);
+      } catch (error) {
+        this.stats.write_errors++;
+        o.error = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        this.stats.held = this.queue.length;
+        return;
+      }
+      this.queue.shift();
+      this.stats.lines++;
+    }
+    this.stats.held = 0;
+    this.outage = undefined;
+    this.opts.warn(
+      `writing to ${this.writer.what} works again: ${o.held} held records written` +
+        (o.dropped ? `, ${o.dropped} dropped` : ""),
+    );
+    this.onRecovered?.({
+      sinceMs: o.sinceMs,
+      untilMs: Date.now(),
+      held: o.held,
+      dropped: o.dropped,
+      error: o.error,
+    });
   }
 }
 
 export function stdoutSink(opts: SinkOptions): Sink {
-  return new BoomSink(new SonicBoom({ fd: 1, sync: true }), "standard output", opts, false);
+  return new HoldingSink(new StdoutWriter(), opts);
 }
 
 /**
- * Appends to `path`, creating its directory and the file with mode 0640 (events name users and hosts:
- * not for every local account). Throws with exit code 2 when the path cannot be opened, so a wrong
- * --output is reported at start, not at the first connection.
+ * Appends to `path`, creating its directory (0750) and the file (0640: events name users and hosts,
+ * not for every local account). Throws with exit code 2 when the path cannot be opened at start, so a
+ * wrong --output is reported at once, not at the first connection.
  */
 export function fileSink(path: string, opts: SinkOptions, optionName = "--output"): Sink {
-  let boom: SonicBoomType;
+  const writer = new FileWriter(path);
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-    boom = new SonicBoom({ dest: path, sync: true, append: true, mkdir: true, mode: 0o640 });
+    writer.open();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new LoggerError(
       "ERR_INVALID_OPTION",
       `invalid ${optionName} ${JSON.stringify(path)}: cannot open it for appending (${code})`,
-      {
-        exitCode: 2,
-        cause: error,
-      },
+      { exitCode: 2, cause: error },
     );
   }
-  return new BoomSink(boom, path, opts, true);
+  return new HoldingSink(writer, opts);
 }

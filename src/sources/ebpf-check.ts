@@ -1,13 +1,18 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { effectiveCapabilities } from "../capabilities.ts";
+import type { SourceErrorCode } from "./errors.ts";
 
-export interface EbpfCheck {
-  ok: boolean;
-  /** Why it can or cannot run, in words for the monitor-started record and for `doctor`. */
-  reason: string;
-  version?: string;
-}
+export type EbpfCheck =
+  | { ok: true; reason: string; version: string }
+  | {
+      ok: false;
+      /** What is missing, by a stable code: `doctor` chooses its advice by it. */
+      code: SourceErrorCode;
+      /** Why it cannot run, in words for the monitor-started record and for `doctor`. */
+      reason: string;
+      version?: string;
+    };
 
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const TRACEPOINT = "events/sock/inet_sock_set_state";
@@ -44,15 +49,30 @@ export function ensureTracefs(): string | undefined {
 export function checkEbpf(bpftrace: string): EbpfCheck {
   const version = bpftraceVersion(bpftrace);
   if (version === undefined)
-    return { ok: false, reason: `${bpftrace} not found or not runnable (apt-get install bpftrace)` };
+    return {
+      ok: false,
+      code: "ERR_BPFTRACE_NOT_FOUND",
+      reason: `${bpftrace} not found or not runnable (apt-get install bpftrace)`,
+    };
   if (!atLeast(version, [0, 17]))
-    return { ok: false, reason: `bpftrace ${version} is older than 0.17`, version };
+    return {
+      ok: false,
+      code: "ERR_BPFTRACE_TOO_OLD",
+      reason: `bpftrace ${version} is older than 0.17`,
+      version,
+    };
   if (!hasBpfCapabilities()) {
-    return { ok: false, reason: "not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN)", version };
+    return {
+      ok: false,
+      code: "ERR_NO_BPF_CAPABILITIES",
+      reason: "not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN)",
+      version,
+    };
   }
   if (!ensureTracefs()) {
     return {
       ok: false,
+      code: "ERR_NO_TRACEFS",
       reason:
         "tracefs with sock:inet_sock_set_state is not available (mount -t tracefs tracefs /sys/kernel/tracing)",
       version,

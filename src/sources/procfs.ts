@@ -1,6 +1,8 @@
 import { clock } from "../clock.ts";
-import { listPids, PROC, readText } from "../proc-io.ts";
+import { listPids, PROC, pidReadFaults, readText } from "../proc-io.ts";
 import { clientSockets } from "./client-sockets.ts";
+import { SourceError } from "./errors.ts";
+import { Guard } from "./guard.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
 import { PidTable } from "./pid-table.ts";
 import { type ProcNetEntry, parseProcNet } from "./proc-net.ts";
@@ -8,6 +10,7 @@ import {
   type DiagEntry,
   listSockets,
   lookupSocket,
+  SockDiagError,
   sockDiag,
   sockDiagLoadError,
   stateMask,
@@ -15,10 +18,10 @@ import {
 import { activeOpens } from "./tcp-counters.ts";
 import {
   type Diagnostics,
-  type Observation,
   type Owner,
   type SocketFacts,
   type Source,
+  type SourceEvents,
   type SourceStats,
   TCP_STATES,
   type TcpState,
@@ -72,6 +75,9 @@ export class ProcfsScanner {
   private lastOpens: number | undefined;
   private sinceDump = 0;
   netlinkLookups = 0;
+  /** What one filtered dump and one by-id lookup cost lately (ns, moving averages), to pick the cheaper. */
+  private dumpNs = 0;
+  private lookupNs = 0;
   private readonly heldNotTcp = new Set<number>();
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
@@ -210,17 +216,32 @@ export class ProcfsScanner {
     try {
       const opens = activeOpens();
       let entries: DiagEntry[];
-      if (opens === undefined || opens !== this.lastOpens || ++this.sinceDump >= FULL_DUMP_EVERY) {
+      // With many connections open, one dump costs less than a lookup each (measured as we go).
+      const lookupsCost = this.portSockets.length * this.lookupNs;
+      const dumpCheaper = this.dumpNs > 0 && this.lookupNs > 0 && lookupsCost > this.dumpNs;
+      if (
+        opens === undefined ||
+        opens !== this.lastOpens ||
+        dumpCheaper ||
+        ++this.sinceDump >= FULL_DUMP_EVERY
+      ) {
         this.lastOpens = opens;
         this.sinceDump = 0;
+        const t0 = process.hrtime.bigint();
         entries = listSockets(CANDIDATE_STATES, this.portList).filter(stillHeld);
+        this.dumpNs = average(this.dumpNs, Number(process.hrtime.bigint() - t0));
         this.netlinkDumps += 2;
       } else {
         entries = [];
+        const t0 = process.hrtime.bigint();
         for (const e of this.portSockets) {
           const now = lookupSocket(e);
           this.netlinkLookups++;
           if (now && !IGNORED.has(now.state) && stillHeld(now)) entries.push(now);
+        }
+        if (this.portSockets.length > 0) {
+          const each = Number(process.hrtime.bigint() - t0) / this.portSockets.length;
+          this.lookupNs = average(this.lookupNs, each);
         }
       }
       this.portSockets = entries;
@@ -254,38 +275,59 @@ export class ProcfsScanner {
       }
       return { entries: all, listen };
     } catch (err) {
+      if (!(err instanceof SockDiagError) || !err.permanent) {
+        // Cut, timed out, ENOBUFS: this tick knows nothing about our namespace. Failing it (rather than
+        // going on with what came) keeps every socket open in the tracker; the next tick asks again.
+        throw new SourceError("ERR_NETLINK", (err as Error).message, err);
+      }
       this.netlink = false;
       this.diag.warn(
-        `netlink sock_diag failed (${(err as Error).message}); reading /proc/net/tcp from now on`,
+        `netlink sock_diag cannot be used here (${err.code}: ${err.message}); reading /proc/net/tcp from now on`,
       );
       return undefined;
     }
   }
 }
 
+const average = (prev: number, now: number): number => (prev === 0 ? now : prev * 0.8 + now * 0.2);
+
 /**
  * The polling source: a scan every interval, never two at once. A scan that takes longer than the
- * interval delays the next one (said once on stderr) instead of piling up.
+ * interval delays the next one (said once on stderr) instead of piling up. A scan that fails (a
+ * namespace's table unreadable, a netlink reply cut) is counted and emits nothing: no socket is taken
+ * as closed on a picture we did not get whole.
  */
 export class ProcfsSource implements Source {
   readonly name = "procfs" as const;
+  reason = "procfs";
   private readonly scanner: ProcfsScanner;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private readonly counters = { ticks: 0, overruns: 0, tickNsTotal: 0, tickNsMax: 0 };
+  private guard: Guard | undefined;
+  private readonly counters = { ticks: 0, overruns: 0, tickNsTotal: 0, tickNsMax: 0, failed_ticks: 0 };
 
   constructor(private readonly opts: ProcfsOptions) {
     this.scanner = new ProcfsScanner(opts);
   }
 
-  async start(emit: (obs: Observation) => void): Promise<void> {
+  async start(events: SourceEvents): Promise<void> {
     this.running = true;
+    const guard = new Guard({
+      diag: this.opts.diag,
+      what: "procfs source",
+      onDegraded: (why) => events.degraded(why),
+    });
+    this.guard = guard;
     this.opts.diag.info(`procfs source: our namespace's sockets through ${this.scanner.tableSource}`);
-    const tick = (initial: boolean): void => {
+    let initial = true;
+    const tick = (): void => {
       if (!this.running) return;
       const t0 = process.hrtime.bigint();
-      const sockets = this.scanner.scan();
-      emit({ type: "snapshot", timeNs: clock.nowNs(), sockets, initial });
+      const sockets = guard.run(() => this.scanner.scan());
+      if (sockets) {
+        events.emit({ type: "snapshot", timeNs: clock.nowNs(), sockets, initial });
+        initial = false;
+      } else this.counters.failed_ticks++;
       const took = Number(process.hrtime.bigint() - t0);
       this.counters.ticks++;
       this.counters.tickNsTotal += took;
@@ -299,10 +341,9 @@ export class ProcfsSource implements Source {
             "scans run back to back (never overlapping) until they are faster — consider --interval or --source ebpf",
         );
       }
-      if (this.running)
-        this.timer = setTimeout(() => tick(false), Math.max(0, this.opts.intervalMs - tookMs));
+      if (this.running) this.timer = setTimeout(tick, Math.max(0, this.opts.intervalMs - tookMs));
     };
-    tick(true);
+    tick();
   }
 
   async stop(): Promise<void> {
@@ -312,8 +353,13 @@ export class ProcfsSource implements Source {
 
   stats(): SourceStats {
     const o = this.scanner.ownerStats;
+    let pidFaults = 0;
+    for (const n of pidReadFaults.values()) pidFaults += n;
     return {
       lost: 0,
+      errors: (this.guard?.total ?? 0) + pidFaults,
+      failed_ticks: this.counters.failed_ticks,
+      pid_read_faults: pidFaults,
       ticks: this.counters.ticks,
       overruns: this.counters.overruns,
       tick_ms_avg: this.counters.ticks ? this.counters.tickNsTotal / this.counters.ticks / 1e6 : 0,

@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { constants as osConstants } from "node:os";
 import { formatAddress, type ProcNetEntry } from "./proc-net.ts";
 import { TCP_STATES, type TcpState } from "./types.ts";
 
@@ -95,22 +96,54 @@ export function lookupRequest(e: DiagEntry): Buffer {
 }
 
 const ENOENT = 2;
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+const errnoName = (n: number): string => ERRNO_NAMES.get(n) ?? `errno ${n}`;
 
 /** The socket as it is now, or undefined when it is gone. */
 export function lookupSocket(e: DiagEntry): DiagEntry | undefined {
-  const a = sockDiag();
-  if (!a) throw new Error(`sock_diag addon unavailable: ${loadError}`);
   try {
-    return parseDumpReply(a.dump(lookupRequest(e)))[0];
+    return parseReply(call(lookupRequest(e)), false)[0];
   } catch (err) {
     if (err instanceof SockDiagError && err.errno === ENOENT) return undefined;
     throw err;
   }
 }
 
+/**
+ * A netlink answer we could not use whole. `code` is the errno name (ENOBUFS, ETIMEDOUT, EPERM …) or
+ * ETRUNC / ENODONE / ESHORT for a reply cut in the kernel, at NLMSG_DONE, or inside a message.
+ * `permanent`: netlink will not work in this process (no permission, no protocol), so reading /proc
+ * instead is right; anything else is one failed tick, tried again at the next.
+ */
 export class SockDiagError extends Error {
-  constructor(readonly errno: number) {
-    super(`sock_diag dump failed: errno ${errno}`);
+  readonly code: string;
+  constructor(
+    code: string,
+    message: string,
+    readonly errno?: number,
+  ) {
+    super(message);
+    this.code = code;
+  }
+
+  get permanent(): boolean {
+    return PERMANENT.has(this.code);
+  }
+}
+
+const PERMANENT = new Set(["EPERM", "EACCES", "EPROTONOSUPPORT", "EAFNOSUPPORT", "EINVAL", "EUNAVAILABLE"]);
+
+/** Makes the kernel cut reply datagrams at this many bytes (fault tests only; unset in production). */
+const FAULT_RECV = Number(process.env.SSH_OUTBOUND_FAULT_NETLINK_RECV ?? 0) || 0;
+
+function call(request: Buffer): Buffer {
+  const a = sockDiag();
+  if (!a) throw new SockDiagError("EUNAVAILABLE", `sock_diag addon unavailable: ${loadError}`);
+  try {
+    return FAULT_RECV > 0 ? a.dump(request, FAULT_RECV) : a.dump(request);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "ESOCKDIAG";
+    throw new SockDiagError(code, (err as Error).message);
   }
 }
 
@@ -121,18 +154,32 @@ export interface DiagEntry extends ProcNetEntry {
   familyCode: number;
 }
 
-/** The inet_diag_msg records of a dump reply, as the same entries /proc/net/tcp parsing gives. */
-export function parseDumpReply(reply: Buffer): DiagEntry[] {
+/**
+ * The inet_diag_msg records of a reply, as the same entries /proc/net/tcp parsing gives. A dump's
+ * reply must end with NLMSG_DONE and hold only whole messages; anything less throws (ESHORT,
+ * ENODONE), since a socket missing from a cut dump is not a closed socket.
+ */
+export function parseReply(reply: Buffer, dump: boolean): DiagEntry[] {
   const out: DiagEntry[] = [];
   let off = 0;
-  while (off + NLMSG_HDR <= reply.length) {
+  let done = false;
+  while (off < reply.length) {
+    if (off + NLMSG_HDR > reply.length)
+      throw new SockDiagError("ESHORT", "sock_diag: reply cut inside a header");
     const len = reply.readUInt32LE(off);
     const type = reply.readUInt16LE(off + 4);
-    if (len < NLMSG_HDR || off + len > reply.length) break;
-    if (type === NLMSG_DONE) break;
+    if (len < NLMSG_HDR || off + len > reply.length) {
+      throw new SockDiagError("ESHORT", `sock_diag: message of ${len} bytes cut at ${reply.length - off}`);
+    }
+    if (type === NLMSG_DONE) {
+      done = true;
+      break;
+    }
     if (type === NLMSG_ERROR) {
-      const err = reply.readInt32LE(off + NLMSG_HDR);
-      if (err !== 0) throw new SockDiagError(-err);
+      const err = -reply.readInt32LE(off + NLMSG_HDR);
+      if (err !== 0)
+        throw new SockDiagError(errnoName(err), `sock_diag: ${errnoName(err)} (errno ${err})`, err);
+      if (!dump) break;
     } else if (type === SOCK_DIAG_BY_FAMILY && len >= NLMSG_HDR + DIAG_MSG) {
       const m = off + NLMSG_HDR;
       const v4 = reply.readUInt8(m) === AF_INET;
@@ -152,12 +199,14 @@ export function parseDumpReply(reply: Buffer): DiagEntry[] {
       });
     }
     off += (len + 3) & ~3;
+    if (!dump) break;
   }
+  if (dump && !done) throw new SockDiagError("ENODONE", "sock_diag: dump reply without NLMSG_DONE");
   return out;
 }
 
 interface Addon {
-  dump(request: Buffer): Buffer;
+  dump(request: Buffer, maxRecv?: number): Buffer;
 }
 
 let addon: Addon | null | undefined;
@@ -189,8 +238,6 @@ export function sockDiagLoadError(): string {
 
 /** TCP sockets of both families in `states` whose remote port is in `ports` (all ports if empty). */
 export function listSockets(states: number, ports: readonly number[]): DiagEntry[] {
-  const a = sockDiag();
-  if (!a) throw new Error(`sock_diag addon unavailable: ${loadError}`);
   const filter = ports.length > 0 ? portFilter(ports) : undefined;
-  return [AF_INET, AF_INET6].flatMap((f) => parseDumpReply(a.dump(dumpRequest(f, states, filter))));
+  return [AF_INET, AF_INET6].flatMap((f) => parseReply(call(dumpRequest(f, states, filter)), true));
 }

@@ -66,7 +66,7 @@ export type Observation =
   | { type: "connect"; timeNs: bigint; socket: SocketFacts }
   /** ebpf: the handshake completed. */
   | { type: "established"; timeNs: bigint; key: string; local: Endpoint }
-  /** ebpf: the socket reached CLOSE. */
+  /** ebpf: the socket reached CLOSE, or was found gone. */
   | {
       type: "close";
       timeNs: bigint;
@@ -74,6 +74,9 @@ export type Observation =
       oldState: TcpState;
       bytesSent?: number;
       bytesReceived?: number;
+      /** unknown: the end was not seen but found afterwards (events were lost); it happened after `afterNs`. */
+      outcome?: "unknown";
+      afterNs?: bigint;
     };
 
 export interface SourceStats {
@@ -84,15 +87,28 @@ export interface SourceStats {
   [k: string]: number | undefined;
 }
 
+/** What a source hands on besides observations. */
+export interface SourceEvents {
+  emit(obs: Observation): void;
+  /**
+   * The source cannot do its job as it should (it failed many times in a row, or it handed over to a
+   * fallback): the trail says so in a monitor-degraded record. `now` names what runs from now on.
+   */
+  degraded(reason: string): void;
+  /** The source stopped for good while running; a fallback takes over where there is one. */
+  failed(error: Error): void;
+}
+
 export interface Source {
+  /** What delivers observations now (a fallback source changes it when it hands over). */
   readonly name: SourceName;
-  /** Begins delivering observations; resolves once the source is running. */
-  start(emit: (obs: Observation) => void): Promise<void>;
+  /** Why this source runs, in words for monitor-started (set by whoever chose it). */
+  reason: string;
+  /** Begins delivering observations; resolves once the source is capturing. */
+  start(events: SourceEvents): Promise<void>;
   /** Stops delivering; resolves when nothing more will be emitted. */
   stop(): Promise<void>;
   stats(): SourceStats;
-  /** Set by the monitor: a source that gives up for good while running calls it with the reason. */
-  onGiveUp?: ((reason: string) => void) | undefined;
 }
 
 /** Diagnostics go to stderr, never into the event stream. */

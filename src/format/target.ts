@@ -1,0 +1,16 @@
+/** The parts of a typed target that its rendering needs (the enricher's SshTarget, or report's record). */
+export interface TargetParts {
+  user?: string | undefined;
+  host?: string | undefined;
+  port?: number | undefined;
+}
+
+/**
+ * The typed target as one string, `user@host:port`, with an IPv6 host in brackets so the port cannot
+ * be read as part of the address. The one rendering used by the text format, `report` and `list`.
+ */
+export function typedTarget(t: TargetParts): string {
+  const host = t.host ?? "?";
+  const h = host.includes(":") ? `[${host}]` : host;
+  return `${t.user ? `${t.user}@` : ""}${h}${t.port ? `:${t.port}` : ""}`;
+}

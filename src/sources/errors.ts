@@ -1,0 +1,38 @@
+import { LoggerError } from "../errors.ts";
+
+/**
+ * Stable codes for what goes wrong in a source; `doctor` and the monitor choose what to say by code,
+ * never by the wording of a message.
+ */
+export type SourceErrorCode =
+  /** The source cannot run on this host at all (missing tool, capability, kernel interface). */
+  | "ERR_SOURCE_UNAVAILABLE"
+  | "ERR_BPFTRACE_NOT_FOUND"
+  | "ERR_BPFTRACE_TOO_OLD"
+  | "ERR_NO_BPF_CAPABILITIES"
+  | "ERR_NO_TRACEFS"
+  /** bpftrace did not attach, or exited. */
+  | "ERR_PROBE_ATTACH"
+  | "ERR_PROBE_EXITED"
+  /** A netlink dump failed, was cut, or timed out: that tick knows nothing. */
+  | "ERR_NETLINK"
+  /** A read of /proc failed for a reason other than the process or socket being gone. */
+  | "ERR_PROC_READ"
+  /** Anything else thrown inside a tick or callback. */
+  | "ERR_SOURCE_FAULT";
+
+export class SourceError extends LoggerError {
+  declare readonly code: SourceErrorCode;
+
+  constructor(code: SourceErrorCode, message: string, cause?: unknown) {
+    super(code, message, cause === undefined ? {} : { cause });
+    this.name = "SourceError";
+  }
+}
+
+/** The error as a SourceError: kept when it is one, wrapped (code ERR_SOURCE_FAULT, cause kept) when not. */
+export function asSourceError(error: unknown, fallback: SourceErrorCode = "ERR_SOURCE_FAULT"): SourceError {
+  if (error instanceof SourceError) return error;
+  const e = error as NodeJS.ErrnoException;
+  return new SourceError(fallback, `${e?.code ? `${e.code}: ` : ""}${e?.message ?? String(error)}`, error);
+}

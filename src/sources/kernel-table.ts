@@ -1,0 +1,323 @@
+import type { Endpoint, Observation, SocketFacts, TcpState } from "./types.ts";
+
+/**
+ * What a kernel probe reports about one socket, whatever carries it (bpftrace's text today, a BPF ring
+ * buffer tomorrow). `sk` is the kernel's socket address: the one id every transition carries.
+ */
+export type KernelEvent =
+  | {
+      kind: "connect";
+      sk: string;
+      pid: number;
+      tid: number;
+      uid: number;
+      ppid: number;
+      parentComm?: string;
+      netns: number;
+      inode: number;
+      family: "ipv4" | "ipv6";
+      dport: number;
+      daddr: string;
+      timeNs: bigint;
+      comm: string;
+    }
+  | { kind: "established"; sk: string; sport: number; saddr: string; timeNs: bigint }
+  | {
+      kind: "close";
+      sk: string;
+      oldState: TcpState;
+      bytesAcked: number;
+      bytesReceived: number;
+      timeNs: bigint;
+      family: "ipv4" | "ipv6";
+      sport: number;
+      dport: number;
+      netns: number;
+      saddr: string;
+      daddr: string;
+    };
+
+type Early = Extract<KernelEvent, { kind: "established" | "close" }>;
+
+interface Live {
+  key: string;
+  inode?: number | undefined;
+  sk?: string;
+  /** Its 4-tuple key, under which a close of a socket the probe did not see connect is found. */
+  tuple?: string;
+  /** A close for it will come from the kernel (tracked by the probe, or on an SSH port). */
+  closeSeen: boolean;
+  /** Last state seen by polling (for sockets found while the probe was down). */
+  state?: TcpState;
+  netns?: number | undefined;
+  remote: Endpoint;
+}
+
+const tupleKey = (netns: number | undefined, sip: string, sport: number, dip: string, dport: number) =>
+  `${netns ?? 0}|${sip}|${sport}|${dip}|${dport}`;
+
+/** Events that came before their connect are kept this long, at most this many (then dropped). */
+const EARLY_MS = 10_000;
+const EARLY_MAX = 4096;
+
+export interface TableStats {
+  tracked: number;
+  by_sk: number;
+  by_tuple: number;
+  early: number;
+  reordered: number;
+  repaired: number;
+}
+
+/**
+ * The eBPF source's memory of sockets, and the rules that turn kernel events into observations:
+ *   - keyed like procfs keys sockets (by inode), so a hand-over between sources keeps each id;
+ *   - an established or close that arrives before its connect (per-CPU buffers interleave) is held
+ *     until the connect comes, then applied in order: no session is left open for ever;
+ *   - after lost events, every socket is checked against the kernel's tables at the next check, and
+ *     those gone are closed with outcome unknown (their end time was lost);
+ *   - while the probe is down, a picture from /proc stands in for it, so nothing connects unseen;
+ *   - every map holds only live sockets (and a bounded, expiring set of early events).
+ */
+export class KernelTable {
+  private readonly live = new Map<string, Live>();
+  private readonly bySk = new Map<string, string>();
+  private readonly byTuple = new Map<string, string>();
+  private readonly early = new Map<string, { events: Early[]; atMs: number }>();
+  /** Set when events were lost: the next check covers every socket, not only the unwatched. */
+  private suspectSinceNs: bigint | undefined;
+  readonly counts = { reordered: 0, repaired: 0, early_dropped: 0 };
+
+  constructor(
+    private readonly emit: (obs: Observation) => void,
+    private readonly ports: readonly number[],
+  ) {}
+
+  stats(): TableStats {
+    return {
+      tracked: this.live.size,
+      by_sk: this.bySk.size,
+      by_tuple: this.byTuple.size,
+      early: this.early.size,
+      reordered: this.counts.reordered,
+      repaired: this.counts.repaired,
+    };
+  }
+
+  event(ev: KernelEvent): void {
+    switch (ev.kind) {
+      case "connect":
+        this.connect(ev);
+        return;
+      case "established": {
+        const key = this.bySk.get(ev.sk);
+        if (key === undefined) {
+          this.hold(ev);
+          return;
+        }
+        const l = this.live.get(key);
+        if (l) {
+          l.state = "ESTABLISHED";
+          // Known by its tuple too from now on: a probe started later reports its close that way.
+          l.tuple = tupleKey(l.netns, ev.saddr, ev.sport, l.remote.ip, l.remote.port);
+          this.byTuple.set(l.tuple, key);
+        }
+        this.emit({ type: "established", timeNs: ev.timeNs, key, local: { ip: ev.saddr, port: ev.sport } });
+        return;
+      }
+      case "close": {
+        const fromConnect = this.bySk.get(ev.sk);
+        const key =
+          fromConnect ?? this.byTuple.get(tupleKey(ev.netns, ev.saddr, ev.sport, ev.daddr, ev.dport));
+        // Not ours yet: its connect may still be on its way (another CPU's buffer), or it is a socket
+        // on an SSH port that we never reported (inbound, or closed before we started).
+        if (key === undefined) {
+          this.hold(ev);
+          return;
+        }
+        this.forget(key);
+        const obs: Observation = { type: "close", timeNs: ev.timeNs, key, oldState: ev.oldState };
+        if (fromConnect !== undefined) {
+          // Counters cover the whole life only for sockets seen from their connect().
+          obs.bytesSent = ev.bytesAcked;
+          obs.bytesReceived = ev.bytesReceived;
+        }
+        this.emit(obs);
+        return;
+      }
+    }
+  }
+
+  /** The probe said it lost events: the next `check` compares every socket with the kernel's tables. */
+  lost(nowNs: bigint): void {
+    this.suspectSinceNs ??= nowNs;
+  }
+
+  /** The probe is gone (its kernel maps with it): closes of the sockets it tracked will not come. */
+  probeDown(): void {
+    this.bySk.clear();
+    for (const l of this.live.values()) {
+      delete l.sk;
+      // The next probe's port filter still reports closes on an SSH port, found by tuple.
+      l.closeSeen = l.tuple !== undefined && this.ports.includes(l.remote.port);
+    }
+    this.early.clear();
+  }
+
+  /**
+   * A picture of the host's SSH sockets from /proc while the probe is down (or once it is back, with
+   * `existing`): new sockets are reported, sockets we track that are missing are closed.
+   * `asExisting`: new sockets were open before we looked (start of the source), not seen connecting.
+   */
+  picture(present: readonly SocketFacts[], nowNs: bigint, asExisting: boolean): void {
+    const seen = new Set<number>();
+    for (const s of present) if (s.inode !== undefined) seen.add(s.inode);
+    for (const [key, l] of [...this.live]) {
+      if (l.inode !== undefined && !seen.has(l.inode)) this.closeGone(key, nowNs, l.state !== "SYN_SENT");
+    }
+    const known = new Map<number, Live>();
+    for (const l of this.live.values()) if (l.inode !== undefined) known.set(l.inode, l);
+    const fresh: SocketFacts[] = [];
+    for (const s of present) {
+      const l = s.inode === undefined ? undefined : known.get(s.inode);
+      if (l) {
+        if (l.state === "SYN_SENT" && s.state !== "SYN_SENT" && s.local) {
+          l.state = s.state;
+          this.emit({ type: "established", timeNs: nowNs, key: l.key, local: s.local });
+        }
+        continue;
+      }
+      this.track(s);
+      fresh.push(s);
+    }
+    if (fresh.length === 0) return;
+    if (asExisting) {
+      this.emit({ type: "existing", timeNs: nowNs, sockets: fresh });
+      return;
+    }
+    for (const s of fresh) {
+      this.emit({ type: "connect", timeNs: nowNs, socket: { ...s, state: "SYN_SENT" } });
+      if (s.state !== "SYN_SENT" && s.local) {
+        this.emit({ type: "established", timeNs: nowNs, key: s.key, local: s.local });
+      }
+    }
+  }
+
+  /** Which sockets need /proc now: those whose close the probe cannot report, or all after a loss. */
+  needsCheck(): boolean {
+    if (this.suspectSinceNs !== undefined) return true;
+    for (const l of this.live.values()) if (!l.closeSeen) return true;
+    return false;
+  }
+
+  /** Compares with the kernel's sockets (from /proc): those gone are closed; after a loss, as repaired. */
+  check(present: readonly SocketFacts[], nowNs: bigint): void {
+    const seen = new Set<number>();
+    for (const s of present) if (s.inode !== undefined) seen.add(s.inode);
+    const since = this.suspectSinceNs;
+    this.suspectSinceNs = undefined;
+    for (const [key, l] of [...this.live]) {
+      if (l.inode === undefined || seen.has(l.inode)) continue;
+      if (since !== undefined && l.closeSeen) {
+        // Its close was among the lost events: it ended after the loss began, when exactly is lost.
+        this.counts.repaired++;
+        this.forget(key);
+        this.emit({
+          type: "close",
+          timeNs: nowNs,
+          key,
+          oldState: "UNKNOWN",
+          outcome: "unknown",
+          afterNs: since,
+        });
+      } else if (!l.closeSeen) this.closeGone(key, nowNs, true);
+    }
+    this.expireEarly();
+  }
+
+  private connect(ev: Extract<KernelEvent, { kind: "connect" }>): void {
+    const key = ev.inode ? `ino:${ev.inode}` : `sk:${ev.sk}`;
+    this.live.set(key, {
+      key,
+      inode: ev.inode || undefined,
+      closeSeen: true,
+      sk: ev.sk,
+      state: "SYN_SENT",
+      netns: ev.netns,
+      remote: { ip: ev.daddr, port: ev.dport },
+    });
+    this.bySk.set(ev.sk, key);
+    const socket: SocketFacts = {
+      key,
+      inode: ev.inode,
+      netns: ev.netns,
+      family: ev.family,
+      remote: { ip: ev.daddr, port: ev.dport },
+      state: "SYN_SENT",
+      uid: ev.uid,
+      owner: { pid: ev.pid, tid: ev.tid, comm: ev.comm, uid: ev.uid, ppid: ev.ppid },
+    };
+    if (ev.parentComm !== undefined && socket.owner) socket.owner.parentComm = ev.parentComm;
+    this.emit({ type: "connect", timeNs: ev.timeNs, socket });
+    const early = this.early.get(ev.sk);
+    if (early) {
+      this.early.delete(ev.sk);
+      this.counts.reordered += early.events.length;
+      for (const e of early.events) this.event(e);
+    }
+  }
+
+  private hold(ev: Early): void {
+    const e = this.early.get(ev.sk);
+    if (e) e.events.push(ev);
+    else {
+      if (this.early.size >= EARLY_MAX) this.expireEarly(true);
+      this.early.set(ev.sk, { events: [ev], atMs: Date.now() });
+    }
+  }
+
+  /** Early events whose connect never came (sockets not ours, mostly inbound on an SSH port). */
+  private expireEarly(force = false): void {
+    const now = Date.now();
+    for (const [sk, e] of this.early) {
+      if (!force && now - e.atMs < EARLY_MS) break; // insertion order: the rest are younger
+      this.early.delete(sk);
+      if (force && this.early.size < EARLY_MAX / 2) break;
+    }
+  }
+
+  private track(s: SocketFacts): void {
+    const l: Live = {
+      key: s.key,
+      inode: s.inode,
+      closeSeen: false,
+      state: s.state,
+      netns: s.netns,
+      remote: s.remote,
+    };
+    if (s.local) {
+      l.tuple = tupleKey(s.netns, s.local.ip, s.local.port, s.remote.ip, s.remote.port);
+      this.byTuple.set(l.tuple, s.key);
+      // The probe's port filter reports the close of a socket on an SSH port, found by its tuple.
+      l.closeSeen = this.ports.includes(s.remote.port);
+    }
+    this.live.set(s.key, l);
+  }
+
+  /** Found gone by polling: a close (or, never past SYN_SENT, an attempt whose result nobody saw). */
+  private closeGone(key: string, nowNs: bigint, wasOpen: boolean): void {
+    this.forget(key);
+    const obs: Observation = { type: "close", timeNs: nowNs, key, oldState: "UNKNOWN" };
+    if (!wasOpen) obs.outcome = "unknown";
+    this.emit(obs);
+  }
+
+  private forget(key: string): void {
+    const l = this.live.get(key);
+    if (l?.sk !== undefined) this.bySk.delete(l.sk);
+    if (l?.tuple !== undefined) this.byTuple.delete(l.tuple);
+    this.live.delete(key);
+  }
+}
+
+export type { Endpoint };

@@ -1,11 +1,35 @@
 #!/usr/bin/env bash
-# The project's test command (`npm test`): type check, lint, then every test file.
+# The project's test command (`npm test`): the system packages the tests use, type check, lint, then
+# every test file.
+# Packages: those in test/system-packages.txt that are missing are installed with apt-get when we are
+# root; otherwise one line names them and the tests that need them skip (they fail under CI=true).
 # Node 20's test runner does not find .ts files by itself, so they are listed here; the reporter is set
 # so that output reads the same on a terminal and in CI. Files run one at a time: the integration tests
 # start daemons that watch the whole host, and two cores are better spent on one at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
+
+mapfile -t packages < <(grep -v '^\s*\(#\|$\)' test/system-packages.txt)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "npm test: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "npm test: not installed: ${missing[*]} (apt-get install ${missing[*]}); the tests that need them skip"
+  fi
+fi
+# The eBPF source attaches tracepoints through tracefs; a fresh VM may not have it mounted.
+if [ "$(id -u)" = 0 ] && ! [ -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || echo "npm test: could not mount tracefs"
+fi
+echo "npm test: node $(node --version), kernel $(uname -r), bpftrace $(bpftrace --version 2>/dev/null || echo none)"
+
 npx tsc --noEmit
 npx biome check .
 files=(test/*.test.ts test/integration/*.test.ts)

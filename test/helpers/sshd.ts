@@ -77,7 +77,22 @@ export async function startSshd(opts: { netnsExec?: string[] } = {}): Promise<Te
   child.stderr?.on("data", (d) => {
     stderr += d;
   });
-  await waitFor(`sshd listening on ${port} (${stderr})`, () => listening(port, child.pid), 10_000);
+  let failed: Error | undefined;
+  child.on("error", (e) => {
+    failed = e;
+  });
+  child.on("exit", (code) => {
+    failed ??= new Error(`sshd exited with ${code}: ${stderr}`);
+  });
+  // A binary that cannot run fails at once, not after the wait.
+  await waitFor(
+    `sshd listening on ${port} (${stderr})`,
+    () => {
+      if (failed) throw failed;
+      return listening(port, child.pid);
+    },
+    10_000,
+  );
   return {
     port,
     dir,

@@ -37,6 +37,7 @@ export class EbpfSource implements Source {
   private checkTimer: NodeJS.Timeout | undefined;
   private gapTimer: NodeJS.Timeout | undefined;
   private readonly counters = { lost: 0, gaps: 0, gap_polls: 0 };
+  private pictured = false;
 
   constructor(private readonly opts: EbpfOptions) {
     this.scanner = new ProcfsScanner({ ports: opts.ports, clients: opts.clients, diag: opts.diag });
@@ -69,7 +70,7 @@ export class EbpfSource implements Source {
       up: () => {
         this.watchGap(false);
         // What connected between the last poll and the attach, and what closed meanwhile.
-        guard.run(() => table.picture(this.scanner.scan(), clock.nowNs(), false));
+        guard.run(() => this.picture());
       },
       gaveUp: (error) => {
         this.watchGap(false);
@@ -77,9 +78,16 @@ export class EbpfSource implements Source {
       },
     });
     this.probe = probe;
-    await probe.start();
-    // Sockets open before the probes attached, taken once from /proc.
-    guard.run(() => table.picture(this.scanner.scan(), clock.nowNs(), true));
+    // bpftrace takes a second or two to compile and attach: /proc is polled meanwhile, so a
+    // connection made while we start is not missed. The first picture is what was already open.
+    this.watchGap(true);
+    try {
+      await probe.start();
+    } finally {
+      this.watchGap(false);
+    }
+    // What connected since the last poll, or closed.
+    guard.run(() => this.picture());
     this.checkTimer = setInterval(() => {
       clock.resync();
       if (table.needsCheck()) guard.run(() => table.check(this.scanner.scan(), clock.nowNs()));
@@ -102,6 +110,13 @@ export class EbpfSource implements Source {
     };
   }
 
+  /** A picture from /proc; the source's first one is what was open before it started. */
+  private picture(): void {
+    const present = this.scanner.scan();
+    this.table?.picture(present, clock.nowNs(), !this.pictured);
+    this.pictured = true;
+  }
+
   private watchGap(on: boolean): void {
     if (!on) {
       if (this.gapTimer) clearInterval(this.gapTimer);
@@ -112,7 +127,7 @@ export class EbpfSource implements Source {
     this.counters.gaps++;
     const poll = () => {
       this.counters.gap_polls++;
-      this.guard?.run(() => this.table?.picture(this.scanner.scan(), clock.nowNs(), false));
+      this.guard?.run(() => this.picture());
     };
     poll();
     this.gapTimer = setInterval(poll, this.opts.intervalMs ?? 50);

@@ -75,6 +75,8 @@ export class ProcfsScanner {
   private lastOpens: number | undefined;
   private sinceDump = 0;
   netlinkLookups = 0;
+  netlinkErrors = 0;
+  private netlinkSaidAt = 0;
   /** What one filtered dump and one by-id lookup cost lately (ns, moving averages), to pick the cheaper. */
   private dumpNs = 0;
   private lookupNs = 0;
@@ -114,7 +116,7 @@ export class ProcfsScanner {
     const candidates: { facts: SocketFacts; portMatch: boolean }[] = [];
     for (const [ns, pid] of reps) {
       // Our own namespace through netlink when we can; other namespaces (and the fallback) via /proc.
-      const tables = (pid === process.pid && this.viaNetlink(clients.get(ns) ?? [])) || this.viaProc(pid);
+      const tables = (pid === process.pid && this.ownNamespace(clients.get(ns) ?? [])) || this.viaProc(pid);
       for (const e of tables.entries) {
         // Our end is a port this namespace listens on: an inbound session, not ours to log.
         if (tables.listen.has(e.localPort) || e.remotePort === 0) continue;
@@ -167,6 +169,31 @@ export class ProcfsScanner {
       out.push(c.facts);
     }
     return out;
+  }
+
+  /**
+   * Our namespace through netlink; when a dump fails (cut, timed out, ENOBUFS) this tick reads
+   * /proc/net/tcp instead, a whole picture from another interface, and netlink is asked again next
+   * tick. Never the part of a dump that came.
+   */
+  private ownNamespace(clientPids: readonly number[]): Tables | undefined {
+    try {
+      return this.viaNetlink(clientPids);
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err;
+      this.netlinkErrors++;
+      // What this tick read from /proc is not what the next lookups know: dump in full next time.
+      this.lastOpens = undefined;
+      const now = Date.now();
+      if (now - this.netlinkSaidAt >= 60_000) {
+        this.netlinkSaidAt = now;
+        this.diag.warn(
+          `netlink sock_diag failed (${err.message}); this tick reads /proc/net/tcp instead ` +
+            `(${this.netlinkErrors} so far; said at most once a minute)`,
+        );
+      }
+      return undefined;
+    }
   }
 
   /** Whether a socket listed at this tick still exists: looked up by id when it came from netlink. */
@@ -225,10 +252,10 @@ export class ProcfsScanner {
         dumpCheaper ||
         ++this.sinceDump >= FULL_DUMP_EVERY
       ) {
-        this.lastOpens = opens;
-        this.sinceDump = 0;
         const t0 = process.hrtime.bigint();
         entries = listSockets(CANDIDATE_STATES, this.portList).filter(stillHeld);
+        this.lastOpens = opens;
+        this.sinceDump = 0;
         this.dumpNs = average(this.dumpNs, Number(process.hrtime.bigint() - t0));
         this.netlinkDumps += 2;
       } else {
@@ -357,7 +384,7 @@ export class ProcfsSource implements Source {
     for (const n of pidReadFaults.values()) pidFaults += n;
     return {
       lost: 0,
-      errors: (this.guard?.total ?? 0) + pidFaults,
+      errors: (this.guard?.total ?? 0) + pidFaults + this.scanner.netlinkErrors,
       failed_ticks: this.counters.failed_ticks,
       pid_read_faults: pidFaults,
       ticks: this.counters.ticks,
@@ -370,6 +397,7 @@ export class ProcfsSource implements Source {
       malformed_lines: this.scanner.malformed,
       netlink_dumps: this.scanner.netlinkDumps,
       netlink_lookups: this.scanner.netlinkLookups,
+      netlink_errors: this.scanner.netlinkErrors,
     };
   }
 }

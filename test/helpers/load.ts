@@ -1,0 +1,143 @@
+import { readFileSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import type { Ev } from "./daemon.ts";
+
+/** A plain TCP listener on 127.0.0.1 that holds every accepted socket until its client closes it. */
+export async function plainListener(): Promise<{ port: number; server: Server; close(): Promise<void> }> {
+  const held = new Set<Socket>();
+  const server = createServer((s) => {
+    held.add(s);
+    s.on("error", () => undefined);
+    s.on("close", () => held.delete(s));
+    s.resume();
+    s.on("end", () => s.end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    server,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of held) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+export interface Conn {
+  localPort: number;
+  openMs: number;
+  closeMs: number;
+}
+
+/** One connection to `port` held `holdMs`, closed by us (FIN). */
+export function oneConnection(port: number, holdMs: number): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: "127.0.0.1" });
+    s.on("error", reject);
+    s.on("connect", () => {
+      const c: Conn = { localPort: s.localPort as number, openMs: Date.now(), closeMs: 0 };
+      setTimeout(() => {
+        s.end();
+        s.on("close", () => {
+          c.closeMs = Date.now();
+          resolve(c);
+        });
+      }, holdMs);
+    });
+  });
+}
+
+/**
+ * `perSecond` connections a second for `durationMs`, each held `holdMs`: bounded in count and time,
+ * loopback only. Resolves once every one has closed.
+ */
+export async function connectionLoad(o: {
+  port: number;
+  perSecond: number;
+  holdMs: number;
+  durationMs: number;
+}): Promise<Conn[]> {
+  const total = Math.round((o.perSecond * o.durationMs) / 1000);
+  const every = 1000 / o.perSecond;
+  const started: Promise<Conn>[] = [];
+  const t0 = Date.now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * every;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    started.push(oneConnection(o.port, o.holdMs));
+  }
+  return Promise.all(started);
+}
+
+/** Every line of a file: the records that parse, and the lines that do not (cut or garbled). */
+export function readTrail(paths: readonly string[]): { events: Ev[]; bad: string[] } {
+  const events: Ev[] = [];
+  const bad: string[] = [];
+  for (const p of paths) {
+    let text = "";
+    try {
+      text = readFileSync(p, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n")) {
+      if (line === "") continue;
+      try {
+        events.push(JSON.parse(line));
+      } catch {
+        bad.push(line);
+      }
+    }
+  }
+  return { events, bad };
+}
+
+export interface TrailCheck {
+  /** Connections with no opened or no closed record. */
+  missing: Conn[];
+  /** Connections with more than one opened or closed record, or records under two ids. */
+  duplicated: Conn[];
+  /** Connection records of this port that match none of our connections. */
+  strangers: Ev[];
+}
+
+/**
+ * Matches the trail to the connections the test made, by their source port: each must have exactly
+ * one connection-opened and one connection-closed, under one id.
+ */
+export function checkTrail(events: readonly Ev[], port: number, conns: readonly Conn[]): TrailCheck {
+  const byPort = new Map<number, Ev[]>();
+  const strangers: Ev[] = [];
+  const ours = new Set(conns.map((c) => c.localPort));
+  for (const e of events) {
+    if (e.destination?.port !== port) continue;
+    const lp = e.source?.port;
+    if (!ours.has(lp)) {
+      strangers.push(e);
+      continue;
+    }
+    const list = byPort.get(lp) ?? [];
+    list.push(e);
+    byPort.set(lp, list);
+  }
+  const missing: Conn[] = [];
+  const duplicated: Conn[] = [];
+  for (const c of conns) {
+    const evs = byPort.get(c.localPort) ?? [];
+    const opened = evs.filter((e) => e.event.action === "connection-opened").length;
+    const closed = evs.filter((e) => e.event.action === "connection-closed").length;
+    const ids = new Set(evs.map((e) => e.ssh_outbound.connection_id));
+    if (opened === 0 || closed === 0) missing.push(c);
+    else if (opened > 1 || closed > 1 || ids.size > 1) duplicated.push(c);
+  }
+  return { missing, duplicated, strangers };
+}
+
+/** The monitor-stopped record's stats (the run's totals). */
+export function stoppedStats(events: readonly Ev[]): Record<string, number> {
+  const stop = events.filter((e) => e.event?.action === "monitor-stopped").at(-1);
+  return stop?.ssh_outbound.monitor.stats ?? {};
+}

@@ -26,6 +26,13 @@ export interface MonitorEvent {
 
 export type LogRecord = EnrichedEvent | MonitorEvent;
 
+const MONITOR_ACTIONS: ReadonlySet<string> = new Set<MonitorAction>([
+  "monitor-started",
+  "monitor-stopped",
+  "monitor-degraded",
+  "output-recovered",
+]);
+
 export function isMonitorEvent(r: LogRecord): r is MonitorEvent {
-  return r.action.startsWith("monitor-");
+  return MONITOR_ACTIONS.has(r.action);
 }

@@ -7,7 +7,7 @@ import type { Writer } from "../src/sinks/writers.ts";
 function flaky(code = "ENOSPC") {
   const written: string[] = [];
   const w = {
-    down: false,
+    down: false as boolean,
     written,
     what: "test destination",
     write(line: string) {

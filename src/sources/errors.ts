@@ -34,5 +34,7 @@ export class SourceError extends LoggerError {
 export function asSourceError(error: unknown, fallback: SourceErrorCode = "ERR_SOURCE_FAULT"): SourceError {
   if (error instanceof SourceError) return error;
   const e = error as NodeJS.ErrnoException;
-  return new SourceError(fallback, `${e?.code ? `${e.code}: ` : ""}${e?.message ?? String(error)}`, error);
+  const message = e?.message ?? String(error);
+  const prefix = e?.code && !message.startsWith(e.code) ? `${e.code}: ` : "";
+  return new SourceError(fallback, `${prefix}${message}`, error);
 }

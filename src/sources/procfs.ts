@@ -305,7 +305,8 @@ export class ProcfsScanner {
       if (!(err instanceof SockDiagError) || !err.permanent) {
         // Cut, timed out, ENOBUFS: this tick knows nothing about our namespace. Failing it (rather than
         // going on with what came) keeps every socket open in the tracker; the next tick asks again.
-        throw new SourceError("ERR_NETLINK", (err as Error).message, err);
+        const code = (err as SockDiagError).code ?? "ESOCKDIAG";
+        throw new SourceError("ERR_NETLINK", `${code}: ${(err as Error).message}`, err);
       }
       this.netlink = false;
       this.diag.warn(

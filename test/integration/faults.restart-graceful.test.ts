@@ -57,7 +57,7 @@ for (const source of ["procfs", "ebpf"] as const) {
       assert.deepEqual(r.duplicated, [], "duplicated");
       assert.deepEqual(r.strangers, []);
       const resumed = events.filter((e) => e.event.action === "monitor-started")[1];
-      assert.ok(resumed.ssh_outbound.monitor.continuity.resumed > 0, "connections open across it continued");
+      assert.ok(resumed?.ssh_outbound.monitor.continuity.resumed > 0, "connections open across it continued");
     } finally {
       await d.stop();
       await listener.close();

@@ -68,6 +68,9 @@ export class EbpfSource implements Source {
         this.watchGap(true);
       },
       up: () => {
+        this.opts.diag.info(
+          `bpftrace attached again (restart ${probe.counters.restarts}); /proc polling stops`,
+        );
         this.watchGap(false);
         // What connected between the last poll and the attach, and what closed meanwhile.
         guard.run(() => this.picture());

@@ -64,31 +64,33 @@ export class OwnerResolver {
   ): Map<number, Owner> {
     const found = new Map<number, Owner>();
     if (wanted.size === 0) return found;
+    // Sockets to an SSH port still without an owner: kept up to date as owners are found, so each
+    // step of the search asks "anything left?" in constant time.
+    const missing = new Set<number>();
+    for (const [ino, w] of wanted) if (w.portMatch) missing.add(ino);
     const scanned = new Set<number>();
     const comm = (pid: number) => commOf(pid) ?? readComm(pid);
     const scan = (pid: number): void => {
       scanned.add(pid);
-      this.scanFds(pid, comm(pid), wanted, found);
+      this.scanFds(pid, comm(pid), wanted, found, missing);
     };
     for (const pid of pids) {
       const c = comm(pid);
       if (c !== undefined && this.clients.has(c)) scan(pid);
     }
-    const missing = (): number[] =>
-      [...wanted].filter(([ino, w]) => w.portMatch && !found.has(ino)).map(([ino]) => ino);
-    if (missing().length === 0) return found;
+    if (missing.size === 0) return found;
     const active = this.active(pids);
-    const uids = new Set(missing().map((ino) => wanted.get(ino)?.uid));
+    const uids = new Set([...missing].map((ino) => wanted.get(ino)?.uid));
     const mine = active.filter((pid) => uids.has(processUid(pid)));
     for (const pid of [...mine, ...active]) {
       if (!scanned.has(pid)) scan(pid);
-      if (missing().length === 0) return found;
+      if (missing.size === 0) return found;
     }
-    if (!missing().some(present)) return found;
+    if (![...missing].some(present)) return found;
     this.stats.fullScans++;
     for (const pid of pids) {
       if (!scanned.has(pid)) scan(pid);
-      if (missing().length === 0) break;
+      if (missing.size === 0) break;
     }
     return found;
   }
@@ -113,6 +115,7 @@ export class OwnerResolver {
     comm: string | undefined,
     wanted: Map<number, Wanted>,
     found: Map<number, Owner>,
+    missing: Set<number>,
   ) {
     const dir = `${PROC}/${pid}/fd`;
     const { names, denied } = listDir(dir);
@@ -133,6 +136,7 @@ export class OwnerResolver {
       const owner: Owner = { pid, fd: Number(name) };
       if (comm !== undefined) owner.comm = comm;
       found.set(ino, owner);
+      missing.delete(ino);
     }
   }
 }

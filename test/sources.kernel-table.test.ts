@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { type KernelEvent, KernelTable } from "../src/sources/kernel-table.ts";
+import type { Observation, SocketFacts } from "../src/sources/types.ts";
+
+const SSH = 22;
+
+function table() {
+  const out: Observation[] = [];
+  const t = new KernelTable((o) => out.push(o), [SSH]);
+  const kinds = () =>
+    out.map((o) => `${o.type}:${"key" in o ? o.key : o.type === "connect" ? o.socket.key : ""}`);
+  return { t, out, kinds };
+}
+
+const connect = (n: number, dport = SSH): KernelEvent => ({
+  kind: "connect",
+  sk: `sk${n}`,
+  pid: 100 + n,
+  tid: 100 + n,
+  uid: 0,
+  ppid: 1,
+  netns: 4026531840,
+  inode: 1000 + n,
+  family: "ipv4",
+  dport,
+  daddr: "127.0.0.1",
+  timeNs: BigInt(n) * 10n,
+  comm: "ssh",
+});
+const est = (n: number): KernelEvent => ({
+  kind: "established",
+  sk: `sk${n}`,
+  sport: 40000 + n,
+  saddr: "127.0.0.1",
+  timeNs: BigInt(n) * 10n + 1n,
+});
+const close = (n: number, dport = SSH): Extract<KernelEvent, { kind: "close" }> => ({
+  kind: "close",
+  sk: `sk${n}`,
+  oldState: "FIN_WAIT1",
+  bytesAcked: 10,
+  bytesReceived: 20,
+  timeNs: BigInt(n) * 10n + 2n,
+  family: "ipv4",
+  sport: 40000 + n,
+  dport,
+  netns: 4026531840,
+  saddr: "127.0.0.1",
+  daddr: "127.0.0.1",
+});
+const proc = (n: number, state: SocketFacts["state"] = "ESTABLISHED", port = SSH): SocketFacts => ({
+  key: `ino:${1000 + n}`,
+  inode: 1000 + n,
+  netns: 4026531840,
+  family: "ipv4",
+  local: { ip: "127.0.0.1", port: 40000 + n },
+  remote: { ip: "127.0.0.1", port },
+  state,
+});
+
+test("connect → established → close becomes the same three observations, with bytes", () => {
+  const { t, out, kinds } = table();
+  for (const e of [connect(1), est(1), close(1)]) t.event(e);
+  assert.deepEqual(kinds(), ["connect:ino:1001", "established:ino:1001", "close:ino:1001"]);
+  const c = out[2] as Extract<Observation, { type: "close" }>;
+  assert.deepEqual([c.bytesSent, c.bytesReceived], [10, 20]);
+  assert.equal(t.stats().tracked, 0);
+});
+
+test("an established and a close that come before their connect (another CPU's buffer) are applied after it", () => {
+  const { t, kinds } = table();
+  t.event(est(1));
+  t.event(close(1));
+  assert.deepEqual(kinds(), [], "held, not dropped");
+  t.event(connect(1));
+  assert.deepEqual(kinds(), ["connect:ino:1001", "established:ino:1001", "close:ino:1001"]);
+  assert.equal(t.stats().reordered, 2);
+  assert.deepEqual([t.stats().tracked, t.stats().early], [0, 0]);
+});
+
+test("after lost events, the next check closes what is gone, outcome unknown, and counts it as repaired", () => {
+  const { t, out } = table();
+  for (const n of [1, 2]) {
+    t.event(connect(n));
+    t.event(est(n));
+  }
+  t.lost(50n);
+  assert.equal(t.needsCheck(), true);
+  t.check([proc(2)], 60n);
+  const c = out.at(-1) as Extract<Observation, { type: "close" }>;
+  assert.deepEqual([c.type, c.key, c.outcome, c.afterNs], ["close", "ino:1001", "unknown", 50n]);
+  assert.equal(t.stats().repaired, 1);
+  assert.equal(t.needsCheck(), false, "ino:1002 is watched by the probe: no check needed");
+});
+
+test("while the probe is down a /proc picture stands in: new sockets connect, gone ones close", () => {
+  const { t, kinds } = table();
+  t.event(connect(1));
+  t.event(est(1));
+  t.probeDown();
+  t.picture([proc(1), proc(2, "SYN_SENT")], 100n, false);
+  t.picture([proc(2)], 150n, false);
+  assert.deepEqual(kinds(), [
+    "connect:ino:1001",
+    "established:ino:1001",
+    "connect:ino:1002",
+    "close:ino:1001",
+    "established:ino:1002",
+  ]);
+  // Back up: the new probe reports the close of a socket on an SSH port by its tuple.
+  t.event(close(2));
+  assert.deepEqual(kinds().at(-1), "close:ino:1002");
+  assert.equal(t.stats().tracked, 0);
+});
+
+test("1,000 restarts of the probe leave every map the size of the open connections", () => {
+  const { t } = table();
+  // Three open through it all: one seen connecting, one on another port (polled), one from the start.
+  t.picture([proc(3)], 1n, true);
+  t.event(connect(1));
+  t.event(est(1));
+  t.event(connect(2, 2222));
+  t.event(est(2));
+  const open = [proc(1), proc(2, "ESTABLISHED", 2222), proc(3)];
+  for (let i = 0; i < 1000; i++) {
+    t.probeDown();
+    t.picture(open, BigInt(i), false);
+    // A short connection each time, seen and closed by the probe, and an inbound close never ours.
+    t.event(connect(10 + i));
+    t.event(est(10 + i));
+    t.event(close(10 + i));
+    t.event({ ...close(5000 + i), sport: SSH, dport: 50000 });
+    t.check(open, BigInt(i));
+  }
+  const s = t.stats();
+  assert.deepEqual([s.tracked, s.by_sk, s.by_tuple], [3, 0, 3]);
+  assert.ok(s.early <= 4096, `early events bounded (${s.early})`);
+});

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fakeProc } from "./helpers/fake-proc.ts";
+
+// The modules read SSH_OUTBOUND_PROC_ROOT when they load: set it first, then import them.
+const proc = fakeProc();
+process.env.SSH_OUTBOUND_PROC_ROOT = proc.root;
+const { PidTable } = await import("../src/sources/pid-table.ts");
+const { pidReadFaults } = await import("../src/proc-io.ts");
+
+test("one representative per namespace, SSH clients by namespace; a vanished pid is forgotten", () => {
+  proc.process(10, { comm: "bash" }).process(11, { comm: "ssh" }).process(20, { comm: "ssh", netns: 77 });
+  const t = new PidTable(new Set(["ssh"]), 100, 0);
+  const { reps, clients } = t.refresh();
+  assert.equal(reps.get(77), 20, "the other namespace's representative");
+  assert.deepEqual(clients.get(4026531840), [11]);
+  assert.deepEqual(clients.get(77), [20]);
+  proc.gone(20);
+  const again = t.refresh();
+  assert.equal(again.reps.has(77), false);
+  assert.equal(t.comm(20), undefined);
+});
+
+test("a young process is read again at every call: fork then exec into ssh makes it a client", () => {
+  proc.process(30, { comm: "bash" });
+  const t = new PidTable(new Set(["ssh"]), 1000, 20);
+  t.refresh();
+  proc.process(31, { comm: "bash" });
+  t.refresh();
+  proc.process(31, { comm: "ssh" });
+  assert.deepEqual(
+    t.refresh().clients.get(4026531840),
+    [11, 31].filter((p) => t.comm(p) === "ssh"),
+  );
+  assert.equal(t.comm(31), "ssh");
+  assert.equal(t.comm(30), "bash", "an old pid is not read again outside its slot");
+});
+
+test("a comm that cannot be read (EISDIR) is counted, and that process is just not a client", () => {
+  proc.process(40, {});
+  mkdirSync(join(proc.root, "40", "comm"));
+  const before = pidReadFaults.get("EISDIR") ?? 0;
+  const t = new PidTable(new Set(["ssh"]), 100, 0);
+  const { clients } = t.refresh();
+  assert.ok((pidReadFaults.get("EISDIR") ?? 0) > before, "counted");
+  assert.ok(!(clients.get(4026531840) ?? []).includes(40));
+  assert.equal(t.comm(40), undefined);
+});

@@ -87,7 +87,12 @@ export function lsofPoller(port: number, intervalMs: number): Contender {
 }
 
 /** Our daemon, compiled (dist/), as `npm start` runs it, writing JSON lines to a pipe. */
-export function daemon(cli: string, source: "procfs" | "ebpf", port: number, intervalMs?: number): Contender {
+export function daemon(
+  cli: string,
+  source: "procfs" | "ebpf",
+  port: number | string,
+  intervalMs?: number,
+): Contender {
   const args = [
     cli,
     "run",

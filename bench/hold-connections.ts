@@ -1,5 +1,6 @@
 // A child of the benchmark: opens N idle loopback TCP connections to its own server and holds them
 // until stdin closes, so that the process making the probe connections is not also holding 2×N fds.
+// Prints "ready N PORT" once they are all established (PORT: the server's, for a monitor to watch).
 import { connect, createServer, type Socket } from "node:net";
 
 const n = Number(process.argv[2] ?? "0");
@@ -17,6 +18,6 @@ for (let i = 0; i < n; i += 200) {
     }),
   );
 }
-process.stdout.write(`ready ${sockets.length}\n`);
+process.stdout.write(`ready ${sockets.length} ${port}\n`);
 process.stdin.resume();
 process.stdin.on("end", () => process.exit(0));

@@ -21,26 +21,8 @@ export async function startRefLoad(procs: number, files: number, conns: number):
     const c = spawn("bash", ["-c", `exec ${redirections}; exec sleep 86400`], { stdio: "ignore" });
     children.push(c);
   }
-  // The connections live in their own process (it needs 2 × conns descriptors; Node raises its soft
-  // limit to the hard one, so the hard limit must allow it).
-  const holder = spawn(
-    process.execPath,
-    ["--import", "tsx", fileURLToPath(new URL("hold-connections.ts", import.meta.url)), String(conns)],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-    },
-  );
-  children.push(holder);
-  await new Promise<void>((resolve, reject) => {
-    let out = "";
-    holder.stdout?.on("data", (d) => {
-      out += d;
-      if (out.includes("ready")) resolve();
-    });
-    holder.once("exit", (code) =>
-      reject(new Error(`the connection holder exited (${code}); raise the hard RLIMIT_NOFILE`)),
-    );
-  });
+  const holder = await holdConnections(conns);
+  children.push(holder.child);
   await waitForFds(children.slice(0, procs), files);
   return {
     procs,
@@ -50,6 +32,33 @@ export async function startRefLoad(procs: number, files: number, conns: number):
       for (const c of children) c.kill("SIGKILL");
     },
   };
+}
+
+/**
+ * `n` idle established loopback connections, held by a process of their own (it needs 2 × n
+ * descriptors; Node raises its soft limit to the hard one, so the hard limit must allow it), to a
+ * server on `port`.
+ */
+export async function holdConnections(
+  n: number,
+): Promise<{ child: ChildProcess; port: number; stop(): void }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", fileURLToPath(new URL("hold-connections.ts", import.meta.url)), String(n)],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (d) => {
+      out += d;
+      const m = /ready \d+ (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) =>
+      reject(new Error(`the connection holder exited (${code}); raise the hard RLIMIT_NOFILE`)),
+    );
+  });
+  return { child, port, stop: () => child.kill("SIGKILL") };
 }
 
 /** Until every idle process has exec'd sleep with its files open. */

@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --quick] [--procs N] [--files N] [--conns N] [--per-duration N] [--ssh N] [--idle S]
- *                 [--out DIR]
+ *                 [--open N] [--out DIR]
  *
  * Builds ref-load, starts a real sshd on 127.0.0.1, then measures in one run: the lsof loop (the earlier
  * design), our procfs source and our eBPF source, at 50 ms and 250 ms. Writes a Markdown table to
@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { checkEbpf } from "../src/sources/ebpf-check.ts";
 import { startSshd } from "../test/helpers/sshd.ts";
 import { type Contender, daemon, lsofPoller } from "./contenders.ts";
-import { startRefLoad } from "./load.ts";
+import { holdConnections, startRefLoad } from "./load.ts";
 import { peakRssMb, percentile, tree, treeCpuSeconds } from "./measure.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -30,6 +30,8 @@ interface Options {
   sshSessions: number;
   idleS: number;
   intervals: number[];
+  /** SSH connections held open for the "many open connections" row. */
+  open: number;
 }
 
 function options(argv: string[]): Options {
@@ -53,6 +55,7 @@ function options(argv: string[]): Options {
     sshSessions: num("--ssh", quick ? 2 : 10),
     idleS: num("--idle", quick ? 3 : 30),
     intervals: [50, 250],
+    open: num("--open", quick ? 200 : 1000),
   };
 }
 
@@ -183,6 +186,57 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
   };
 }
 
+interface OpenRow {
+  open: number;
+  cpuPct: number;
+  cpuPerTickMs: number;
+  rssMb?: number;
+}
+
+/**
+ * The procfs source at 50 ms while `o.open` idle connections to an SSH port stay open (the cost that
+ * grows with open connections: a by-id lookup each, or one filtered dump). The connections are raw
+ * TCP to a port named in --ports, held by one process: the source sees them as SSH connections.
+ */
+async function measureOpen(cli: string, o: Options, sshdPort: number): Promise<OpenRow> {
+  const held = await holdConnections(o.open);
+  const c = daemon(cli, "procfs", `${sshdPort},${held.port}`, 50);
+  try {
+    await c.ready;
+    const deadline = performance.now() + 60_000;
+    const opened = () => c.lines.filter((l) => l.text.includes('"connection-opened"')).length;
+    while (opened() < o.open && performance.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (opened() < o.open) throw new Error(`only ${opened()} of ${o.open} open connections were logged`);
+    await new Promise((r) => setTimeout(r, 1000));
+    const root = c.root.pid as number;
+    const cpu0 = treeCpuSeconds(root);
+    const w0 = performance.now();
+    await new Promise((r) => setTimeout(r, o.idleS * 1000));
+    const cpuS = treeCpuSeconds(root) - cpu0;
+    const wall = (performance.now() - w0) / 1000;
+    return {
+      open: o.open,
+      cpuPct: (100 * cpuS) / wall,
+      cpuPerTickMs: (1000 * cpuS) / ((wall * 1000) / 50),
+      rssMb: peakRssMb(root),
+    };
+  } finally {
+    await c.stop();
+    held.stop();
+  }
+}
+
+function openTable(r: OpenRow): string {
+  return [
+    "",
+    `Many open connections: ${r.open} idle connections to an SSH port held open (raw TCP from one process to a port named in --ports), no other activity, over the idle window.`,
+    "",
+    "| contender | open SSH connections | idle CPU, % of a core | CPU per tick, ms | peak RSS, MB |",
+    "| --- | --- | --- | --- | --- |",
+    `| ours, procfs @ 50 ms | ${r.open} | ${f1(r.cpuPct, 2)} | ${f1(r.cpuPerTickMs, 2)} | ${f1(r.rssMb)} |`,
+  ].join("\n");
+}
+
 const f1 = (n: number | undefined, digits = 1) => (n === undefined ? "–" : n.toFixed(digits));
 
 function table(rows: Row[], o: Options, machine: string): string {
@@ -242,6 +296,7 @@ async function main(): Promise<void> {
   const cli = `${ROOT}dist/cli.js`;
   const ebpf = checkEbpf("bpftrace");
   const rows: Row[] = [];
+  let openRow: OpenRow | undefined;
   try {
     for (const interval of o.intervals) {
       const plan: (() => Contender)[] = [];
@@ -261,18 +316,25 @@ async function main(): Promise<void> {
     } else {
       console.error(`bench: eBPF source not measured: ${ebpf.reason}`);
     }
+    if (o.open > 0) {
+      console.error(`bench: measuring procfs @ 50 ms with ${o.open} SSH connections open`);
+      openRow = await measureOpen(cli, o, sshd.port);
+    }
   } finally {
     sshd.stop();
     load.stop();
   }
-  const md = table(rows, o, machine);
+  const md = table(rows, o, machine) + (openRow ? openTable(openRow) : "");
   const outAt = process.argv.indexOf("--out");
   const dir = outAt > 0 ? (process.argv[outAt + 1] as string) : `${ROOT}bench/results`;
   mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:T]/g, "-").slice(0, 16);
   const name = `${stamp}${o.quick ? "-quick" : ""}`;
   writeFileSync(`${dir}/${name}.md`, `# Benchmark ${started.toISOString()}\n\n${md}\n`);
-  writeFileSync(`${dir}/${name}.json`, `${JSON.stringify({ machine, options: o, rows }, null, 2)}\n`);
+  writeFileSync(
+    `${dir}/${name}.json`,
+    `${JSON.stringify({ machine, options: o, rows, openRow }, null, 2)}\n`,
+  );
   console.log(md);
   console.error(
     `bench: written ${dir}/${name}.md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`,

@@ -15,7 +15,7 @@ import {
   sockDiagLoadError,
   stateMask,
 } from "./sock-diag.ts";
-import { activeOpens } from "./tcp-counters.ts";
+import { nothingMoved, type TcpCounters, tcpCounters } from "./tcp-counters.ts";
 import {
   type Diagnostics,
   type Owner,
@@ -72,7 +72,7 @@ export class ProcfsScanner {
   private heldTcp = new Map<number, DiagEntry>();
   /** The SSH-port sockets of the last tick, looked up by id while ActiveOpens stands still. */
   private portSockets: DiagEntry[] = [];
-  private lastOpens: number | undefined;
+  private lastCounters: TcpCounters | undefined;
   private sinceDump = 0;
   netlinkLookups = 0;
   netlinkErrors = 0;
@@ -183,7 +183,7 @@ export class ProcfsScanner {
       if (!(err instanceof SourceError)) throw err;
       this.netlinkErrors++;
       // What this tick read from /proc is not what the next lookups know: dump in full next time.
-      this.lastOpens = undefined;
+      this.lastCounters = undefined;
       const now = Date.now();
       if (now - this.netlinkSaidAt >= 60_000) {
         this.netlinkSaidAt = now;
@@ -230,10 +230,15 @@ export class ProcfsScanner {
 
   /**
    * Our namespace's sockets through netlink sock_diag: the kernel returns only those to an SSH port.
-   * The dump walks the kernel's whole socket table (about 3 ms for 10,000 sockets), so it is made
-   * only when TCP's ActiveOpens counter moved (a connect() happened), and at least every
-   * `FULL_DUMP_EVERY` ticks as a safety net; otherwise each socket from the last dump is looked up
-   * by its id, which costs a hash lookup per open SSH connection.
+   * The dump walks the kernel's whole socket table (about 3 ms for 10,000 sockets), so which request
+   * is made depends on TCP's counters (/proc/self/net/snmp), read first:
+   *   - ActiveOpens moved (a connect() happened), or every `FULL_DUMP_EVERY` ticks as a safety net:
+   *     the filtered dump;
+   *   - nothing moved at all (no open, accept, failure, reset, nor any socket entering or leaving
+   *     ESTABLISHED/CLOSE_WAIT): the sockets ESTABLISHED last time still are, and only the others
+   *     (connecting, closing) are looked up by id;
+   *   - otherwise each socket from last time is looked up by id, or, when that costs more (many
+   *     connections open, measured as we go), the dump is made instead.
    * Sockets of SSH clients on other ports are found through the clients' fd links; a full dump is made
    * only when such a socket is new (or still connecting), and its facts are carried while the client
    * holds it. Undefined when netlink cannot be used: the caller reads /proc instead.
@@ -241,36 +246,41 @@ export class ProcfsScanner {
   private viaNetlink(clientPids: readonly number[]): Tables | undefined {
     if (!this.netlink) return undefined;
     try {
-      const opens = activeOpens();
+      const counters = tcpCounters();
+      const last = this.lastCounters;
       let entries: DiagEntry[];
-      // With many connections open, one dump costs less than a lookup each (measured as we go).
       const lookupsCost = this.portSockets.length * this.lookupNs;
       const dumpCheaper = this.dumpNs > 0 && this.lookupNs > 0 && lookupsCost > this.dumpNs;
+      const steady = counters !== undefined && last !== undefined && nothingMoved(counters, last);
       if (
-        opens === undefined ||
-        opens !== this.lastOpens ||
-        dumpCheaper ||
-        ++this.sinceDump >= FULL_DUMP_EVERY
+        counters === undefined ||
+        counters.activeOpens !== last?.activeOpens ||
+        ++this.sinceDump >= FULL_DUMP_EVERY ||
+        (!steady && dumpCheaper)
       ) {
         const t0 = process.hrtime.bigint();
         entries = listSockets(CANDIDATE_STATES, this.portList).filter(stillHeld);
-        this.lastOpens = opens;
         this.sinceDump = 0;
         this.dumpNs = average(this.dumpNs, Number(process.hrtime.bigint() - t0));
         this.netlinkDumps += 2;
       } else {
         entries = [];
+        let asked = 0;
         const t0 = process.hrtime.bigint();
         for (const e of this.portSockets) {
+          if (steady && e.state === "ESTABLISHED") {
+            entries.push(e);
+            continue;
+          }
           const now = lookupSocket(e);
-          this.netlinkLookups++;
+          asked++;
           if (now && !IGNORED.has(now.state) && stillHeld(now)) entries.push(now);
         }
-        if (this.portSockets.length > 0) {
-          const each = Number(process.hrtime.bigint() - t0) / this.portSockets.length;
-          this.lookupNs = average(this.lookupNs, each);
-        }
+        this.netlinkLookups += asked;
+        if (asked > 0) this.lookupNs = average(this.lookupNs, Number(process.hrtime.bigint() - t0) / asked);
       }
+      // Only once this tick's picture is whole: a failed dump leaves the next tick to dump again.
+      this.lastCounters = counters;
       this.portSockets = entries;
       const held = clientSockets(clientPids);
       const have = new Set(entries.map((e) => e.inode));

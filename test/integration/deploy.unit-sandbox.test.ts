@@ -36,7 +36,12 @@ async function sandboxedRun(source: string): Promise<void> {
   const box = unitSandbox([logDir], unit);
   const d: Daemon = startDaemon(["run", "--source", source, "--stats-interval", "0"], {
     runtime: [...box.prefix, process.execPath, "--import", "tsx"],
-    env: { ...box.env, SSH_OUTBOUND_OUTPUT: output },
+    // The state file as the unit sets it, in a directory the sandbox makes writable (StateDirectory=).
+    env: {
+      ...box.env,
+      SSH_OUTBOUND_OUTPUT: output,
+      SSH_OUTBOUND_STATE_FILE: `${logDir}/${source}.state.json`,
+    },
   });
   try {
     const started = (pred: (e: Ev) => boolean) => () => readEventFile(output).find(pred);
@@ -96,6 +101,8 @@ async function sandboxedRun(source: string): Promise<void> {
   const stats = monitor("monitor-stopped")?.ssh_outbound.monitor.stats;
   assert.equal(stats.source_fd_denied ?? 0, 0, "no /proc/PID/fd was denied");
   assert.equal(stats.pipeline_errors, 0);
+  assert.ok(stats.state_saves >= 1, "the state file is written under the sandbox");
+  assert.equal(stats.state_failures, 0);
 }
 
 test("under the unit's restrictions the procfs source attributes another user's ssh", async (t) => {

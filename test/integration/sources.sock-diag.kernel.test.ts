@@ -10,7 +10,7 @@ import {
   sockDiagLoadError,
   stateMask,
 } from "../../src/sources/sock-diag.ts";
-import { activeOpens } from "../../src/sources/tcp-counters.ts";
+import { nothingMoved, type TcpCounters, tcpCounters } from "../../src/sources/tcp-counters.ts";
 import { needs } from "../helpers/ci.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -64,17 +64,20 @@ test("a socket is found again by its id until it closes; ActiveOpens counts each
   if (!needs(t, sockDiag() !== null, `the sock_diag addon is built by npm ci: ${sockDiagLoadError()}`))
     return;
   const port = await listen("127.0.0.1");
-  const before = activeOpens() as number;
-  assert.equal(typeof before, "number");
+  const before = tcpCounters() as TcpCounters;
+  assert.equal(typeof before.activeOpens, "number");
   const s = connect(port, "127.0.0.1");
   await new Promise<void>((r) => s.once("connect", r));
-  assert.ok((activeOpens() as number) >= before + 1, "ActiveOpens moved with the connect()");
+  const open = tcpCounters() as TcpCounters;
+  assert.ok(open.activeOpens >= before.activeOpens + 1, "ActiveOpens moved with the connect()");
   const [entry] = listSockets(stateMask(["ESTABLISHED"]), [port]);
   assert.ok(entry, "the dump finds it");
   const again = lookupSocket(entry);
   assert.equal(again?.inode, entry.inode);
   assert.equal(again?.state, "ESTABLISHED");
   s.destroy();
+  // The close of an established socket moves the counters: the source then asks the kernel again.
+  await waitFor("the counters to move", () => !nothingMoved(open, tcpCounters() as TcpCounters));
   const gone = await waitFor("the lookup no longer finds an open socket", () => {
     const now = lookupSocket(entry);
     return (now === undefined || now.state !== "ESTABLISHED") && { now };

@@ -19,7 +19,9 @@ export function fakeProc() {
       mkdirSync(join(dir, "fd"));
       symlinkSync(`net:[${o.netns ?? 4026531840}]`, join(dir, "ns", "net"));
       if (o.comm !== undefined) writeFileSync(join(dir, "comm"), `${o.comm}\n`);
-      (o.sockets ?? []).forEach((ino, i) => symlinkSync(`socket:[${ino}]`, join(dir, "fd", String(i + 3))));
+      for (const [i, ino] of (o.sockets ?? []).entries()) {
+        symlinkSync(`socket:[${ino}]`, join(dir, "fd", String(i + 3)));
+      }
       writeFileSync(join(dir, "schedstat"), `${o.cpu ?? 1000} 0 1\n`);
       return api;
     },

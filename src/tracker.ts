@@ -11,6 +11,11 @@ import type { Observation, SocketFacts, SourceName } from "./sources/types.ts";
  */
 
 export type Action = "attempted" | "opened" | "closed" | "failed" | "unresolved";
+
+/** The actions that end a connection: after one, its id is never written again. */
+export function isEnd(action: Action): boolean {
+  return action === "closed" || action === "failed" || action === "unresolved";
+}
 /**
  * live: seen from its start. already-open: open when we first looked (its start is when we looked).
  * closed-while-down: carried over from the last run and gone when this one looked.

@@ -1,4 +1,4 @@
-import type { ConnectionEvent } from "../tracker.ts";
+import { type ConnectionEvent, isEnd } from "../tracker.ts";
 import { communityId } from "./community-id.ts";
 import type { ProcessFacts } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
@@ -63,7 +63,7 @@ export class Enricher {
       facts = this.gather(ev);
       this.byId.set(ev.id, facts);
     }
-    if (ev.action === "closed" || ev.action === "failed") this.byId.delete(ev.id);
+    if (isEnd(ev.action)) this.byId.delete(ev.id);
     if (ev.action === "attempted") return undefined;
     const out: EnrichedEvent = { ...ev, ...facts };
     const local = ev.socket.local;
@@ -73,11 +73,6 @@ export class Enricher {
       facts.communityId = out.communityId;
     }
     return out;
-  }
-
-  /** Connections whose close was never seen (still open at shutdown). */
-  get tracked(): number {
-    return this.byId.size;
   }
 
   private gather(ev: ConnectionEvent): Facts {

@@ -1,4 +1,5 @@
 import { isoNs } from "../clock.ts";
+import { isEnd } from "../tracker.ts";
 import { showRawBytes } from "./escape.ts";
 import {
   type EnrichedEvent,
@@ -66,7 +67,7 @@ function processFields(p: ProcessRecord | undefined): Obj | undefined {
 
 function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   const s = ev.socket;
-  const ending = ev.action === "closed" || ev.action === "failed" || ev.action === "unresolved";
+  const ending = isEnd(ev.action);
   const p = ev.process;
   const process = processFields(p);
   if (process && ev.parent) process.parent = processFields(ev.parent);

@@ -118,10 +118,6 @@ export class SessionJoiner {
     return { ...sessionOf(r), status: "open" };
   }
 
-  get openCount(): number {
-    return this.open.size;
-  }
-
   push(r: ReportRecord): void {
     if (r.kind === "monitor") this.monitor(r);
     else this.connection(r);

@@ -25,9 +25,16 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
   const md = readdirSync(dir).filter((f) => f.endsWith(".md"));
   assert.equal(md.length, 1);
   const table = readFileSync(join(dir, md[0] as string), "utf8");
-  const rows = table
+  const all = table
     .split("\n")
     .filter((l) => l.startsWith("| ") && !l.startsWith("| contender") && !l.startsWith("| ---"));
+  // Two tables: the contenders (13 columns), and the procfs source with many connections open (5).
+  const rows = all.filter((l) => l.split("|").length > 10);
+  const open = all.filter((l) => l.split("|").length <= 10);
+  assert.equal(open.length, 1, "the many-open-connections row");
+  const openCells = open[0]?.split("|").map((c) => c.trim()) ?? [];
+  assert.equal(openCells[2], "200", "--quick holds 200 connections open");
+  assert.match(openCells[3] as string, /^\d+\.\d+$/, "its CPU measured");
   const labels = rows.map((l) => l.split("|")[1]?.trim());
   const expected = [
     "lsof loop @ 50 ms",

@@ -6,7 +6,7 @@ export interface Contender {
   label: string;
   source: "lsof" | "procfs" | "ebpf";
   intervalMs: number | undefined;
-  /** The process whose tree is measured (the shell loop, or the daemon with bpftrace). */
+  /** The process whose tree is measured (the shell loop, or the daemon). */
   root: ChildProcess;
   /** Output lines with their arrival time (performance.now(), ms). */
   lines: { t: number; text: string }[];
@@ -15,6 +15,8 @@ export interface Contender {
   ready: Promise<void>;
   /** Arrival time of the first line that shows the connection from local port `port`, or by `pid`. */
   seen(localPort: number, pid?: number): number | undefined;
+  /** From spawning the daemon to its monitor-started line (ms): the time it takes to start capturing. */
+  startMs?: () => number | undefined;
   stop(): Promise<void>;
 }
 
@@ -106,6 +108,7 @@ export function daemon(
     "0",
   ];
   if (intervalMs !== undefined) args.push("--interval", String(intervalMs));
+  const spawnedAt = performance.now();
   const root = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";
   root.stderr?.on("data", (d) => {
@@ -146,6 +149,10 @@ export function daemon(
     lines,
     polls: () => undefined,
     ready,
+    startMs: () => {
+      const line = lines.find((l) => l.text.includes('"monitor-started"'));
+      return line ? line.t - spawnedAt : undefined;
+    },
     seen(localPort, pid) {
       for (let i = 0; i < lines.length; i++) {
         const e = parsed(i);

@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { cpus, release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -106,6 +106,7 @@ async function sshSessions(sshArgs: string[], n: number): Promise<Probe[]> {
 
 interface Row {
   label: string;
+  startMs?: number;
   source: string;
   intervalMs?: number;
   cpuPct: number;
@@ -142,6 +143,7 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
   }
   const pids = tree(root);
   const rssMb = peakRssMb(root);
+  const startMs = c.startMs?.();
   const helper = pids.find((p) => p !== root);
   const helperRssMb = c.source === "ebpf" && helper ? peakRssMb(helper) : undefined;
   await c.stop();
@@ -173,6 +175,7 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
         : undefined;
   return {
     label: c.label,
+    startMs,
     source: c.source,
     intervalMs: c.intervalMs,
     cpuPct: (100 * cpuS) / wall,
@@ -226,6 +229,63 @@ async function measureOpen(cli: string, o: Options, sshdPort: number): Promise<O
   }
 }
 
+interface PlainRow {
+  connects: number;
+  seen: number;
+  p50?: number;
+  p99?: number;
+}
+
+/**
+ * The eBPF source's latency with a plain TCP listener as the target instead of sshd (which forks and
+ * re-executes itself per connection and keeps both cores busy): 200 connects, 4 at a time, held 5 ms.
+ */
+async function measurePlain(cli: string): Promise<PlainRow> {
+  const server = createServer((s) => {
+    s.on("error", () => undefined);
+    s.resume();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const c = daemon(cli, "ebpf", port);
+  try {
+    await c.ready;
+    const probes: Probe[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next++ < 200) {
+        const t0 = performance.now();
+        const s = connect(port, "127.0.0.1");
+        s.on("error", () => {});
+        await new Promise<void>((r) => s.once("connect", () => r()));
+        probes.push({ durationMs: 5, localPort: s.localPort as number, t0 });
+        await new Promise((r) => setTimeout(r, 5));
+        s.destroy();
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    const deadline = performance.now() + 5000;
+    while (performance.now() < deadline && probes.some((p) => c.seen(p.localPort) === undefined)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const lat = probes
+      .map((p) => (c.seen(p.localPort) ?? Number.NaN) - p.t0)
+      .filter((v) => !Number.isNaN(v))
+      .sort((a, b) => a - b);
+    return { connects: probes.length, seen: lat.length, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+  } finally {
+    await c.stop();
+    server.close();
+  }
+}
+
+function plainTable(r: PlainRow): string {
+  return [
+    "",
+    `eBPF with a plain TCP listener as the target (${r.connects} connects, 4 at a time, 5 ms each): ${r.seen} seen, latency p50 ${f1(r.p50)} ms, p99 ${f1(r.p99)} ms.`,
+  ].join("\n");
+}
+
 function openTable(r: OpenRow): string {
   return [
     "",
@@ -256,7 +316,7 @@ function table(rows: Row[], o: Options, machine: string): string {
   for (const r of rows) {
     const base = lsofPerPoll(r.intervalMs);
     const ratio = r.source === "lsof" ? "1" : base && r.cpuPerPollMs ? f1(base / r.cpuPerPollMs, 0) : "–";
-    const rss = r.helperRssMb ? `${f1(r.rssMb)} (+ bpftrace ${f1(r.helperRssMb)})` : f1(r.rssMb);
+    const rss = r.helperRssMb ? `${f1(r.rssMb)} (+ helper ${f1(r.helperRssMb)})` : f1(r.rssMb);
     lines.push(
       `| ${[r.label, f1(r.cpuPct, 2), f1(r.cpuPerPollMs, 2), ratio, rss, ...DURATIONS.map((d) => r.detection[`${d} ms`] ?? "–"), r.detection.ssh ?? "–", `${f1(r.p50)} / ${f1(r.p99)}`].join(" | ")} |`,
     );
@@ -265,6 +325,11 @@ function table(rows: Row[], o: Options, machine: string): string {
     `Machine: ${machine}. Load: ${o.procs} idle processes × ${o.files} open files, ${o.conns} idle loopback TCP connections; ${o.perDuration} raw connects per duration and ${o.sshSessions} real ssh sessions per contender; idle window ${o.idleS} s.${o.quick ? " **--quick run**: smaller load and samples, not for comparison." : ""}`,
     "",
     ...lines,
+    "",
+    `Start to capturing (spawning \`node dist/cli.js run\` to its monitor-started line): ${rows
+      .filter((r) => r.startMs !== undefined)
+      .map((r) => `${r.label} ${f1(r.startMs, 0)} ms`)
+      .join(", ")}.`,
     "",
     "CPU: utime+stime of the contender's process tree, plus what it reaped (each lsof of the loop), over the idle window. Per poll: lsof, the loop iterations counted; procfs, the window ÷ the interval. Detection: share of connections that appear in the contender's output. Latency: from the connect() call of a raw connect to the line's arrival on the contender's stdout (a pipe; the daemon writes each line with one synchronous write).",
   ].join("\n");
@@ -294,9 +359,10 @@ async function main(): Promise<void> {
   const load = await startRefLoad(o.procs, o.files, o.conns);
   const sshd = await startSshd();
   const cli = `${ROOT}dist/cli.js`;
-  const ebpf = checkEbpf("bpftrace");
+  const ebpf = checkEbpf();
   const rows: Row[] = [];
   let openRow: OpenRow | undefined;
+  let plainRow: PlainRow | undefined;
   try {
     for (const interval of o.intervals) {
       const plan: (() => Contender)[] = [];
@@ -313,6 +379,8 @@ async function main(): Promise<void> {
       const c = daemon(cli, "ebpf", sshd.port);
       console.error(`bench: measuring ${c.label}`);
       rows.push(await measure(c, o, sshd.port, sshd.sshArgs));
+      console.error("bench: measuring eBPF latency with a plain TCP listener");
+      plainRow = await measurePlain(cli);
     } else {
       console.error(`bench: eBPF source not measured: ${ebpf.reason}`);
     }
@@ -324,7 +392,8 @@ async function main(): Promise<void> {
     sshd.stop();
     load.stop();
   }
-  const md = table(rows, o, machine) + (openRow ? openTable(openRow) : "");
+  const md =
+    table(rows, o, machine) + (plainRow ? plainTable(plainRow) : "") + (openRow ? openTable(openRow) : "");
   const outAt = process.argv.indexOf("--out");
   const dir = outAt > 0 ? (process.argv[outAt + 1] as string) : `${ROOT}bench/results`;
   mkdirSync(dir, { recursive: true });
@@ -333,7 +402,7 @@ async function main(): Promise<void> {
   writeFileSync(`${dir}/${name}.md`, `# Benchmark ${started.toISOString()}\n\n${md}\n`);
   writeFileSync(
     `${dir}/${name}.json`,
-    `${JSON.stringify({ machine, options: o, rows, openRow }, null, 2)}\n`,
+    `${JSON.stringify({ machine, options: o, rows, openRow, plainRow }, null, 2)}\n`,
   );
   console.log(md);
   console.error(

@@ -44,8 +44,8 @@ Version: $version
 Architecture: $arch
 Maintainer: ssh-outbound-logger developers <maintainers@ssh-outbound-logger.invalid>
 Installed-Size: $size
-Depends: libc6, init-system-helpers (>= 1.54)
-Recommends: bpftrace (>= 0.17), logrotate
+Depends: libc6, libbpf1, init-system-helpers (>= 1.54)
+Recommends: logrotate
 Section: admin
 Priority: optional
 Homepage: https://github.com/ssh-outbound-logger/ssh-outbound-logger
@@ -53,8 +53,8 @@ Description: audit log of every outbound SSH connection
  A daemon that writes one structured record (ECS-aligned JSON lines) for each
  SSH connection the host makes: the process, its ancestry, user and command
  line, the destination as typed and as IP:port, open and close times and bytes
- moved, each connection with one UUIDv7. Event-driven with eBPF (bpftrace),
- or polling /proc. Ships a hardened systemd unit and a logrotate config.
+ moved, each connection with one UUIDv7. Event-driven with its own eBPF probe
+ (CO-RE, loaded with libbpf), or polling /proc. Ships a hardened systemd unit and a logrotate config.
 CONTROL
 
 find "$stage" -type d -exec chmod 0755 {} +

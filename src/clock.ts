@@ -1,6 +1,6 @@
 /**
  * Wall-clock time in nanoseconds, with the resolution of the monotonic clock. Node's hrtime and the
- * kernel's ktime_get_ns() (bpftrace `nsecs`) both read CLOCK_MONOTONIC, so one offset, taken once,
+ * kernel's ktime_get_ns() (bpf_ktime_get_ns in the probe) both read CLOCK_MONOTONIC, so one offset, taken once,
  * turns kernel timestamps into wall-clock time. The offset is refreshed when asked (after a suspend or
  * an NTP step the two clocks drift apart; the eBPF source refreshes it periodically).
  */

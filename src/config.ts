@@ -13,7 +13,6 @@ export interface Config {
   source: SourceChoice;
   pidFile: string | undefined;
   statsIntervalS: number;
-  bpftrace: string;
   /** Where open connections are kept across restarts; undefined: no continuity. */
   stateFile: string | undefined;
   /** Records held in memory while the output fails. */
@@ -30,7 +29,6 @@ export interface RawOptions {
   source?: string | undefined;
   pidFile?: string | undefined;
   statsInterval?: string | undefined;
-  bpftrace?: string | undefined;
   stateFile?: string | undefined;
   maxPending?: string | undefined;
 }
@@ -41,7 +39,6 @@ export const DEFAULTS = {
   clients: ["ssh", "scp", "sftp", "sshfs", "autossh", "dbclient"],
   source: "auto" as SourceChoice,
   statsIntervalS: 300,
-  bpftrace: "bpftrace",
   maxPending: 10_000,
 };
 
@@ -58,7 +55,6 @@ export const ENV = {
   source: ["SSH_OUTBOUND_SOURCE"],
   pidFile: ["SSH_OUTBOUND_PID_FILE"],
   statsInterval: ["SSH_OUTBOUND_STATS_INTERVAL"],
-  bpftrace: ["SSH_OUTBOUND_BPFTRACE"],
   stateFile: ["SSH_OUTBOUND_STATE_FILE"],
   maxPending: ["SSH_OUTBOUND_MAX_PENDING"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
@@ -72,7 +68,6 @@ const FLAG: Record<keyof RawOptions, string> = {
   source: "--source",
   pidFile: "--pid-file",
   statsInterval: "--stats-interval",
-  bpftrace: "--bpftrace",
   stateFile: "--state-file",
   maxPending: "--max-pending",
 };
@@ -194,7 +189,6 @@ export function resolveConfig(
     source: get("source", validateSource, DEFAULTS.source),
     pidFile: get("pidFile", validatePath, undefined as string | undefined),
     statsIntervalS: get("statsInterval", validateStatsInterval, DEFAULTS.statsIntervalS),
-    bpftrace: get("bpftrace", validatePath, DEFAULTS.bpftrace),
     stateFile: get("stateFile", validatePath, undefined as string | undefined),
     maxPending: get("maxPending", validateMaxPending, DEFAULTS.maxPending),
   };

@@ -133,6 +133,7 @@ export class Monitor {
       open_connections: this.pipeline.tracker.openCount,
       lines_written: sink.lines,
       reopens: sink.reopens,
+      reopens_found: sink.reopens_found,
       write_errors: sink.write_errors,
       records_held: sink.held,
       records_dropped: sink.dropped,

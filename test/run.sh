@@ -24,11 +24,16 @@ if ((${#missing[@]})); then
     echo "npm test: not installed: ${missing[*]} (apt-get install ${missing[*]}); the tests that need them skip"
   fi
 fi
-# The eBPF source attaches tracepoints through tracefs; a fresh VM may not have it mounted.
+# On a fresh machine npm ci ran before clang and libbpf-dev were there: build the eBPF probe now.
+if ! [ -e build/Release/probe.node ] && [ "$(sh native/probe-buildable.sh 2>/dev/null)" = 1 ]; then
+  echo "npm test: building the eBPF probe (npm ci ran before its build tools were installed)"
+  npm run --silent install >/dev/null
+fi
+# The eBPF source attaches to its tracepoint through tracefs; a fresh VM may not have it mounted.
 if [ "$(id -u)" = 0 ] && ! [ -e /sys/kernel/tracing/events ]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || echo "npm test: could not mount tracefs"
 fi
-echo "npm test: node $(node --version), kernel $(uname -r), bpftrace $(bpftrace --version 2>/dev/null || echo none)"
+echo "npm test: node $(node --version), kernel $(uname -r), clang $(clang --version 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p;q'), libbpf $(dpkg-query -W -f='${Version}' libbpf1 2>/dev/null || echo none)"
 
 npx tsc --noEmit
 npx biome check .

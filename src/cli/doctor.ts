@@ -25,7 +25,6 @@ export function doctorCommand(): Command {
       "the source to judge: auto, ebpf or procfs (env SSH_OUTBOUND_SOURCE; default auto)",
     )
     .option("-o, --output <file>", "the log file to check (env SSH_OUTBOUND_OUTPUT; default the service's)")
-    .option("--bpftrace <path>", "bpftrace binary (env SSH_OUTBOUND_BPFTRACE; default bpftrace)")
     .option("--json", "the checks as one JSON array")
     .addHelpText(
       "after",
@@ -37,9 +36,9 @@ Examples:
   SSH_OUTBOUND_SOURCE=ebpf ${NAME} doctor || echo "eBPF cannot run here"`,
     )
     .action((flags) => {
-      const config = resolveConfig({ source: flags.source, output: flags.output, bpftrace: flags.bpftrace });
+      const config = resolveConfig({ source: flags.source, output: flags.output });
       const procfs = procfsSource();
-      const ebpf = ebpfSource(config, PLACES);
+      const ebpf = ebpfSource();
       const source = configuredSource(config, procfs, ebpf);
       const checks: Check[] = [
         privileges(),

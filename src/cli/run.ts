@@ -45,10 +45,6 @@ export function runCommand(): Command {
       "seconds between stats lines on stderr, 0 for none (env SSH_OUTBOUND_STATS_INTERVAL; default 300)",
     )
     .option(
-      "--bpftrace <path>",
-      "bpftrace binary for the ebpf source (env SSH_OUTBOUND_BPFTRACE; default bpftrace)",
-    )
-    .option(
       "--state-file <file>",
       "keep open connections here so a restart continues them under their ids (env SSH_OUTBOUND_STATE_FILE; default none)",
     )

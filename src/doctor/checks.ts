@@ -4,8 +4,9 @@ import { effectiveCapabilities } from "../capabilities.ts";
 import type { Config } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
+import { probeAddon, probeLoadError } from "../sources/bpf-probe.ts";
 import { checkEbpf } from "../sources/ebpf-check.ts";
-import type { SourceErrorCode } from "../sources/errors.ts";
+import { SourceError, type SourceErrorCode } from "../sources/errors.ts";
 import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/sock-diag.ts";
 
 export type Level = "ok" | "warn" | "fail";
@@ -23,7 +24,6 @@ export interface Places {
   wants: string;
   logrotate: string;
   mountinfo: string;
-  btf: string;
 }
 
 export const PLACES: Places = {
@@ -35,7 +35,6 @@ export const PLACES: Places = {
   wants: "/etc/systemd/system/multi-user.target.wants/ssh-outbound-logger.service",
   logrotate: "/etc/logrotate.d/ssh-outbound-logger",
   mountinfo: "/proc/self/mountinfo",
-  btf: "/sys/kernel/btf/vmlinux",
 };
 
 export function privileges(): Check {
@@ -119,25 +118,50 @@ export function procfsSource(): Check {
 
 /** What to do about each reason the eBPF source cannot run, chosen by the check's code. */
 const EBPF_FIX: Partial<Record<SourceErrorCode, string>> = {
-  ERR_BPFTRACE_NOT_FOUND: "apt-get install bpftrace",
-  ERR_BPFTRACE_TOO_OLD: "install bpftrace 0.17 or newer",
+  ERR_PROBE_UNAVAILABLE:
+    "reinstall with clang, libbpf-dev and linux-libc-dev present (npm ci builds native/probe.bpf.c), and libbpf1 at run time; or use the .deb",
+  ERR_NO_BTF:
+    "a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default on Debian 11+ and most distributions)",
   ERR_NO_BPF_CAPABILITIES: "run as root, or with CAP_BPF and CAP_PERFMON (the shipped unit grants them)",
   ERR_NO_TRACEFS: "mount -t tracefs tracefs /sys/kernel/tracing",
+  ERR_PROBE_ATTACH: "the kernel refused the program: see the message; the daemon runs procfs meanwhile",
 };
 
-export function ebpfSource(config: Config, places: Places): Check {
-  const c = checkEbpf(config.bpftrace);
+/** The eBPF source: its requirements, then the real thing: the program loaded and attached, then closed. */
+export function ebpfSource(): Check {
+  const c = checkEbpf();
   if (!c.ok)
     return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix: EBPF_FIX[c.code] };
-  if (!existsSync(places.btf)) {
+  const tried = tryAttach();
+  if (tried) {
     return {
       level: "warn",
       title: "eBPF source",
-      detail: `${c.reason}, but the kernel has no BTF (${places.btf}): bpftrace cannot read struct sock without it`,
-      fix: "a kernel built with CONFIG_DEBUG_INFO_BTF=y (the default on Debian 11+ and most distributions)",
+      detail: `cannot run: ${tried.message}`,
+      fix: EBPF_FIX[tried.code],
     };
   }
-  return { level: "ok", title: "eBPF source", detail: `can run: ${c.reason}, kernel BTF present` };
+  return {
+    level: "ok",
+    title: "eBPF source",
+    detail: `can run: ${c.reason}; loaded and attached here for a moment`,
+  };
+}
+
+function tryAttach(): SourceError | undefined {
+  const a = probeAddon();
+  if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
+  try {
+    a.close(a.open([22], [], () => undefined));
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return new SourceError(
+      "ERR_PROBE_ATTACH",
+      `${code ? `${code}: ` : ""}${(error as Error).message}`,
+      error,
+    );
+  }
 }
 
 /** Whether the configured source can run, judged from the two source checks. */

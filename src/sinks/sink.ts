@@ -19,7 +19,10 @@ export interface Sink {
 
 export interface SinkStats {
   lines: number;
+  /** Reopens asked for (SIGHUP). */
   reopens: number;
+  /** Reopens because the file was found removed or replaced at its path. */
+  reopens_found: number;
   /** Lines waiting now because the destination fails. */
   held: number;
   /** Lines dropped because the queue was full, in all. */
@@ -57,7 +60,15 @@ export interface SinkOptions {
  * within a second, and before the next write, without waiting for SIGHUP.
  */
 export class HoldingSink implements Sink {
-  readonly stats: SinkStats = { lines: 0, reopens: 0, held: 0, dropped: 0, write_errors: 0, outages: 0 };
+  readonly stats: SinkStats = {
+    lines: 0,
+    reopens: 0,
+    reopens_found: 0,
+    held: 0,
+    dropped: 0,
+    write_errors: 0,
+    outages: 0,
+  };
   onRecovered: ((r: Recovery) => void) | undefined;
   private readonly queue: string[] = [];
   private outage: { sinceMs: number; error: string; dropped: number; held: number } | undefined;
@@ -119,7 +130,7 @@ export class HoldingSink implements Sink {
   private reopenQuietly(): void {
     try {
       this.writer.reopen();
-      this.stats.reopens++;
+      this.stats.reopens_found++;
     } catch (error) {
       this.begin(error as NodeJS.ErrnoException);
     }
@@ -159,7 +170,7 @@ export class HoldingSink implements Sink {
       try {
         if (this.writer.stale()) {
           this.writer.reopen();
-          this.stats.reopens++;
+          this.stats.reopens_found++;
         }
         this.writer.write(this.queue[0] as string);
       } catch (error) {

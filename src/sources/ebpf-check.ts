@@ -1,39 +1,33 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { effectiveCapabilities } from "../capabilities.ts";
+import { probeAddon, probeLoadError } from "./bpf-probe.ts";
 import type { SourceErrorCode } from "./errors.ts";
 
 export type EbpfCheck =
-  | { ok: true; reason: string; version: string }
+  | { ok: true; reason: string }
   | {
       ok: false;
       /** What is missing, by a stable code: `doctor` chooses its advice by it. */
       code: SourceErrorCode;
       /** Why it cannot run, in words for the monitor-started record and for `doctor`. */
       reason: string;
-      version?: string;
     };
 
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 const TRACEPOINT = "events/sock/inet_sock_set_state";
+export const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
 
-/** Capabilities bpftrace needs to load and attach: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN. */
+/** Capabilities the probe needs to load and attach: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN. */
 export function hasBpfCapabilities(): boolean {
   const has = effectiveCapabilities();
   return has("SYS_ADMIN") || (has("PERFMON") && has("BPF"));
 }
 
-export function bpftraceVersion(bpftrace: string): string | undefined {
-  const r = spawnSync(bpftrace, ["--version"], { encoding: "utf8", timeout: 10_000 });
-  return /v(\d+\.\d+\.\d+)/.exec(r.stdout ?? "")?.[1];
-}
-
-function atLeast(version: string, want: [number, number]): boolean {
-  const [maj = 0, min = 0] = version.split(".").map(Number);
-  return maj > want[0] || (maj === want[0] && min >= want[1]);
-}
-
-/** Where the tracepoint shows in tracefs, mounting tracefs when it is not and we may (root). */
+/**
+ * Where the tracepoint shows in tracefs (libbpf reads the tracepoint's id there to attach), mounting
+ * tracefs when it is not and we may (root).
+ */
 export function ensureTracefs(): string | undefined {
   const found = TRACEFS.find((d) => existsSync(`${d}/${TRACEPOINT}`));
   if (found) return found;
@@ -45,28 +39,31 @@ export function ensureTracefs(): string | undefined {
   return existsSync(`/sys/kernel/tracing/${TRACEPOINT}`) ? "/sys/kernel/tracing" : undefined;
 }
 
-/** Can the eBPF source run here? Checked in the order an operator would fix things. */
-export function checkEbpf(bpftrace: string): EbpfCheck {
-  const version = bpftraceVersion(bpftrace);
-  if (version === undefined)
+/**
+ * Can the eBPF source run here? Checked in the order an operator would fix things. Loading the program
+ * itself is left to the source: the kernel's verifier has the last word, and a refusal there makes
+ * `auto` run procfs, saying why.
+ */
+export function checkEbpf(): EbpfCheck {
+  if (!probeAddon()) {
     return {
       ok: false,
-      code: "ERR_BPFTRACE_NOT_FOUND",
-      reason: `${bpftrace} not found or not runnable (apt-get install bpftrace)`,
+      code: "ERR_PROBE_UNAVAILABLE",
+      reason: `the eBPF probe is not available: ${probeLoadError()}`,
     };
-  if (!atLeast(version, [0, 17]))
+  }
+  if (!existsSync(VMLINUX_BTF)) {
     return {
       ok: false,
-      code: "ERR_BPFTRACE_TOO_OLD",
-      reason: `bpftrace ${version} is older than 0.17`,
-      version,
+      code: "ERR_NO_BTF",
+      reason: `the kernel has no BTF (${VMLINUX_BTF}): CO-RE cannot place the probe's fields`,
     };
+  }
   if (!hasBpfCapabilities()) {
     return {
       ok: false,
       code: "ERR_NO_BPF_CAPABILITIES",
       reason: "not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN)",
-      version,
     };
   }
   if (!ensureTracefs()) {
@@ -75,8 +72,7 @@ export function checkEbpf(bpftrace: string): EbpfCheck {
       code: "ERR_NO_TRACEFS",
       reason:
         "tracefs with sock:inet_sock_set_state is not available (mount -t tracefs tracefs /sys/kernel/tracing)",
-      version,
     };
   }
-  return { ok: true, reason: `bpftrace ${version}, tracepoint sock:inet_sock_set_state`, version };
+  return { ok: true, reason: "our BPF program (CO-RE, libbpf) on tracepoint sock:inet_sock_set_state" };
 }

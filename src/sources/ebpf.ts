@@ -1,5 +1,5 @@
 import { clock } from "../clock.ts";
-import { BpftraceProbe } from "./bpftrace-probe.ts";
+import { BpfProbe } from "./bpf-probe.ts";
 import { Guard } from "./guard.ts";
 import { KernelTable } from "./kernel-table.ts";
 import { ProcfsScanner } from "./procfs.ts";
@@ -8,18 +8,16 @@ import type { Diagnostics, Source, SourceEvents, SourceStats } from "./types.ts"
 export interface EbpfOptions {
   ports: readonly number[];
   clients: readonly string[];
-  bpftrace: string;
   diag: Diagnostics;
   /** How often /proc is polled while the probe is down (ms; the procfs interval). */
   intervalMs?: number;
-  attachTimeoutMs?: number;
   maxFailures?: number;
   failureWindowMs?: number;
   backoffMs?: number;
 }
 
 /**
- * The event-driven source: a kernel probe (bpftrace today) feeding a KernelTable. Around them:
+ * The event-driven source: our BPF program (BpfProbe) feeding a KernelTable. Around them:
  *   - at start, sockets already open come once from /proc (`existing`);
  *   - once a second, sockets whose close the probe cannot report, and after lost events every socket,
  *     are checked against /proc (loss repaired, not only counted);
@@ -32,7 +30,7 @@ export class EbpfSource implements Source {
   reason = "ebpf";
   private readonly scanner: ProcfsScanner;
   private table: KernelTable | undefined;
-  private probe: BpftraceProbe | undefined;
+  private probe: BpfProbe | undefined;
   private guard: Guard | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private gapTimer: NodeJS.Timeout | undefined;
@@ -41,11 +39,6 @@ export class EbpfSource implements Source {
 
   constructor(private readonly opts: EbpfOptions) {
     this.scanner = new ProcfsScanner({ ports: opts.ports, clients: opts.clients, diag: opts.diag });
-  }
-
-  /** Pid of the running bpftrace, for the fault tests that kill it. */
-  get probePid(): number | undefined {
-    return this.probe?.pid;
   }
 
   async start(events: SourceEvents): Promise<void> {
@@ -57,7 +50,7 @@ export class EbpfSource implements Source {
     this.guard = guard;
     const table = new KernelTable((obs) => events.emit(obs), this.opts.ports);
     this.table = table;
-    const probe = new BpftraceProbe(this.opts, {
+    const probe = new BpfProbe(this.opts, {
       event: (ev) => guard.run(() => table.event(ev)),
       lost: (n) => {
         this.counters.lost += n;
@@ -69,7 +62,7 @@ export class EbpfSource implements Source {
       },
       up: () => {
         this.opts.diag.info(
-          `bpftrace attached again (restart ${probe.counters.restarts}); /proc polling stops`,
+          `the eBPF probe is attached again (reopen ${probe.counters.reopens}); /proc polling stops`,
         );
         this.watchGap(false);
         // What connected between the last poll and the attach, and what closed meanwhile.
@@ -81,7 +74,7 @@ export class EbpfSource implements Source {
       },
     });
     this.probe = probe;
-    // bpftrace takes a second or two to compile and attach: /proc is polled meanwhile, so a
+    // /proc is polled from the first moment until the probe is attached (tens of milliseconds), so a
     // connection made while we start is not missed. The first picture is what was already open.
     this.watchGap(true);
     try {

@@ -7,11 +7,12 @@ import { LoggerError } from "../errors.ts";
 export type SourceErrorCode =
   /** The source cannot run on this host at all (missing tool, capability, kernel interface). */
   | "ERR_SOURCE_UNAVAILABLE"
-  | "ERR_BPFTRACE_NOT_FOUND"
-  | "ERR_BPFTRACE_TOO_OLD"
   | "ERR_NO_BPF_CAPABILITIES"
   | "ERR_NO_TRACEFS"
-  /** bpftrace did not attach, or exited. */
+  | "ERR_NO_BTF"
+  /** The probe addon was not built (no clang or libbpf-dev at npm ci) or cannot load (no libbpf1). */
+  | "ERR_PROBE_UNAVAILABLE"
+  /** The kernel refused to load or attach the BPF program, or its ring buffer failed for good. */
   | "ERR_PROBE_ATTACH"
   | "ERR_PROBE_EXITED"
   /** A netlink dump failed, was cut, or timed out: that tick knows nothing. */

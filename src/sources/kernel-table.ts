@@ -1,8 +1,8 @@
 import type { Endpoint, Observation, SocketFacts, TcpState } from "./types.ts";
 
 /**
- * What a kernel probe reports about one socket, whatever carries it (bpftrace's text today, a BPF ring
- * buffer tomorrow). `sk` is the kernel's socket address: the one id every transition carries.
+ * What the kernel probe reports about one socket (native/probe.bpf.c, read by probe-records.ts). `sk`
+ * is the kernel's socket address: the one id every transition carries.
  */
 export type KernelEvent =
   | {
@@ -37,8 +37,6 @@ export type KernelEvent =
       daddr: string;
     };
 
-type Early = Extract<KernelEvent, { kind: "established" | "close" }>;
-
 interface Live {
   key: string;
   inode?: number | undefined;
@@ -51,42 +49,42 @@ interface Live {
   state?: TcpState;
   netns?: number | undefined;
   remote: Endpoint;
+  /** When its connect was seen (the earliest its end can have been). */
+  connectNs?: bigint;
 }
 
 const tupleKey = (netns: number | undefined, sip: string, sport: number, dip: string, dport: number) =>
   `${netns ?? 0}|${sip}|${sport}|${dip}|${dport}`;
 
-/** Events that came before their connect are kept this long, at most this many (then dropped). */
-const EARLY_MS = 10_000;
-const EARLY_MAX = 4096;
-
 export interface TableStats {
   tracked: number;
   by_sk: number;
   by_tuple: number;
-  early: number;
-  reordered: number;
+  /** Established or close records for a socket whose connect record was lost. */
+  orphans: number;
   repaired: number;
 }
 
 /**
  * The eBPF source's memory of sockets, and the rules that turn kernel events into observations:
  *   - keyed like procfs keys sockets (by inode), so a hand-over between sources keeps each id;
- *   - an established or close that arrives before its connect (per-CPU buffers interleave) is held
- *     until the connect comes, then applied in order: no session is left open for ever;
+ *   - records come in the order the program reserved them (one BPF ring buffer for all CPUs), so an
+ *     established or close without a connect before it belongs to a socket whose connect record was
+ *     lost: counted as an orphan, never applied to a later socket at the same kernel address;
+ *   - a connect at a kernel address still held by a tracked socket proves that socket is gone (the
+ *     kernel freed and reused its memory): its lost close is repaired at once;
  *   - after lost events, every socket is checked against the kernel's tables at the next check, and
  *     those gone are closed with outcome unknown (their end time was lost);
  *   - while the probe is down, a picture from /proc stands in for it, so nothing connects unseen;
- *   - every map holds only live sockets (and a bounded, expiring set of early events).
+ *   - every map holds only live sockets.
  */
 export class KernelTable {
   private readonly live = new Map<string, Live>();
   private readonly bySk = new Map<string, string>();
   private readonly byTuple = new Map<string, string>();
-  private readonly early = new Map<string, { events: Early[]; atMs: number }>();
   /** Set when events were lost: the next check covers every socket, not only the unwatched. */
   private suspectSinceNs: bigint | undefined;
-  readonly counts = { reordered: 0, repaired: 0, early_dropped: 0 };
+  readonly counts = { orphans: 0, repaired: 0 };
 
   constructor(
     private readonly emit: (obs: Observation) => void,
@@ -98,8 +96,7 @@ export class KernelTable {
       tracked: this.live.size,
       by_sk: this.bySk.size,
       by_tuple: this.byTuple.size,
-      early: this.early.size,
-      reordered: this.counts.reordered,
+      orphans: this.counts.orphans,
       repaired: this.counts.repaired,
     };
   }
@@ -112,7 +109,7 @@ export class KernelTable {
       case "established": {
         const key = this.bySk.get(ev.sk);
         if (key === undefined) {
-          this.hold(ev);
+          this.counts.orphans++;
           return;
         }
         const l = this.live.get(key);
@@ -129,10 +126,10 @@ export class KernelTable {
         const fromConnect = this.bySk.get(ev.sk);
         const key =
           fromConnect ?? this.byTuple.get(tupleKey(ev.netns, ev.saddr, ev.sport, ev.daddr, ev.dport));
-        // Not ours yet: its connect may still be on its way (another CPU's buffer), or it is a socket
-        // on an SSH port that we never reported (inbound, or closed before we started).
+        // A socket on an SSH port that we never reported (closed before we started), or one whose
+        // connect record was lost.
         if (key === undefined) {
-          this.hold(ev);
+          this.counts.orphans++;
           return;
         }
         this.forget(key);
@@ -161,7 +158,6 @@ export class KernelTable {
       // The next probe's port filter still reports closes on an SSH port, found by tuple.
       l.closeSeen = l.tuple !== undefined && this.ports.includes(l.remote.port);
     }
-    this.early.clear();
   }
 
   /**
@@ -218,25 +214,24 @@ export class KernelTable {
     this.suspectSinceNs = undefined;
     for (const [key, l] of [...this.live]) {
       if (l.inode === undefined || seen.has(l.inode)) continue;
-      if (since !== undefined && l.closeSeen) {
-        // Its close was among the lost events: it ended after the loss began, when exactly is lost.
-        this.counts.repaired++;
-        this.forget(key);
-        this.emit({
-          type: "close",
-          timeNs: nowNs,
-          key,
-          oldState: "UNKNOWN",
-          outcome: "unknown",
-          afterNs: since,
-        });
-      } else if (!l.closeSeen) this.closeGone(key, nowNs, true);
+      // Its close was among the lost records: it ended after the loss began, when exactly is lost.
+      if (since !== undefined && l.closeSeen) this.repair(key, nowNs, since);
+      else if (!l.closeSeen) this.closeGone(key, nowNs, true);
     }
-    this.expireEarly();
+  }
+
+  private repair(key: string, nowNs: bigint, afterNs: bigint): void {
+    this.counts.repaired++;
+    this.forget(key);
+    this.emit({ type: "close", timeNs: nowNs, key, oldState: "UNKNOWN", outcome: "unknown", afterNs });
   }
 
   private connect(ev: Extract<KernelEvent, { kind: "connect" }>): void {
     const key = ev.inode ? `ino:${ev.inode}` : `sk:${ev.sk}`;
+    const previous = this.bySk.get(ev.sk);
+    if (previous !== undefined && previous !== key) {
+      this.repair(previous, ev.timeNs, this.live.get(previous)?.connectNs ?? ev.timeNs);
+    }
     this.live.set(key, {
       key,
       inode: ev.inode || undefined,
@@ -245,6 +240,7 @@ export class KernelTable {
       state: "SYN_SENT",
       netns: ev.netns,
       remote: { ip: ev.daddr, port: ev.dport },
+      connectNs: ev.timeNs,
     });
     this.bySk.set(ev.sk, key);
     const socket: SocketFacts = {
@@ -259,31 +255,6 @@ export class KernelTable {
     };
     if (ev.parentComm !== undefined && socket.owner) socket.owner.parentComm = ev.parentComm;
     this.emit({ type: "connect", timeNs: ev.timeNs, socket });
-    const early = this.early.get(ev.sk);
-    if (early) {
-      this.early.delete(ev.sk);
-      this.counts.reordered += early.events.length;
-      for (const e of early.events) this.event(e);
-    }
-  }
-
-  private hold(ev: Early): void {
-    const e = this.early.get(ev.sk);
-    if (e) e.events.push(ev);
-    else {
-      if (this.early.size >= EARLY_MAX) this.expireEarly(true);
-      this.early.set(ev.sk, { events: [ev], atMs: Date.now() });
-    }
-  }
-
-  /** Early events whose connect never came (sockets not ours, mostly inbound on an SSH port). */
-  private expireEarly(force = false): void {
-    const now = Date.now();
-    for (const [sk, e] of this.early) {
-      if (!force && now - e.atMs < EARLY_MS) break; // insertion order: the rest are younger
-      this.early.delete(sk);
-      if (force && this.early.size < EARLY_MAX / 2) break;
-    }
   }
 
   private track(s: SocketFacts): void {
@@ -312,10 +283,11 @@ export class KernelTable {
     this.emit(obs);
   }
 
+  /** Drops a socket, and its entries in the indexes unless they already name another socket. */
   private forget(key: string): void {
     const l = this.live.get(key);
-    if (l?.sk !== undefined) this.bySk.delete(l.sk);
-    if (l?.tuple !== undefined) this.byTuple.delete(l.tuple);
+    if (l?.sk !== undefined && this.bySk.get(l.sk) === key) this.bySk.delete(l.sk);
+    if (l?.tuple !== undefined && this.byTuple.get(l.tuple) === key) this.byTuple.delete(l.tuple);
     this.live.delete(key);
   }
 }

@@ -7,15 +7,15 @@ import { ProcfsSource } from "./procfs.ts";
 import type { Diagnostics, Source } from "./types.ts";
 
 /**
- * `auto` takes eBPF when it can run here (bpftrace >= 0.17, the tracepoint in tracefs, root or
- * CAP_BPF+CAP_PERFMON) and procfs otherwise; the choice and its reason go into monitor-started.
+ * `auto` takes eBPF when it can run here (the probe addon built, kernel BTF, the tracepoint in tracefs,
+ * root or CAP_BPF+CAP_PERFMON) and procfs otherwise; the choice and its reason go into monitor-started.
  * eBPF always runs with procfs as its fallback. An explicit `--source ebpf` that cannot run is an
  * error (exit 2), never a silent downgrade.
  */
 export function selectSource(config: Config, diag: Diagnostics): Source {
   const procfs = () => new ProcfsSource({ ...config, diag });
   if (config.source === "procfs") return named(procfs(), "procfs chosen with --source");
-  const check = checkEbpf(config.bpftrace);
+  const check = checkEbpf();
   if (!check.ok) {
     if (config.source === "ebpf") {
       throw new LoggerError(

@@ -34,7 +34,15 @@ export class FakeSource implements Source {
 /** A sink that keeps lines in memory. */
 export class MemorySink implements Sink {
   readonly lines: string[] = [];
-  readonly stats: SinkStats = { lines: 0, reopens: 0, held: 0, dropped: 0, write_errors: 0, outages: 0 };
+  readonly stats: SinkStats = {
+    lines: 0,
+    reopens: 0,
+    reopens_found: 0,
+    held: 0,
+    dropped: 0,
+    write_errors: 0,
+    outages: 0,
+  };
   onRecovered: Sink["onRecovered"];
   ended = false;
 

@@ -105,11 +105,13 @@ export interface TrailCheck {
 }
 
 /**
- * Matches the trail to the connections the test made, by their source port: each must have exactly
- * one connection-opened and one connection-closed, under one id.
+ * Matches the trail to the connections the test made, by their source port: each must have exactly one
+ * connection-opened and one connection-closed, under one id. A port can be used again by a later
+ * connection (a burst of thousands): the connections of one port are matched with that port's ids in
+ * order, each id needing exactly opened then closed.
  */
 export function checkTrail(events: readonly Ev[], port: number, conns: readonly Conn[]): TrailCheck {
-  const byPort = new Map<number, Ev[]>();
+  const byPort = new Map<number, Map<string, string[]>>();
   const strangers: Ev[] = [];
   const ours = new Set(conns.map((c) => c.localPort));
   for (const e of events) {
@@ -119,19 +121,29 @@ export function checkTrail(events: readonly Ev[], port: number, conns: readonly 
       strangers.push(e);
       continue;
     }
-    const list = byPort.get(lp) ?? [];
-    list.push(e);
-    byPort.set(lp, list);
+    const ids = byPort.get(lp) ?? new Map<string, string[]>();
+    const id = e.ssh_outbound.connection_id as string;
+    ids.set(id, [...(ids.get(id) ?? []), e.event.action]);
+    byPort.set(lp, ids);
   }
   const missing: Conn[] = [];
   const duplicated: Conn[] = [];
-  for (const c of conns) {
-    const evs = byPort.get(c.localPort) ?? [];
-    const opened = evs.filter((e) => e.event.action === "connection-opened").length;
-    const closed = evs.filter((e) => e.event.action === "connection-closed").length;
-    const ids = new Set(evs.map((e) => e.ssh_outbound.connection_id));
-    if (opened === 0 || closed === 0) missing.push(c);
-    else if (opened > 1 || closed > 1 || ids.size > 1) duplicated.push(c);
+  const connsByPort = new Map<number, Conn[]>();
+  for (const c of conns) connsByPort.set(c.localPort, [...(connsByPort.get(c.localPort) ?? []), c]);
+  for (const [lp, cs] of connsByPort) {
+    const ids = [...(byPort.get(lp)?.values() ?? [])];
+    const whole = ids.filter(
+      (a) => a.length === 2 && a[0] === "connection-opened" && a[1] === "connection-closed",
+    );
+    const doubled = ids.filter(
+      (a) =>
+        a.filter((x) => x === "connection-opened").length > 1 ||
+        a.filter((x) => x === "connection-closed").length > 1,
+    );
+    // Each connection needs a whole id; an id that is not whole means one of them is missing a record.
+    const short = cs.length - whole.length;
+    for (let i = 0; i < short; i++) missing.push(cs[cs.length - 1 - i] as Conn);
+    if (doubled.length > 0 || whole.length > cs.length) duplicated.push(cs[0] as Conn);
   }
   return { missing, duplicated, strangers };
 }

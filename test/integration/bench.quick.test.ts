@@ -42,7 +42,7 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
     "lsof loop @ 250 ms",
     "ours, procfs @ 250 ms",
   ];
-  if (checkEbpf("bpftrace").ok) expected.push("ours, eBPF");
+  if (checkEbpf().ok) expected.push("ours, eBPF");
   assert.deepEqual(labels, expected);
   for (const row of rows) {
     const cells = row.split("|").map((c) => c.trim());

@@ -110,9 +110,9 @@ test("under the unit's restrictions the procfs source attributes another user's 
   await sandboxedRun("procfs");
 });
 
-test("under the unit's restrictions the eBPF source (bpftrace) attributes another user's ssh", async (t) => {
+test("under the unit's restrictions the eBPF source (our probe) attributes another user's ssh", async (t) => {
   if (!needs(t, ready, "root, sshd, ssh, unshare and setpriv are needed")) return;
-  const check = checkEbpf("bpftrace");
+  const check = checkEbpf();
   if (!needs(t, check.ok, `eBPF source: ${check.ok ? "" : check.reason}`)) return;
   await sandboxedRun("ebpf");
 });

@@ -17,7 +17,7 @@ for (const source of ["procfs", "ebpf"] as const) {
   test(`a graceful restart during 20 connections/s loses and duplicates none (${source})`, async (t) => {
     if (!needs(t, IS_ROOT, "needs root to see every process's sockets")) return;
     if (source === "ebpf") {
-      const c = checkEbpf("bpftrace");
+      const c = checkEbpf();
       if (!needs(t, c.ok, `the eBPF source cannot run: ${c.reason}`)) return;
     }
     const dir = mkdtempSync(join(tmpdir(), `sol-restart-${source}-`));

@@ -30,7 +30,7 @@ for (const source of ["procfs", "ebpf"] as const) {
     if (!needs(t, IS_ROOT, "needs root to see every process's sockets")) return;
     if (!needs(t, Boolean(SSHD) && hasCommand("ssh"), "needs openssh-server and openssh-client")) return;
     if (source === "ebpf") {
-      const c = checkEbpf("bpftrace");
+      const c = checkEbpf();
       if (!needs(t, c.ok, `the eBPF source cannot run: ${c.reason}`)) return;
     }
     const dir = mkdtempSync(join(tmpdir(), `sol-kill9-${source}-`));

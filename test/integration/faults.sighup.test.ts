@@ -32,9 +32,11 @@ test("1,000 SIGHUPs during 20 connections/s, the file rotated every 100: no reco
       await new Promise((r) => setTimeout(r, 7));
     }
     const conns = await load;
+    // Oldest first: log.log.1 was the first renamed away.
     const files = () => [
       ...readdirSync(dir)
         .filter((f) => f !== "log.log")
+        .sort((a, b) => Number(a.split(".").pop()) - Number(b.split(".").pop()))
         .map((f) => join(dir, f)),
       log,
     ];

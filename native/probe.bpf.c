@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+// The eBPF source's kernel half: the tracepoint sock:inet_sock_set_state (stable since Linux 4.16; no
+// kprobes), filtered in the kernel by remote port and by task name, sending each transition the source
+// needs through one BPF ring buffer (one queue for all CPUs, in the order events were reserved):
+//   SYN_SENT     runs in the context of the task calling connect(): the only moment the process is
+//                known for sure, so tgid, tid, uid, name, parent and the socket's inode and netns are
+//                taken there, and the socket is remembered in `tracked`;
+//   ESTABLISHED  (softirq, any task) the local address and port, for tracked sockets;
+//   CLOSE        the old state and tcp_sock's byte counters, for tracked sockets and any socket to an
+//                SSH port (one the source took from /proc at start). Nothing about "the current task"
+//                is read here: a close can run in another task's softirq.
+// Field access is CO-RE (BTF relocations): the types below declare only the fields read, by name, and
+// libbpf finds their offsets in the running kernel's BTF, so one object runs on every kernel with BTF.
+// GPL-compatible licence: bpf_get_current_task_btf and friends require it.
+
+// The kernel's UAPI (map types, helper ids), not its internal types: those come by CO-RE below.
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "probe.h"
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+struct trace_event_raw_inet_sock_set_state {
+  const void *skaddr;
+  int oldstate;
+  int newstate;
+  __u16 sport;
+  __u16 dport;
+  __u16 family;
+  __u16 protocol;
+  __u8 saddr[4];
+  __u8 daddr[4];
+  __u8 saddr_v6[16];
+  __u8 daddr_v6[16];
+};
+struct ns_common {
+  unsigned int inum;
+};
+struct net {
+  struct ns_common ns;
+};
+typedef struct {
+  struct net *net;
+} possible_net_t;
+struct sock_common {
+  possible_net_t skc_net;
+};
+struct inode {
+  unsigned long i_ino;
+};
+struct file {
+  struct inode *f_inode;
+};
+struct socket {
+  struct file *file;
+};
+struct sock {
+  struct sock_common __sk_common;
+  struct socket *sk_socket;
+};
+struct tcp_sock {
+  __u64 bytes_received;
+  __u64 bytes_acked;
+};
+struct task_struct {
+  int tgid;
+  struct task_struct *real_parent;
+  char comm[16];
+};
+#pragma clang attribute pop
+
+#define IPPROTO_TCP 6
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+// Filled by the loader from --ports and --clients.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, __u16);
+  __type(value, __u8);
+} ports SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 64);
+  __type(key, char[PROBE_COMM_LEN]);
+  __type(value, __u8);
+} clients SEC(".maps");
+
+// Sockets chosen at SYN_SENT, until their CLOSE. LRU: a socket whose close never came (the probe was
+// detached in between) cannot fill it; the source checks such sockets against /proc anyway.
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, __u8);
+} tracked SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+// Records that did not fit in the ring buffer, counted by the program itself.
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline struct probe_record *reserve(__u32 kind, __u64 sk) {
+  struct probe_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+  if (!r) {
+    __u32 zero = 0;
+    __u64 *n = bpf_map_lookup_elem(&lost, &zero);
+    if (n) __sync_fetch_and_add(n, 1);
+    return 0;
+  }
+  __builtin_memset(r, 0, sizeof(*r));
+  r->kind = kind;
+  r->sk = sk;
+  r->time_ns = bpf_ktime_get_ns();
+  return r;
+}
+
+static __always_inline void addresses(struct probe_record *r, struct trace_event_raw_inet_sock_set_state *ctx) {
+  r->family = BPF_CORE_READ(ctx, family);
+  r->sport = BPF_CORE_READ(ctx, sport);
+  r->dport = BPF_CORE_READ(ctx, dport);
+  if (r->family == 10) {
+    BPF_CORE_READ_INTO(&r->saddr, ctx, saddr_v6);
+    BPF_CORE_READ_INTO(&r->daddr, ctx, daddr_v6);
+  } else {
+    BPF_CORE_READ_INTO((__u32 *)r->saddr, ctx, saddr);
+    BPF_CORE_READ_INTO((__u32 *)r->daddr, ctx, daddr);
+  }
+}
+
+static __always_inline __u32 netns_of(struct sock *sk) {
+  return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
+  if (BPF_CORE_READ(ctx, protocol) != IPPROTO_TCP) return 0;
+  int newstate = BPF_CORE_READ(ctx, newstate);
+  __u64 sk = (__u64)BPF_CORE_READ(ctx, skaddr);
+  __u16 dport = BPF_CORE_READ(ctx, dport);
+
+  if (newstate == TCP_SYN_SENT) {
+    char comm[PROBE_COMM_LEN] = {};
+    bpf_get_current_comm(comm, sizeof(comm));
+    if (!bpf_map_lookup_elem(&ports, &dport) && !bpf_map_lookup_elem(&clients, comm)) return 0;
+    __u8 one = 1;
+    bpf_map_update_elem(&tracked, &sk, &one, BPF_ANY);
+    struct probe_record *r = reserve(PROBE_CONNECT, sk);
+    if (!r) return 0;
+    addresses(r, ctx);
+    __u64 id = bpf_get_current_pid_tgid();
+    r->pid = id >> 32;
+    r->tid = (__u32)id;
+    r->uid = (__u32)bpf_get_current_uid_gid();
+    __builtin_memcpy(r->comm, comm, sizeof(comm));
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+    r->ppid = BPF_CORE_READ(parent, tgid);
+    BPF_CORE_READ_STR_INTO(&r->pcomm, parent, comm);
+    struct sock *s = (struct sock *)sk;
+    r->netns = netns_of(s);
+    r->inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
+    bpf_ringbuf_submit(r, 0);
+    return 0;
+  }
+
+  if (newstate == TCP_ESTABLISHED) {
+    if (!bpf_map_lookup_elem(&tracked, &sk)) return 0;
+    struct probe_record *r = reserve(PROBE_ESTABLISHED, sk);
+    if (!r) return 0;
+    addresses(r, ctx);
+    bpf_ringbuf_submit(r, 0);
+    return 0;
+  }
+
+  if (newstate == TCP_CLOSE) {
+    if (!bpf_map_lookup_elem(&tracked, &sk) && !bpf_map_lookup_elem(&ports, &dport)) return 0;
+    bpf_map_delete_elem(&tracked, &sk);
+    struct probe_record *r = reserve(PROBE_CLOSE, sk);
+    if (!r) return 0;
+    addresses(r, ctx);
+    r->oldstate = BPF_CORE_READ(ctx, oldstate);
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+    r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+    r->netns = netns_of((struct sock *)sk);
+    bpf_ringbuf_submit(r, 0);
+  }
+  return 0;
+}

@@ -1,0 +1,346 @@
+// The eBPF source's loader: the BPF object compiled from probe.bpf.c (embedded in this addon, so the
+// single binary carries it), loaded and attached with libbpf, its filter maps filled, and its ring
+// buffer delivered to JavaScript: one thread sleeps in epoll on the ring buffer (ring_buffer__poll) and
+// hands every record that is ready, as one Buffer, to the event loop through a thread-safe function.
+// One thread for the probe, not one per event, and no busy loop. Not a libuv poll handle on the ring
+// buffer's descriptor: Bun, which runs the single binary, has no uv_poll (it panics on uv_poll_init),
+// while thread-safe functions work the same in Node and Bun.
+//
+//   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Probe
+//   lost(probe): number          records the program could not reserve (its per-CPU counter)
+//   close(probe): void           detach and free; no call to onRecords after it
+//
+// Errors are thrown with the errno name as `code` (EPERM, EINVAL …) and a message saying which step
+// failed, with the last lines libbpf printed (the verifier's, when loading fails).
+#define _GNU_SOURCE
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/types.h>
+#include <node_api.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "probe.h"
+
+// The object file, built by clang -target bpf at npm ci (binding.gyp), included here byte for byte.
+__asm__(".section .rodata\n"
+        ".balign 8\n"
+        ".global sol_probe_obj_start\n"
+        "sol_probe_obj_start:\n"
+        ".incbin \"probe.bpf.o\"\n"
+        ".global sol_probe_obj_end\n"
+        "sol_probe_obj_end:\n"
+        ".previous\n");
+extern const char sol_probe_obj_start[];
+extern const char sol_probe_obj_end[];
+
+typedef struct {
+  struct bpf_object *obj;
+  struct bpf_link *link;
+  struct ring_buffer *rb;
+  int lost_fd;
+  pthread_t thread;
+  int running;
+  volatile int stopping;
+  napi_threadsafe_function tsfn;
+  // Records gathered by the thread since its last hand-over.
+  char *batch;
+  size_t len, cap;
+  int closed;
+} Probe;
+
+typedef struct {
+  char *data;
+  size_t len;
+  int error;  // ring_buffer__poll's error, when the thread stops on one
+} Batch;
+
+// libbpf's messages, the last few kept for an error message.
+static char libbpf_log[2048];
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[512];
+  vsnprintf(line, sizeof line, fmt, args);
+  size_t have = strlen(libbpf_log), add = strlen(line);
+  if (add >= sizeof libbpf_log) add = sizeof libbpf_log - 1;
+  if (have + add >= sizeof libbpf_log) {
+    memmove(libbpf_log, libbpf_log + (have + add - (sizeof libbpf_log - 1)), sizeof libbpf_log - 1 - add);
+    have = sizeof libbpf_log - 1 - add;
+  }
+  memcpy(libbpf_log + have, line, add);
+  libbpf_log[have + add] = 0;
+  return 0;
+}
+
+static napi_value fail(napi_env env, const char *step, int err) {
+  if (err < 0) err = -err;
+  const char *name = strerrorname_np(err);
+  char msg[2400];
+  snprintf(msg, sizeof msg, "eBPF probe: %s failed: %s%s%s", step, strerror(err), libbpf_log[0] ? "; libbpf: " : "",
+           libbpf_log);
+  for (char *c = msg; *c; c++)
+    if (*c == '\n') *c = ' ';
+  napi_throw_error(env, name ? name : "EPROBE", msg);
+  return NULL;
+}
+
+static int on_record(void *ctx, void *data, size_t size) {
+  Probe *p = ctx;
+  if (size != sizeof(struct probe_record)) return 0;
+  if (p->len + size > p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 64 * sizeof(struct probe_record);
+    char *grown = realloc(p->batch, cap);
+    if (!grown) return -ENOMEM;
+    p->batch = grown;
+    p->cap = cap;
+  }
+  memcpy(p->batch + p->len, data, size);
+  p->len += size;
+  return 0;
+}
+
+// On the JavaScript thread: one Buffer per batch (or an Error when the thread stopped on one).
+static void call_js(napi_env env, napi_value fn, void *context, void *data) {
+  (void)context;
+  Batch *b = data;
+  if (env && fn) {
+    napi_value arg, recv;
+    napi_get_undefined(env, &recv);
+    if (b->error) {
+      napi_value code, msg;
+      napi_create_string_utf8(env, strerrorname_np(b->error) ? strerrorname_np(b->error) : "EPROBE", NAPI_AUTO_LENGTH, &code);
+      napi_create_string_utf8(env, strerror(b->error), NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, code, msg, &arg);
+    } else {
+      void *copy;
+      napi_create_buffer_copy(env, b->len, b->data, &copy, &arg);
+    }
+    napi_call_function(env, recv, fn, 1, &arg, NULL);
+  }
+  free(b->data);
+  free(b);
+}
+
+static void hand_over(Probe *p, int error) {
+  Batch *b = calloc(1, sizeof *b);
+  if (!b) return;
+  b->error = error;
+  if (!error) {
+    b->data = p->batch;
+    b->len = p->len;
+    p->batch = NULL;
+    p->len = p->cap = 0;
+  }
+  if (napi_call_threadsafe_function(p->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
+    free(b->data);
+    free(b);
+  }
+}
+
+static void *poll_thread(void *arg) {
+  Probe *p = arg;
+  while (!p->stopping) {
+    // Wakes up when records are ready, or every 200 ms to see whether it should stop.
+    int n = ring_buffer__poll(p->rb, 200);
+    if (n < 0 && n != -EINTR) {
+      hand_over(p, -n);
+      break;
+    }
+    if (p->len > 0) hand_over(p, 0);
+  }
+  return NULL;
+}
+
+static void free_probe(Probe *p) {
+  if (p->rb) ring_buffer__free(p->rb);
+  if (p->link) bpf_link__destroy(p->link);
+  if (p->obj) bpf_object__close(p->obj);
+  free(p->batch);
+  p->rb = NULL;
+  p->link = NULL;
+  p->obj = NULL;
+  p->batch = NULL;
+}
+
+// Stops the thread (within 200 ms), detaches and frees; no call to onRecords is queued after it.
+static void release(Probe *p) {
+  if (p->closed) return;
+  p->closed = 1;
+  p->stopping = 1;
+  if (p->running) pthread_join(p->thread, NULL);
+  p->running = 0;
+  if (p->tsfn) napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
+  p->tsfn = NULL;
+  free_probe(p);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Probe *p = data;
+  release(p);
+  free(p);
+}
+
+static int fill_maps(napi_env env, Probe *p, napi_value ports, napi_value clients) {
+  int ports_fd = bpf_object__find_map_fd_by_name(p->obj, "ports");
+  int clients_fd = bpf_object__find_map_fd_by_name(p->obj, "clients");
+  if (ports_fd < 0 || clients_fd < 0) return -ENOENT;
+  uint32_t n;
+  __u8 one = 1;
+  napi_get_array_length(env, ports, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    uint32_t port;
+    napi_get_element(env, ports, i, &v);
+    if (napi_get_value_uint32(env, v, &port) != napi_ok || port == 0 || port > 65535) return -EINVAL;
+    __u16 key = (__u16)port;
+    if (bpf_map_update_elem(ports_fd, &key, &one, BPF_ANY) < 0) return -errno;
+  }
+  napi_get_array_length(env, clients, &n);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    char key[PROBE_COMM_LEN] = {0};
+    size_t len;
+    napi_get_element(env, clients, i, &v);
+    if (napi_get_value_string_utf8(env, v, key, sizeof key, &len) != napi_ok) return -EINVAL;
+    if (bpf_map_update_elem(clients_fd, key, &one, BPF_ANY) < 0) return -errno;
+  }
+  return 0;
+}
+
+static napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  napi_valuetype cb_type = napi_undefined;
+  if (argc == 3) {
+    napi_is_array(env, argv[0], &is_array);
+    napi_typeof(env, argv[2], &cb_type);
+  }
+  if (!is_array || cb_type != napi_function) {
+    napi_throw_type_error(env, NULL, "open(ports: number[], clients: string[], onRecords: (records: Buffer) => void)");
+    return NULL;
+  }
+  libbpf_log[0] = 0;
+  libbpf_set_print(libbpf_print);
+  Probe *p = calloc(1, sizeof *p);
+  if (!p) return fail(env, "allocation", ENOMEM);
+  p->lost_fd = -1;
+  int err;
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "ssh_outbound_probe");
+  p->obj = bpf_object__open_mem(sol_probe_obj_start, (size_t)(sol_probe_obj_end - sol_probe_obj_start), &opts);
+  if (!p->obj) {
+    err = errno;
+    free(p);
+    return fail(env, "open", err);
+  }
+  if ((err = bpf_object__load(p->obj)) < 0) goto failed_load;
+  if ((err = fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
+  struct bpf_program *prog = bpf_object__find_program_by_name(p->obj, "on_state");
+  p->link = prog ? bpf_program__attach(prog) : NULL;
+  if (!p->link) {
+    err = prog ? -errno : -ENOENT;
+    free_probe(p);
+    free(p);
+    return fail(env, "attach to sock:inet_sock_set_state", err);
+  }
+  p->lost_fd = bpf_object__find_map_fd_by_name(p->obj, "lost");
+  p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->obj, "events"), on_record, p, NULL);
+  if (!p->rb) {
+    err = -errno;
+    free_probe(p);
+    free(p);
+    return fail(env, "ring buffer", err);
+  }
+  napi_value resource_name;
+  napi_create_string_utf8(env, "SshOutboundProbe", NAPI_AUTO_LENGTH, &resource_name);
+  if (napi_create_threadsafe_function(env, argv[2], NULL, resource_name, 0, 1, NULL, NULL, NULL, call_js, &p->tsfn) !=
+      napi_ok) {
+    free_probe(p);
+    free(p);
+    return fail(env, "thread-safe function", ENOMEM);
+  }
+  if ((err = pthread_create(&p->thread, NULL, poll_thread, p)) != 0) {
+    napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
+    free_probe(p);
+    free(p);
+    return fail(env, "starting the ring buffer thread", err);
+  }
+  p->running = 1;
+  napi_value external;
+  napi_create_external(env, p, finalize, NULL, &external);
+  return external;
+
+failed_load:
+  free_probe(p);
+  free(p);
+  return fail(env, "load (verifier)", err);
+failed_maps:
+  free_probe(p);
+  free(p);
+  return fail(env, "filling the filter maps", err);
+}
+
+static Probe *unwrap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc != 1 || napi_get_value_external(env, argv[0], &data) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a probe from open()");
+    return NULL;
+  }
+  return data;
+}
+
+static napi_value Lost(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  double total = 0;
+  if (!p->closed && p->lost_fd >= 0) {
+    int cpus = libbpf_num_possible_cpus();
+    if (cpus > 0) {
+      __u64 *values = calloc((size_t)cpus, sizeof(__u64));
+      __u32 zero = 0;
+      if (values && bpf_map_lookup_elem(p->lost_fd, &zero, values) == 0) {
+        for (int i = 0; i < cpus; i++) total += (double)values[i];
+      }
+      free(values);
+    }
+  }
+  napi_value out;
+  napi_create_double(env, total, &out);
+  return out;
+}
+
+static napi_value Close(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  release(p);
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  return undef;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "open", NAPI_AUTO_LENGTH, Open, NULL, &fn);
+  napi_set_named_property(env, exports, "open", fn);
+  napi_create_function(env, "lost", NAPI_AUTO_LENGTH, Lost, NULL, &fn);
+  napi_set_named_property(env, exports, "lost", fn);
+  napi_create_function(env, "close", NAPI_AUTO_LENGTH, Close, NULL, &fn);
+  napi_set_named_property(env, exports, "close", fn);
+  napi_value v;
+  napi_create_uint32(env, PROBE_RECORD_VERSION, &v);
+  napi_set_named_property(env, exports, "recordVersion", v);
+  napi_create_uint32(env, sizeof(struct probe_record), &v);
+  napi_set_named_property(env, exports, "recordSize", v);
+  return exports;
+}

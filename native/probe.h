@@ -1,0 +1,35 @@
+// The record the BPF program (probe.bpf.c) sends through its ring buffer, and the loader (probe.c) hands
+// to JavaScript unchanged; src/sources/probe-records.ts reads it. One layout for all three: change it in
+// all of them, and bump PROBE_RECORD_VERSION.
+#ifndef SSH_OUTBOUND_PROBE_H
+#define SSH_OUTBOUND_PROBE_H
+
+#define PROBE_RECORD_VERSION 1
+#define PROBE_COMM_LEN 16
+
+enum probe_kind { PROBE_CONNECT = 1, PROBE_ESTABLISHED = 2, PROBE_CLOSE = 3 };
+
+// 136 bytes, every field at its natural alignment, no padding left to chance.
+struct probe_record {
+  __u64 sk;              // kernel socket address: the id every transition carries
+  __u64 time_ns;         // CLOCK_MONOTONIC (bpf_ktime_get_ns)
+  __u64 bytes_acked;     // close: tcp_sock counters
+  __u64 bytes_received;
+  __u64 inode;           // connect: the socket's inode
+  __u32 kind;            // enum probe_kind
+  __u32 pid;             // connect: tgid of the task calling connect()
+  __u32 tid;
+  __u32 uid;
+  __u32 ppid;            // tgid of the parent
+  __u32 netns;           // inode of the socket's network namespace
+  __u16 family;          // AF_INET or AF_INET6
+  __u16 sport;           // host order
+  __u16 dport;
+  __u16 oldstate;        // close: the state it left
+  __u8 saddr[16];        // IPv4 in the first 4 bytes, or IPv6
+  __u8 daddr[16];
+  char comm[PROBE_COMM_LEN];
+  char pcomm[PROBE_COMM_LEN];
+};
+
+#endif

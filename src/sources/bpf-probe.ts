@@ -1,0 +1,194 @@
+import { createRequire } from "node:module";
+import { clock } from "../clock.ts";
+import { SourceError } from "./errors.ts";
+import type { KernelEvent } from "./kernel-table.ts";
+import { parseProbeRecords, RECORD_SIZE, RECORD_VERSION } from "./probe-records.ts";
+import type { Diagnostics } from "./types.ts";
+
+/** What the probe tells its owner. */
+export interface ProbeHandlers {
+  event(ev: KernelEvent): void;
+  /** The program could not reserve this many records (its ring buffer was full). */
+  lost(records: number): void;
+  /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
+  down(how: string): void;
+  /** Delivering again after `down`. */
+  up(): void;
+  gaveUp(error: SourceError): void;
+}
+
+export interface BpfProbeOptions {
+  ports: readonly number[];
+  clients: readonly string[];
+  diag: Diagnostics;
+  /** Reopens allowed within `failureWindowMs` before giving up. */
+  maxFailures?: number;
+  failureWindowMs?: number;
+  backoffMs?: number;
+}
+
+type Handle = object & { readonly __probe: unique symbol };
+
+interface Addon {
+  open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Handle;
+  lost(h: Handle): number;
+  close(h: Handle): void;
+  recordVersion: number;
+  recordSize: number;
+}
+
+let addon: Addon | null | undefined;
+let loadError = "";
+
+/**
+ * The loader addon (native/probe.c, linked with libbpf, the BPF object inside it), or null when it was
+ * not built (no clang or libbpf-dev at `npm ci`) or cannot load (no libbpf1). A literal
+ * `require("….node")` is what `bun build --compile` embeds in the single binary; Node needs createRequire.
+ */
+export function probeAddon(): Addon | null {
+  if (addon !== undefined) return addon;
+  try {
+    const a = (
+      typeof require === "function"
+        ? require("../../build/Release/probe.node")
+        : createRequire(import.meta.url)("../../build/Release/probe.node")
+    ) as Addon;
+    if (a.recordVersion !== RECORD_VERSION || a.recordSize !== RECORD_SIZE) {
+      throw new Error(
+        `the probe addon's records (version ${a.recordVersion}, ${a.recordSize} bytes) are not this version's; rebuild it (npm ci)`,
+      );
+    }
+    addon = a;
+  } catch (err) {
+    loadError = (err as Error).message.split("\n")[0] ?? "";
+    addon = null;
+  }
+  return addon;
+}
+
+export function probeLoadError(): string {
+  return loadError;
+}
+
+/**
+ * Our BPF program on sock:inet_sock_set_state, loaded into this process through libbpf. Records come
+ * in batches from the addon's ring-buffer thread; the program's own count of records it could not
+ * reserve is read once a second. Attaching takes tens of milliseconds (no compiler at run time).
+ */
+export class BpfProbe {
+  private handle: Handle | undefined;
+  private lostTimer: NodeJS.Timeout | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lostSoFar = 0;
+  private failures: number[] = [];
+  private stopping = false;
+  readonly counters = { kernel_events: 0, unknown_records: 0, reopens: 0, attach_ms: 0 };
+
+  constructor(
+    private readonly opts: BpfProbeOptions,
+    private readonly on: ProbeHandlers,
+  ) {}
+
+  /** Loads and attaches; throws a SourceError with the step that failed and the errno's name. */
+  async start(): Promise<void> {
+    this.open();
+    this.lostTimer = setInterval(() => this.readLost(), 1000);
+    this.lostTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.lostTimer) clearInterval(this.lostTimer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.close();
+  }
+
+  private open(): void {
+    const a = probeAddon();
+    if (!a)
+      throw new SourceError("ERR_PROBE_UNAVAILABLE", `the eBPF probe addon is not available: ${loadError}`);
+    const t0 = process.hrtime.bigint();
+    try {
+      this.handle = a.open([...this.opts.ports], [...this.opts.clients], (records) =>
+        this.onRecords(records),
+      );
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new SourceError(
+        "ERR_PROBE_ATTACH",
+        `${code ? `${code}: ` : ""}${(error as Error).message}`,
+        error,
+      );
+    }
+    this.counters.attach_ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    // A new program counts from zero.
+    this.lostSoFar = 0;
+  }
+
+  private close(): void {
+    const h = this.handle;
+    this.handle = undefined;
+    if (h) probeAddon()?.close(h);
+  }
+
+  private onRecords(records: Buffer | Error): void {
+    if (records instanceof Error) {
+      this.failed(`the ring buffer failed (${(records as NodeJS.ErrnoException).code}: ${records.message})`);
+      return;
+    }
+    const events = parseProbeRecords(
+      records,
+      (mono) => clock.monotonicToWallNs(mono),
+      () => this.counters.unknown_records++,
+    );
+    this.counters.kernel_events += events.length;
+    for (const ev of events) this.on.event(ev);
+  }
+
+  private readLost(): void {
+    const h = this.handle;
+    const a = probeAddon();
+    if (!h || !a) return;
+    const now = a.lost(h);
+    if (now > this.lostSoFar) {
+      const n = now - this.lostSoFar;
+      this.lostSoFar = now;
+      this.opts.diag.warn(
+        `the eBPF probe's ring buffer was full: ${n} records lost (${now} since it attached)`,
+      );
+      this.on.lost(n);
+    }
+  }
+
+  /** The probe stopped delivering: closed, reopened after a backoff, given up after repeated failures. */
+  private failed(how: string): void {
+    if (this.stopping) return;
+    this.readLost();
+    this.close();
+    this.on.down(how);
+    const now = Date.now();
+    const window = this.opts.failureWindowMs ?? 300_000;
+    this.failures = [...this.failures.filter((t) => now - t < window), now];
+    if (this.failures.length >= (this.opts.maxFailures ?? 5)) {
+      this.stopping = true;
+      this.on.gaveUp(
+        new SourceError(
+          "ERR_PROBE_EXITED",
+          `the eBPF probe failed ${this.failures.length} times within ${window / 1000} s (last: ${how})`,
+        ),
+      );
+      return;
+    }
+    const delay = (this.opts.backoffMs ?? 1000) * 2 ** (this.failures.length - 1);
+    this.opts.diag.warn(`${how}; reopening the probe in ${delay} ms; /proc is polled meanwhile`);
+    this.restartTimer = setTimeout(() => {
+      try {
+        this.open();
+        this.counters.reopens++;
+        this.on.up();
+      } catch (error) {
+        this.failed((error as Error).message);
+      }
+    }, delay);
+  }
+}

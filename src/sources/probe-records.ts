@@ -1,0 +1,103 @@
+import { decodeUtf8Escaped } from "../bytes.ts";
+import type { KernelEvent } from "./kernel-table.ts";
+import { formatAddress } from "./proc-net.ts";
+import { TCP_STATES } from "./types.ts";
+
+/**
+ * The records of the BPF program (native/probe.h, `struct probe_record`, 136 bytes, little-endian on
+ * every architecture this runs on) as KernelEvents. Times are CLOCK_MONOTONIC; `toWall` turns them
+ * into wall-clock ns. A record of an unknown kind is counted, not guessed at.
+ */
+export const RECORD_SIZE = 136;
+export const RECORD_VERSION = 1;
+
+const KIND = { connect: 1, established: 2, close: 3 } as const;
+const AF_INET6 = 10;
+
+const at = {
+  sk: 0,
+  time: 8,
+  bytesAcked: 16,
+  bytesReceived: 24,
+  inode: 32,
+  kind: 40,
+  pid: 44,
+  tid: 48,
+  uid: 52,
+  ppid: 56,
+  netns: 60,
+  family: 64,
+  sport: 66,
+  dport: 68,
+  oldState: 70,
+  saddr: 72,
+  daddr: 88,
+  comm: 104,
+  pcomm: 120,
+} as const;
+
+/**
+ * A task name: up to 16 bytes, NUL-terminated, decoded as the enricher decodes /proc/PID/stat's (bytes
+ * that are not UTF-8 kept), so the two compare equal for the same task.
+ */
+function comm(b: Buffer, off: number): string {
+  const end = b.indexOf(0, off);
+  return decodeUtf8Escaped(b.subarray(off, end < 0 || end > off + 16 ? off + 16 : end));
+}
+
+/** An address as the rest of the source writes it: IPv4-mapped IPv6 is given as IPv4. */
+function address(b: Buffer, off: number, family: number): { ip: string; family: "ipv4" | "ipv6" } {
+  return formatAddress([...b.subarray(off, off + (family === AF_INET6 ? 16 : 4))]);
+}
+
+export function parseProbeRecords(
+  buf: Buffer,
+  toWall: (monoNs: bigint) => bigint,
+  unknown: () => void = () => undefined,
+): KernelEvent[] {
+  const out: KernelEvent[] = [];
+  for (let o = 0; o + RECORD_SIZE <= buf.length; o += RECORD_SIZE) {
+    const sk = buf.readBigUInt64LE(o + at.sk).toString(16);
+    const timeNs = toWall(buf.readBigUInt64LE(o + at.time));
+    const family = buf.readUInt16LE(o + at.family);
+    const kind = buf.readUInt32LE(o + at.kind);
+    const src = address(buf, o + at.saddr, family);
+    const dst = address(buf, o + at.daddr, family);
+    if (kind === KIND.connect) {
+      out.push({
+        kind: "connect",
+        sk,
+        pid: buf.readUInt32LE(o + at.pid),
+        tid: buf.readUInt32LE(o + at.tid),
+        uid: buf.readUInt32LE(o + at.uid),
+        ppid: buf.readUInt32LE(o + at.ppid),
+        parentComm: comm(buf, o + at.pcomm),
+        netns: buf.readUInt32LE(o + at.netns),
+        inode: Number(buf.readBigUInt64LE(o + at.inode)),
+        family: dst.family,
+        dport: buf.readUInt16LE(o + at.dport),
+        daddr: dst.ip,
+        timeNs,
+        comm: comm(buf, o + at.comm),
+      });
+    } else if (kind === KIND.established) {
+      out.push({ kind: "established", sk, sport: buf.readUInt16LE(o + at.sport), saddr: src.ip, timeNs });
+    } else if (kind === KIND.close) {
+      out.push({
+        kind: "close",
+        sk,
+        oldState: TCP_STATES[buf.readUInt16LE(o + at.oldState)] ?? "UNKNOWN",
+        bytesAcked: Number(buf.readBigUInt64LE(o + at.bytesAcked)),
+        bytesReceived: Number(buf.readBigUInt64LE(o + at.bytesReceived)),
+        timeNs,
+        family: dst.family,
+        sport: buf.readUInt16LE(o + at.sport),
+        dport: buf.readUInt16LE(o + at.dport),
+        netns: buf.readUInt32LE(o + at.netns),
+        saddr: src.ip,
+        daddr: dst.ip,
+      });
+    } else unknown();
+  }
+  return out;
+}

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { decodeUtf8Escaped } from "../src/bytes.ts";
+import { parseProbeRecords, RECORD_SIZE } from "../src/sources/probe-records.ts";
+
+// Captured from the probe on Linux 6.18: a process (pid 14099, parent `timeout`) connected to a
+// listener on 127.0.0.1:38697 and one on [::1]:35363, sent 1,000 bytes to each and closed.
+const fixture = Buffer.from(
+  readFileSync(new URL("fixtures/probe-records.hex", import.meta.url), "utf8").trim(),
+  "hex",
+);
+
+test("the probe's records parse into connect, established and close, for IPv4 and IPv6", () => {
+  assert.equal(fixture.length, 6 * RECORD_SIZE);
+  const events = parseProbeRecords(fixture, (mono) => mono + 1_000n);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ["connect", "established", "close", "connect", "established", "close"],
+  );
+  const [c4, e4, x4, c6, e6, x6] = events;
+  assert.deepEqual(c4, {
+    kind: "connect",
+    sk: "ffff888118025340",
+    pid: 14099,
+    tid: 14099,
+    uid: 0,
+    ppid: 14098,
+    parentComm: "timeout",
+    netns: 4026531833,
+    inode: 387714,
+    family: "ipv4",
+    dport: 38697,
+    daddr: "127.0.0.1",
+    timeNs: 3607508533314n + 1_000n,
+    comm: "node",
+  });
+  assert.deepEqual(e4, {
+    kind: "established",
+    sk: "ffff888118025340",
+    sport: 33394,
+    saddr: "127.0.0.1",
+    timeNs: 3607508605811n + 1_000n,
+  });
+  assert.equal(x4?.kind === "close" && x4.oldState, "FIN_WAIT2");
+  assert.equal(x4?.kind === "close" && x4.bytesAcked, 1002, "1,000 bytes and the FIN");
+  assert.deepEqual(c6?.kind === "connect" && [c6.family, c6.daddr, c6.dport], ["ipv6", "::1", 35363]);
+  assert.deepEqual(e6?.kind === "established" && [e6.saddr, e6.sport], ["::1", 46754]);
+  assert.deepEqual(x6?.kind === "close" && [x6.saddr, x6.daddr, x6.sport, x6.dport], [
+    "::1",
+    "::1",
+    46754,
+    35363,
+  ]);
+});
+
+test("a record of an unknown kind is counted, not guessed at; a cut record is not read", () => {
+  const odd = Buffer.from(fixture.subarray(0, RECORD_SIZE));
+  odd.writeUInt32LE(9, 40);
+  let unknown = 0;
+  const events = parseProbeRecords(
+    Buffer.concat([odd, fixture.subarray(0, RECORD_SIZE + 10)]),
+    (m) => m,
+    () => unknown++,
+  );
+  assert.equal(unknown, 1);
+  assert.deepEqual(
+    events.map((e) => e.kind),
+    ["connect"],
+  );
+});
+
+test("a task name of 15 bytes, and one with a byte that is not UTF-8 decoded as the enricher decodes /proc", () => {
+  const r = Buffer.from(fixture.subarray(0, RECORD_SIZE));
+  r.fill(0, 104, 120);
+  Buffer.from("abcdefghijklmno", "latin1").copy(r, 104);
+  r.fill(0, 120, 136);
+  Buffer.from([0x73, 0x68, 0xff]).copy(r, 120);
+  const [e] = parseProbeRecords(r, (m) => m);
+  assert.equal(e?.kind === "connect" && e.comm, "abcdefghijklmno");
+  assert.equal(e?.kind === "connect" && e.parentComm, decodeUtf8Escaped(Buffer.from([0x73, 0x68, 0xff])));
+});

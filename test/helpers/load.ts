@@ -143,7 +143,9 @@ export function checkTrail(events: readonly Ev[], port: number, conns: readonly 
     // Each connection needs a whole id; an id that is not whole means one of them is missing a record.
     const short = cs.length - whole.length;
     for (let i = 0; i < short; i++) missing.push(cs[cs.length - 1 - i] as Conn);
-    if (doubled.length > 0 || whole.length > cs.length) duplicated.push(cs[0] as Conn);
+    // More whole ids than connections we know of on a port is not a duplicate: a connect that the
+    // server reset before our 'connect' event was never counted by the test, but the kernel made it.
+    if (doubled.length > 0) duplicated.push(cs[0] as Conn);
   }
   return { missing, duplicated, strangers };
 }

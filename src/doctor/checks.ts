@@ -4,7 +4,7 @@ import { effectiveCapabilities } from "../capabilities.ts";
 import type { Config } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
-import { probeAddon, probeLoadError } from "../sources/bpf-probe.ts";
+import { attachError, probeAddon, probeLoadError } from "../sources/bpf-probe.ts";
 import { checkEbpf } from "../sources/ebpf-check.ts";
 import { SourceError, type SourceErrorCode } from "../sources/errors.ts";
 import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/sock-diag.ts";
@@ -155,12 +155,7 @@ function tryAttach(): SourceError | undefined {
     a.close(a.open([22], [], () => undefined));
     return undefined;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return new SourceError(
-      "ERR_PROBE_ATTACH",
-      `${code ? `${code}: ` : ""}${(error as Error).message}`,
-      error,
-    );
+    return attachError(error);
   }
 }
 

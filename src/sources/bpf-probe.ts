@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import { clock } from "../clock.ts";
 import { SourceError } from "./errors.ts";
 import type { KernelEvent } from "./kernel-table.ts";
+import { nativeAddon } from "./native.ts";
 import { parseProbeRecords, RECORD_SIZE, RECORD_VERSION } from "./probe-records.ts";
 import type { Diagnostics } from "./types.ts";
 
@@ -37,37 +38,36 @@ interface Addon {
   recordSize: number;
 }
 
-let addon: Addon | null | undefined;
-let loadError = "";
-
 /**
  * The loader addon (native/probe.c, linked with libbpf, the BPF object inside it), or null when it was
- * not built (no clang or libbpf-dev at `npm ci`) or cannot load (no libbpf1). A literal
- * `require("….node")` is what `bun build --compile` embeds in the single binary; Node needs createRequire.
+ * not built (no clang or libbpf-dev at `npm ci`) or cannot load (no libbpf1).
  */
-export function probeAddon(): Addon | null {
-  if (addon !== undefined) return addon;
-  try {
-    const a = (
-      typeof require === "function"
-        ? require("../../build/Release/probe.node")
-        : createRequire(import.meta.url)("../../build/Release/probe.node")
-    ) as Addon;
+const native = nativeAddon<Addon>(
+  () =>
+    typeof require === "function"
+      ? require("../../build/Release/probe.node")
+      : createRequire(import.meta.url)("../../build/Release/probe.node"),
+  (a) => {
     if (a.recordVersion !== RECORD_VERSION || a.recordSize !== RECORD_SIZE) {
       throw new Error(
         `the probe addon's records (version ${a.recordVersion}, ${a.recordSize} bytes) are not this version's; rebuild it (npm ci)`,
       );
     }
-    addon = a;
-  } catch (err) {
-    loadError = (err as Error).message.split("\n")[0] ?? "";
-    addon = null;
-  }
-  return addon;
+  },
+);
+
+export function probeAddon(): Addon | null {
+  return native.get();
 }
 
 export function probeLoadError(): string {
-  return loadError;
+  return native.error();
+}
+
+/** An error of the addon's open() as a SourceError: the errno's name first, the cause kept. */
+export function attachError(error: unknown): SourceError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return new SourceError("ERR_PROBE_ATTACH", `${code ? `${code}: ` : ""}${(error as Error).message}`, error);
 }
 
 /**
@@ -106,7 +106,10 @@ export class BpfProbe {
   private open(): void {
     const a = probeAddon();
     if (!a)
-      throw new SourceError("ERR_PROBE_UNAVAILABLE", `the eBPF probe addon is not available: ${loadError}`);
+      throw new SourceError(
+        "ERR_PROBE_UNAVAILABLE",
+        `the eBPF probe addon is not available: ${native.error()}`,
+      );
     const t0 = process.hrtime.bigint();
     try {
       this.handle = a.open([...this.opts.ports], [...this.opts.clients], (records) =>

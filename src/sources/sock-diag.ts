@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import { constants as osConstants } from "node:os";
+import { nativeAddon } from "./native.ts";
 import { formatAddress, type ProcNetEntry } from "./proc-net.ts";
 import { TCP_STATES, type TcpState } from "./types.ts";
 
@@ -138,7 +139,7 @@ const FAULT_RECV = Number(process.env.SSH_OUTBOUND_FAULT_NETLINK_RECV ?? 0) || 0
 
 function call(request: Buffer): Buffer {
   const a = sockDiag();
-  if (!a) throw new SockDiagError("EUNAVAILABLE", `sock_diag addon unavailable: ${loadError}`);
+  if (!a) throw new SockDiagError("EUNAVAILABLE", `sock_diag addon unavailable: ${native.error()}`);
   try {
     return FAULT_RECV > 0 ? a.dump(request, FAULT_RECV) : a.dump(request);
   } catch (err) {
@@ -209,31 +210,22 @@ interface Addon {
   dump(request: Buffer, maxRecv?: number): Buffer;
 }
 
-let addon: Addon | null | undefined;
-let loadError = "";
-
 /**
- * The addon, or null when it was not built (no compiler at `npm ci`) or cannot load; the procfs
- * source then reads /proc/net/tcp. Bun has `require` in ES modules, and a literal `require("….node")`
- * is what `bun build --compile` embeds in the single binary; Node needs createRequire.
+ * The sock_diag addon, or null when it was not built (no compiler at `npm ci`) or cannot load; the
+ * procfs source then reads /proc/net/tcp.
  */
+const native = nativeAddon<Addon>(() =>
+  typeof require === "function"
+    ? require("../../build/Release/sock_diag.node")
+    : createRequire(import.meta.url)("../../build/Release/sock_diag.node"),
+);
+
 export function sockDiag(): Addon | null {
-  if (addon !== undefined) return addon;
-  try {
-    addon = (
-      typeof require === "function"
-        ? require("../../build/Release/sock_diag.node")
-        : createRequire(import.meta.url)("../../build/Release/sock_diag.node")
-    ) as Addon;
-  } catch (err) {
-    loadError = (err as Error).message.split("\n")[0] ?? "";
-    addon = null;
-  }
-  return addon;
+  return native.get();
 }
 
 export function sockDiagLoadError(): string {
-  return loadError;
+  return native.error();
 }
 
 /** TCP sockets of both families in `states` whose remote port is in `ports` (all ports if empty). */

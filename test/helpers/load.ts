@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import type { Ev } from "./daemon.ts";
+import { waitFor } from "./wait.ts";
 
 /** A plain TCP listener on 127.0.0.1 that holds every accepted socket until its client closes it. */
 export async function plainListener(): Promise<{ port: number; server: Server; close(): Promise<void> }> {
@@ -154,4 +155,10 @@ export function checkTrail(events: readonly Ev[], port: number, conns: readonly 
 export function stoppedStats(events: readonly Ev[]): Record<string, number> {
   const stop = events.filter((e) => e.event?.action === "monitor-stopped").at(-1);
   return stop?.ssh_outbound.monitor.stats ?? {};
+}
+
+/** Until the log file holds `count` monitor-started records: the daemon writing it is capturing. */
+export function waitStarted(log: string, count = 1, timeoutMs = 30_000): Promise<unknown> {
+  const started = () => readTrail([log]).events.filter((e) => e.event?.action === "monitor-started").length;
+  return waitFor(`monitor-started #${count} in ${log}`, () => started() >= count, timeoutMs);
 }

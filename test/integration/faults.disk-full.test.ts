@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
-import { checkTrail, connectionLoad, plainListener, readTrail } from "../helpers/load.ts";
+import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: the log's file system full for 10 s (a real 16 MiB tmpfs, filled to the last byte) during
@@ -23,11 +23,7 @@ test("disk full for 10 s during 20 connections/s: every record kept, in order, o
   const log = join(mnt, "log", "log.log");
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
   try {
-    await waitFor(
-      "monitor-started",
-      () => readTrail([log]).events.some((e) => e.event.action === "monitor-started"),
-      30_000,
-    );
+    await waitStarted(log);
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 500, durationMs: 14_000 });
     await new Promise((r) => setTimeout(r, 2000));
     // Fill the file system to the last block: head stops with ENOSPC.

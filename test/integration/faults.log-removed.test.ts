@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
-import { checkTrail, connectionLoad, plainListener, readTrail } from "../helpers/load.ts";
+import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: the log file removed with rm, and its whole directory with rm -r, while 20 connections a
@@ -21,11 +21,7 @@ test("rm of the log file and of its directory during 20 connections/s: no record
   const listener = await plainListener();
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
   try {
-    await waitFor(
-      "monitor-started",
-      () => readTrail([log]).events.some((e) => e.event.action === "monitor-started"),
-      30_000,
-    );
+    await waitStarted(log);
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 500, durationMs: 10_000 });
     const keepAndRemove = (n: number, what: string) => {
       linkSync(log, `${dir}/kept.${n}`);

@@ -13,6 +13,7 @@ import {
   plainListener,
   readTrail,
   stoppedStats,
+  waitStarted,
 } from "../helpers/load.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -33,11 +34,7 @@ async function run(name: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const log = join(dir, "log.log");
   const listener = await plainListener();
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log], { env });
-  await waitFor(
-    "monitor-started",
-    () => readTrail([log]).events.some((e) => e.event.action === "monitor-started"),
-    30_000,
-  );
+  await waitStarted(log);
   return {
     d,
     log,

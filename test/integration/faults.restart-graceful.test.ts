@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
-import { checkTrail, connectionLoad, plainListener, readTrail } from "../helpers/load.ts";
+import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: a graceful restart (SIGTERM, then a new daemon) in the middle of 20 connections a second,
@@ -25,15 +25,14 @@ for (const source of ["procfs", "ebpf"] as const) {
     const listener = await plainListener();
     const args = ["run", "--source", source, "--ports", String(listener.port), "-o", log];
     const withState = [...args, "--state-file", join(dir, "state.json")];
-    const started = () => readTrail([log]).events.filter((e) => e.event.action === "monitor-started").length;
     let d = startDaemon(withState);
     try {
-      await waitFor("monitor-started", () => started() === 1, 60_000);
+      await waitStarted(log, 1, 60_000);
       const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 2000, durationMs: 8000 });
       await new Promise((r) => setTimeout(r, 3000));
       assert.equal(await d.stop(), 0);
       d = startDaemon(withState);
-      await waitFor("the second monitor-started", () => started() === 2, 60_000);
+      await waitStarted(log, 2, 60_000);
       const conns = await load;
       // Every close has reached the trail: the last connection closed, so wait for its record.
       const last = conns.reduce((a, b) => (a.closeMs > b.closeMs ? a : b));

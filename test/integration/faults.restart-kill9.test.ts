@@ -7,7 +7,7 @@ import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, runCli, startDaemon } from "../helpers/daemon.ts";
-import { readTrail } from "../helpers/load.ts";
+import { readTrail, waitStarted } from "../helpers/load.ts";
 import { SSHD, startSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -38,12 +38,11 @@ for (const source of ["procfs", "ebpf"] as const) {
     const state = join(dir, "state.json");
     const sshd = await startSshd();
     const args = ["run", "--source", source, "--ports", String(sshd.port), "-o", log, "--state-file", state];
-    const started = () => readTrail([log]).events.filter((e) => e.event.action === "monitor-started").length;
     const ofPort = () => readTrail([log]).events.filter((e) => e.destination?.port === sshd.port);
     let d: Daemon = startDaemon(args);
     const clients: ChildProcess[] = [];
     try {
-      await waitFor("monitor-started", () => started() === 1, 60_000);
+      await waitStarted(log, 1, 60_000);
       for (let i = 0; i < 3; i++) {
         clients.push(spawn("ssh", [...sshd.sshArgs, "sleep 600"], { stdio: "ignore" }));
       }
@@ -59,7 +58,7 @@ for (const source of ["procfs", "ebpf"] as const) {
         d.child.kill("SIGKILL");
         await exited;
         d = startDaemon(args);
-        await waitFor(`restart ${i + 1}`, () => started() === i + 2, 60_000);
+        await waitStarted(log, i + 2, 60_000);
       }
       for (const c of clients) c.kill("SIGTERM");
       await waitFor(

@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
-import { checkTrail, connectionLoad, plainListener, readTrail, stoppedStats } from "../helpers/load.ts";
+import {
+  checkTrail,
+  connectionLoad,
+  plainListener,
+  readTrail,
+  stoppedStats,
+  waitStarted,
+} from "../helpers/load.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: 1,000 SIGHUPs (logrotate's signal) while 20 connections a second are logged, the file
@@ -19,11 +26,7 @@ test("1,000 SIGHUPs during 20 connections/s, the file rotated every 100: no reco
   const listener = await plainListener();
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
   try {
-    await waitFor(
-      "monitor-started",
-      () => readTrail([log]).events.some((e) => e.event.action === "monitor-started"),
-      30_000,
-    );
+    await waitStarted(log);
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 300, durationMs: 8_000 });
     let rotations = 0;
     for (let i = 1; i <= 1000; i++) {

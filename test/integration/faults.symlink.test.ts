@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { CLI, ROOT, startDaemon } from "../helpers/daemon.ts";
-import { oneConnection, plainListener, readTrail } from "../helpers/load.ts";
+import { oneConnection, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: symlinks planted at the paths a root daemon writes (log, pid, state), as a user who can write
@@ -63,11 +63,7 @@ test("symlinks at the pid and state paths are replaced, not followed; one plante
     state,
   ]);
   try {
-    await waitFor(
-      "monitor-started",
-      () => readTrail([log]).events.some((e) => e.event.action === "monitor-started"),
-      30_000,
-    );
+    await waitStarted(log);
     v.unchanged();
     assert.ok(lstatSync(pid).isFile(), "the pid path is now our own file");
     assert.equal(readFileSync(pid, "utf8"), `${d.child.pid}\n`);

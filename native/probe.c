@@ -2,7 +2,7 @@
 // single binary carries it), loaded and attached with libbpf, its filter maps filled, and its ring
 // buffer delivered to JavaScript: one thread sleeps in epoll on the ring buffer (ring_buffer__poll) and
 // hands every record that is ready, as one Buffer, to the event loop through a thread-safe function.
-// One thread for the probe, not one per event, and no busy loop. Not a libuv poll handle on the ring
+// One thread for the probe, not one per event, and no periodic wake-up: it sleeps until records come. Not a libuv poll handle on the ring
 // buffer's descriptor: Bun, which runs the single binary, has no uv_poll (it panics on uv_poll_init),
 // while thread-safe functions work the same in Node and Bun.
 //
@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "probe.h"
@@ -47,6 +49,9 @@ typedef struct {
   pthread_t thread;
   int running;
   volatile int stopping;
+  // Written to stop the thread: it sits in the ring buffer's epoll set, so the thread sleeps until
+  // records come or this is written, with no periodic wake-up.
+  int wake_fd;
   napi_threadsafe_function tsfn;
   // Records gathered by the thread since its last hand-over.
   char *batch;
@@ -145,8 +150,8 @@ static void hand_over(Probe *p, int error) {
 static void *poll_thread(void *arg) {
   Probe *p = arg;
   while (!p->stopping) {
-    // Wakes up when records are ready, or every 200 ms to see whether it should stop.
-    int n = ring_buffer__poll(p->rb, 200);
+    // Sleeps until records are ready or wake_fd is written (stop).
+    int n = ring_buffer__poll(p->rb, -1);
     if (n < 0 && n != -EINTR) {
       hand_over(p, -n);
       break;
@@ -157,6 +162,8 @@ static void *poll_thread(void *arg) {
 }
 
 static void free_probe(Probe *p) {
+  if (p->wake_fd >= 0) close(p->wake_fd);
+  p->wake_fd = -1;
   if (p->rb) ring_buffer__free(p->rb);
   if (p->link) bpf_link__destroy(p->link);
   if (p->obj) bpf_object__close(p->obj);
@@ -172,6 +179,10 @@ static void release(Probe *p) {
   if (p->closed) return;
   p->closed = 1;
   p->stopping = 1;
+  if (p->wake_fd >= 0) {
+    uint64_t one = 1;
+    if (write(p->wake_fd, &one, sizeof one) < 0) { /* cannot fail on an eventfd below its maximum */ }
+  }
   if (p->running) pthread_join(p->thread, NULL);
   p->running = 0;
   if (p->tsfn) napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
@@ -233,6 +244,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   Probe *p = calloc(1, sizeof *p);
   if (!p) return fail(env, "allocation", ENOMEM);
   p->lost_fd = -1;
+  p->wake_fd = -1;
   int err;
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "ssh_outbound_probe");
   p->obj = bpf_object__open_mem(sol_probe_obj_start, (size_t)(sol_probe_obj_end - sol_probe_obj_start), &opts);
@@ -258,6 +270,16 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     free_probe(p);
     free(p);
     return fail(env, "ring buffer", err);
+  }
+  // In the ring buffer's own epoll set, with the data of ring 0: when it fires, ring_buffer__poll only
+  // reads ring 0 once more, then returns, and the thread sees it should stop.
+  p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  struct epoll_event wake = {.events = EPOLLIN, .data.fd = 0};
+  if (p->wake_fd < 0 || epoll_ctl(ring_buffer__epoll_fd(p->rb), EPOLL_CTL_ADD, p->wake_fd, &wake) < 0) {
+    err = errno;
+    free_probe(p);
+    free(p);
+    return fail(env, "the stop descriptor", err);
   }
   napi_value resource_name;
   napi_create_string_utf8(env, "SshOutboundProbe", NAPI_AUTO_LENGTH, &resource_name);

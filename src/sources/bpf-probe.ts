@@ -73,11 +73,10 @@ export function attachError(error: unknown): SourceError {
 /**
  * Our BPF program on sock:inet_sock_set_state, loaded into this process through libbpf. Records come
  * in batches from the addon's ring-buffer thread; the program's own count of records it could not
- * reserve is read once a second. Attaching takes tens of milliseconds (no compiler at run time).
+ * reserve is read when the source asks (once a second, with its other checks: one timer, not two). Attaching takes tens of milliseconds (no compiler at run time).
  */
 export class BpfProbe {
   private handle: Handle | undefined;
-  private lostTimer: NodeJS.Timeout | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private lostSoFar = 0;
   private failures: number[] = [];
@@ -92,13 +91,15 @@ export class BpfProbe {
   /** Loads and attaches; throws a SourceError with the step that failed and the errno's name. */
   async start(): Promise<void> {
     this.open();
-    this.lostTimer = setInterval(() => this.readLost(), 1000);
-    this.lostTimer.unref();
+  }
+
+  /** Reads the program's count of records it could not reserve (the source calls it once a second). */
+  poll(): void {
+    this.readLost();
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.lostTimer) clearInterval(this.lostTimer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.close();
   }

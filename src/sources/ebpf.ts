@@ -86,6 +86,7 @@ export class EbpfSource implements Source {
     guard.run(() => this.picture());
     this.checkTimer = setInterval(() => {
       clock.resync();
+      probe.poll();
       if (table.needsCheck()) guard.run(() => table.check(this.scanner.scan(), clock.nowNs()));
     }, 1000);
     this.checkTimer.unref();

@@ -7,8 +7,13 @@
 // while thread-safe functions work the same in Node and Bun.
 //
 //   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Probe
-//   lost(probe): number          records the program could not reserve (its per-CPU counter)
+//   lost(probe): number          records lost: those the program could not reserve (its per-CPU
+//                                counter), and any the thread could not hand over
+//   stop(probe): void            the thread stops (its last batch is queued for onRecords)
+//   pending(probe): number       batches handed over and not yet given to onRecords
+//   drain(probe): Buffer         after stop: what is still in the ring buffer, read now
 //   close(probe): void           detach and free; no call to onRecords after it
+// Stopping without losing a record: stop, let the event loop run until pending is 0, drain, close.
 //
 // Errors are thrown with the errno name as `code` (EPERM, EINVAL …) and a message saying which step
 // failed, with the last lines libbpf printed (the verifier's, when loading fails).
@@ -23,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -53,6 +59,9 @@ typedef struct {
   // records come or this is written, with no periodic wake-up.
   int wake_fd;
   napi_threadsafe_function tsfn;
+  atomic_int pending;
+  // Records consumed from the ring buffer that could not be handed over (counted as lost).
+  atomic_ullong dropped;
   // Records gathered by the thread since its last hand-over.
   char *batch;
   size_t len, cap;
@@ -111,9 +120,10 @@ static int on_record(void *ctx, void *data, size_t size) {
 
 // On the JavaScript thread: one Buffer per batch (or an Error when the thread stopped on one).
 static void call_js(napi_env env, napi_value fn, void *context, void *data) {
-  (void)context;
+  Probe *p = context;
   Batch *b = data;
   if (env && fn) {
+    atomic_fetch_sub(&p->pending, 1);
     napi_value arg, recv;
     napi_get_undefined(env, &recv);
     if (b->error) {
@@ -141,7 +151,10 @@ static void hand_over(Probe *p, int error) {
     p->batch = NULL;
     p->len = p->cap = 0;
   }
+  atomic_fetch_add(&p->pending, 1);
   if (napi_call_threadsafe_function(p->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
+    atomic_fetch_sub(&p->pending, 1);
+    atomic_fetch_add(&p->dropped, b->len / sizeof(struct probe_record));
     free(b->data);
     free(b);
   }
@@ -174,16 +187,22 @@ static void free_probe(Probe *p) {
   p->batch = NULL;
 }
 
-// Stops the thread (within 200 ms), detaches and frees; no call to onRecords is queued after it.
-static void release(Probe *p) {
-  if (p->closed) return;
-  p->closed = 1;
+// Wakes the thread and waits for it to end; its last batch is queued for onRecords.
+static void stop_thread(Probe *p) {
   p->stopping = 1;
   if (p->wake_fd >= 0) {
     uint64_t one = 1;
     if (write(p->wake_fd, &one, sizeof one) < 0) { /* cannot fail on an eventfd below its maximum */ }
   }
   if (p->running) pthread_join(p->thread, NULL);
+  p->running = 0;
+}
+
+// Detaches and frees; no call to onRecords after it.
+static void release(Probe *p) {
+  if (p->closed) return;
+  p->closed = 1;
+  stop_thread(p);
   p->running = 0;
   if (p->tsfn) napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
   p->tsfn = NULL;
@@ -283,7 +302,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   napi_value resource_name;
   napi_create_string_utf8(env, "SshOutboundProbe", NAPI_AUTO_LENGTH, &resource_name);
-  if (napi_create_threadsafe_function(env, argv[2], NULL, resource_name, 0, 1, NULL, NULL, NULL, call_js, &p->tsfn) !=
+  if (napi_create_threadsafe_function(env, argv[2], NULL, resource_name, 0, 1, NULL, NULL, p, call_js, &p->tsfn) !=
       napi_ok) {
     free_probe(p);
     free(p);
@@ -338,7 +357,41 @@ static napi_value Lost(napi_env env, napi_callback_info info) {
     }
   }
   napi_value out;
+  total += (double)atomic_load(&p->dropped);
   napi_create_double(env, total, &out);
+  return out;
+}
+
+static napi_value Stop(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  stop_thread(p);
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  return undef;
+}
+
+static napi_value Pending(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  napi_value out;
+  napi_create_int32(env, p->closed ? 0 : atomic_load(&p->pending), &out);
+  return out;
+}
+
+// On the JavaScript thread, once the ring buffer thread has stopped: the records still in the ring.
+static napi_value Drain(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  if (p->running) {
+    napi_throw_error(env, "EBUSY", "drain(probe) needs stop(probe) first");
+    return NULL;
+  }
+  if (!p->closed && p->rb) ring_buffer__consume(p->rb);
+  napi_value out;
+  void *copy;
+  napi_create_buffer_copy(env, p->len, p->batch ? p->batch : "", &copy, &out);
+  p->len = 0;
   return out;
 }
 
@@ -357,6 +410,12 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "open", fn);
   napi_create_function(env, "lost", NAPI_AUTO_LENGTH, Lost, NULL, &fn);
   napi_set_named_property(env, exports, "lost", fn);
+  napi_create_function(env, "stop", NAPI_AUTO_LENGTH, Stop, NULL, &fn);
+  napi_set_named_property(env, exports, "stop", fn);
+  napi_create_function(env, "pending", NAPI_AUTO_LENGTH, Pending, NULL, &fn);
+  napi_set_named_property(env, exports, "pending", fn);
+  napi_create_function(env, "drain", NAPI_AUTO_LENGTH, Drain, NULL, &fn);
+  napi_set_named_property(env, exports, "drain", fn);
   napi_create_function(env, "close", NAPI_AUTO_LENGTH, Close, NULL, &fn);
   napi_set_named_property(env, exports, "close", fn);
   napi_value v;

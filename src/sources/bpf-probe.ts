@@ -33,6 +33,9 @@ type Handle = object & { readonly __probe: unique symbol };
 interface Addon {
   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Handle;
   lost(h: Handle): number;
+  stop(h: Handle): void;
+  pending(h: Handle): number;
+  drain(h: Handle): Buffer;
   close(h: Handle): void;
   recordVersion: number;
   recordSize: number;
@@ -101,7 +104,7 @@ export class BpfProbe {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
-    this.close();
+    await this.close();
   }
 
   private open(): void {
@@ -129,10 +132,21 @@ export class BpfProbe {
     this.lostSoFar = 0;
   }
 
-  private close(): void {
+  /**
+   * Detaches without losing a record: the ring buffer thread stops, the batches it handed over are
+   * delivered, what is still in the ring buffer is read and delivered, the lost count is read; then
+   * the probe is freed.
+   */
+  private async close(): Promise<void> {
     const h = this.handle;
+    const a = probeAddon();
+    if (!h || !a) return;
+    a.stop(h);
+    while (a.pending(h) > 0) await new Promise((r) => setImmediate(r));
+    this.onRecords(a.drain(h));
+    this.readLost();
     this.handle = undefined;
-    if (h) probeAddon()?.close(h);
+    a.close(h);
   }
 
   private onRecords(records: Buffer | Error): void {
@@ -167,8 +181,11 @@ export class BpfProbe {
   /** The probe stopped delivering: closed, reopened after a backoff, given up after repeated failures. */
   private failed(how: string): void {
     if (this.stopping) return;
-    this.readLost();
-    this.close();
+    void this.close().then(() => this.reopenLater(how));
+  }
+
+  private reopenLater(how: string): void {
+    if (this.stopping) return;
     this.on.down(how);
     const now = Date.now();
     const window = this.opts.failureWindowMs ?? 300_000;

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { buildBinary } from "../helpers/binary.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, ROOT, startDaemon } from "../helpers/daemon.ts";
@@ -40,21 +41,28 @@ test("--version prints the package version", () => {
   assert.equal(execFileSync(binary, ["--version"], { encoding: "utf8" }).trim(), version);
 });
 
-test("without Node.js the binary logs a real ssh connection", async (t) => {
-  if (!needs(t, ready, "root, sshd, ssh and unshare are needed")) return;
-  const s = sshd as TestSshd;
-  const d: Daemon = startDaemon(["run", "--source", "procfs", "--format", "json", "--interval", "20"], {
-    runtime: [...withoutNode(), binary],
-    script: false,
+for (const source of ["procfs", "ebpf"] as const) {
+  test(`without Node.js the binary logs a real ssh connection (${source})`, async (t) => {
+    if (!needs(t, ready, "root, sshd, ssh and unshare are needed")) return;
+    if (source === "ebpf") {
+      // The probe addon, with the BPF object inside it, is embedded in the binary and runs under Bun.
+      const c = checkEbpf();
+      if (!needs(t, c.ok, `the eBPF source cannot run here: ${c.ok ? "" : c.reason}`)) return;
+    }
+    const s = sshd as TestSshd;
+    const d: Daemon = startDaemon(["run", "--source", source, "--format", "json", "--interval", "20"], {
+      runtime: [...withoutNode(), binary],
+      script: false,
+    });
+    try {
+      await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started");
+      const run = await runClient([...s.sshArgs, "true"]);
+      assert.equal(run.code, 0, run.stderr);
+      const [o, c] = await session(d, `ssh pid ${run.pid}`, (e) => e.process?.pid === run.pid);
+      for (const e of [o, c]) assertSshClient(e, s, run.pid, "true");
+      assert.match(d.stderr(), new RegExp(`started: source ${source}`));
+    } finally {
+      assert.equal(await d.stop(), 0, d.stderr());
+    }
   });
-  try {
-    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started");
-    const run = await runClient([...s.sshArgs, "true"]);
-    assert.equal(run.code, 0, run.stderr);
-    const [o, c] = await session(d, `ssh pid ${run.pid}`, (e) => e.process?.pid === run.pid);
-    for (const e of [o, c]) assertSshClient(e, s, run.pid, "true");
-    assert.match(d.stderr(), /started: source procfs/);
-  } finally {
-    assert.equal(await d.stop(), 0, d.stderr());
-  }
-});
+}

@@ -30,6 +30,19 @@ export class InvalidOptionError extends LoggerError {
   }
 }
 
+/** A path given in an option that cannot be used (exit code 2), with the errno that said so. */
+export function badPathError(option: string, path: string, what: string, cause: unknown): LoggerError {
+  const code = (cause as NodeJS.ErrnoException).code ?? String(cause);
+  return new LoggerError(
+    "ERR_INVALID_OPTION",
+    `invalid ${option} ${JSON.stringify(path)}: ${what} (${code})`,
+    {
+      exitCode: 2,
+      cause,
+    },
+  );
+}
+
 /** Errors from reading /proc that mean "the thing is gone or not ours to see": the normal case. */
 const VANISHED = new Set(["ENOENT", "ESRCH", "EACCES", "EPERM", "ENOTDIR", "EINVAL"]);
 

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { Command } from "@commander-js/extra-typings";
 import { type Config, resolveConfig } from "../config.ts";
 import { stderrDiagnostics } from "../diagnostics.ts";
-import { LoggerError } from "../errors.ts";
+import { badPathError } from "../errors.ts";
 import { formatJson } from "../format/json.ts";
 import type { LogRecord } from "../format/record.ts";
 import { formatText } from "../format/text.ts";
@@ -122,12 +122,7 @@ function openState(path: string, diag: Diagnostics): StateStore {
   try {
     store.prepare();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new LoggerError(
-      "ERR_INVALID_OPTION",
-      `invalid --state-file ${JSON.stringify(path)}: its directory cannot be created or written (${code})`,
-      { exitCode: 2, cause: error },
-    );
+    throw badPathError("--state-file", path, "its directory cannot be created or written", error);
   }
   return store;
 }

@@ -1,4 +1,4 @@
-import { LoggerError } from "../errors.ts";
+import { badPathError } from "../errors.ts";
 import { FileWriter, StdoutWriter, type Writer } from "./writers.ts";
 
 /** Where formatted lines go. */
@@ -31,6 +31,10 @@ export interface SinkStats {
   outages: number;
 }
 
+export function emptySinkStats(): SinkStats {
+  return { lines: 0, reopens: 0, reopens_found: 0, held: 0, dropped: 0, write_errors: 0, outages: 0 };
+}
+
 export interface Recovery {
   /** When the first write failed, and when writing worked again (ms since the epoch). */
   sinceMs: number;
@@ -60,15 +64,7 @@ export interface SinkOptions {
  * within a second, and before the next write, without waiting for SIGHUP.
  */
 export class HoldingSink implements Sink {
-  readonly stats: SinkStats = {
-    lines: 0,
-    reopens: 0,
-    reopens_found: 0,
-    held: 0,
-    dropped: 0,
-    write_errors: 0,
-    outages: 0,
-  };
+  readonly stats: SinkStats = emptySinkStats();
   onRecovered: ((r: Recovery) => void) | undefined;
   private readonly queue: string[] = [];
   private outage: { sinceMs: number; error: string; dropped: number; held: number } | undefined;
@@ -212,12 +208,7 @@ export function fileSink(path: string, opts: SinkOptions, optionName = "--output
   try {
     writer.open();
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new LoggerError(
-      "ERR_INVALID_OPTION",
-      `invalid ${optionName} ${JSON.stringify(path)}: cannot open it for appending (${code})`,
-      { exitCode: 2, cause: error },
-    );
+    throw badPathError(optionName, path, "cannot open it for appending", error);
   }
   return new HoldingSink(writer, opts);
 }

@@ -1,4 +1,4 @@
-import type { Sink, SinkStats } from "../../src/sinks/sink.ts";
+import { emptySinkStats, type Sink, type SinkStats } from "../../src/sinks/sink.ts";
 import type { Observation, Source, SourceEvents, SourceName, SourceStats } from "../../src/sources/types.ts";
 
 /** A source driven by the test: it emits what the test says, when the test says. */
@@ -34,15 +34,7 @@ export class FakeSource implements Source {
 /** A sink that keeps lines in memory. */
 export class MemorySink implements Sink {
   readonly lines: string[] = [];
-  readonly stats: SinkStats = {
-    lines: 0,
-    reopens: 0,
-    reopens_found: 0,
-    held: 0,
-    dropped: 0,
-    write_errors: 0,
-    outages: 0,
-  };
+  readonly stats: SinkStats = emptySinkStats();
   onRecovered: Sink["onRecovered"];
   ended = false;
 

@@ -24,7 +24,7 @@ test("systemd-analyze verify accepts the unit (its ExecStart pointed at the buil
   assert.equal(r.status, 0);
 });
 
-test("systemd-analyze security rates the unit's exposure at most 4.0", (t) => {
+test("systemd-analyze security rates the unit's exposure at most 2.5", (t) => {
   if (!needs(t, ready, "systemd-analyze is needed")) return;
   const out = execFileSync("systemd-analyze", ["security", "--offline=yes", "--no-pager", UNIT_PATH], {
     encoding: "utf8",
@@ -35,5 +35,6 @@ test("systemd-analyze security rates the unit's exposure at most 4.0", (t) => {
   for (const line of out.split("\n").filter((l) => l.startsWith("✗")))
     t.diagnostic(line.replace(/\s{2,}/g, "  "));
   t.diagnostic(`exposure ${exposure}`);
-  assert.ok(exposure <= 4.0, `exposure ${exposure}`);
+  // Issue 11: the embedded probe keeps the exposure at or below 2.5 (it was 2.3 with bpftrace).
+  assert.ok(exposure <= 2.5, `exposure ${exposure}`);
 });

@@ -107,6 +107,8 @@ async function sshSessions(sshArgs: string[], n: number): Promise<Probe[]> {
 interface Row {
   label: string;
   startMs?: number;
+  /** Idle CPU in the second window (see measure). */
+  settledCpuPct?: number;
   source: string;
   intervalMs?: number;
   cpuPct: number;
@@ -131,6 +133,11 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
   const wall = (performance.now() - w0) / 1000;
   const polls = c.polls() !== undefined ? (c.polls() as number) - (polls0 as number) : undefined;
   const cpuS = cpu1 - cpu0;
+  // A second idle window right after the first: the first starts a second after the contender is
+  // ready, while a runtime is still settling (V8 shrinks its heap for a while after start).
+  const w1 = performance.now();
+  await new Promise((r) => setTimeout(r, o.idleS * 1000));
+  const settledCpuPct = (100 * (treeCpuSeconds(root) - cpu1)) / ((performance.now() - w1) / 1000);
 
   const probes = [
     ...(await rawConnects(sshdPort, o.perDuration)),
@@ -176,6 +183,7 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
   return {
     label: c.label,
     startMs,
+    settledCpuPct,
     source: c.source,
     intervalMs: c.intervalMs,
     cpuPct: (100 * cpuS) / wall,
@@ -325,6 +333,10 @@ function table(rows: Row[], o: Options, machine: string): string {
     `Machine: ${machine}. Load: ${o.procs} idle processes × ${o.files} open files, ${o.conns} idle loopback TCP connections; ${o.perDuration} raw connects per duration and ${o.sshSessions} real ssh sessions per contender; idle window ${o.idleS} s.${o.quick ? " **--quick run**: smaller load and samples, not for comparison." : ""}`,
     "",
     ...lines,
+    "",
+    `Idle CPU in a second window of the same length right after the first (% of a core): ${rows
+      .map((r) => `${r.label} ${f1(r.settledCpuPct, 2)}`)
+      .join(", ")}.`,
     "",
     `Start to capturing (spawning \`node dist/cli.js run\` to its monitor-started line): ${rows
       .filter((r) => r.startMs !== undefined)

@@ -5,8 +5,7 @@ import { LoggerError } from "../errors.ts";
  * never by the wording of a message.
  */
 export type SourceErrorCode =
-  /** The source cannot run on this host at all (missing tool, capability, kernel interface). */
-  | "ERR_SOURCE_UNAVAILABLE"
+  /** The eBPF source cannot run on this host: a missing capability or kernel interface. */
   | "ERR_NO_BPF_CAPABILITIES"
   | "ERR_NO_TRACEFS"
   | "ERR_NO_BTF"
@@ -17,8 +16,6 @@ export type SourceErrorCode =
   | "ERR_PROBE_EXITED"
   /** A netlink dump failed, was cut, or timed out: that tick knows nothing. */
   | "ERR_NETLINK"
-  /** A read of /proc failed for a reason other than the process or socket being gone. */
-  | "ERR_PROC_READ"
   /** Anything else thrown inside a tick or callback. */
   | "ERR_SOURCE_FAULT";
 

@@ -13,6 +13,18 @@ export interface GuardOptions {
   sayEveryMs?: number;
 }
 
+/** A warning said at most once per `everyMs` for each key; the ones in between are left unsaid. */
+export function sayAtMostEvery(diag: Diagnostics, everyMs: number): (key: string, message: string) => void {
+  const lastSaid = new Map<string, number>();
+  return (key, message) => {
+    const now = Date.now();
+    const last = lastSaid.get(key);
+    if (last !== undefined && now - last < everyMs) return;
+    lastSaid.set(key, now);
+    diag.warn(message);
+  };
+}
+
 /**
  * Runs a source's ticks and callbacks so that no fault in one stops the source: the error is counted
  * by code, said on stderr at most once a minute per code, and the next tick runs as usual. Many
@@ -22,9 +34,11 @@ export class Guard {
   readonly errors = new Map<SourceErrorCode, number>();
   private inARow = 0;
   private degradedNow = false;
-  private readonly lastSaid = new Map<SourceErrorCode, number>();
+  private readonly say: (key: string, message: string) => void;
 
-  constructor(private readonly opts: GuardOptions) {}
+  constructor(private readonly opts: GuardOptions) {
+    this.say = sayAtMostEvery(opts.diag, opts.sayEveryMs ?? 60_000);
+  }
 
   get total(): number {
     let n = 0;
@@ -54,15 +68,10 @@ export class Guard {
     const code = error.code;
     this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
     this.inARow++;
-    const now = Date.now();
-    const every = this.opts.sayEveryMs ?? 60_000;
-    const last = this.lastSaid.get(code);
-    if (last === undefined || now - last >= every) {
-      this.lastSaid.set(code, now);
-      this.opts.diag.warn(
-        `${this.opts.what}: ${code}: ${error.message} (${this.errors.get(code)} so far; said at most once a minute)`,
-      );
-    }
+    this.say(
+      code,
+      `${this.opts.what}: ${code}: ${error.message} (${this.errors.get(code)} so far; said at most once a minute)`,
+    );
     if (!this.degradedNow && this.inARow >= (this.opts.degradeAfter ?? 20)) {
       this.degradedNow = true;
       this.opts.onDegraded(

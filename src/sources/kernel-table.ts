@@ -53,6 +53,12 @@ interface Live {
   connectNs?: bigint;
 }
 
+const inodesOf = (sockets: readonly SocketFacts[]): Set<number> => {
+  const out = new Set<number>();
+  for (const s of sockets) if (s.inode !== undefined) out.add(s.inode);
+  return out;
+};
+
 const tupleKey = (netns: number | undefined, sip: string, sport: number, dip: string, dport: number) =>
   `${netns ?? 0}|${sip}|${sport}|${dip}|${dport}`;
 
@@ -166,8 +172,7 @@ export class KernelTable {
    * `asExisting`: new sockets were open before we looked (start of the source), not seen connecting.
    */
   picture(present: readonly SocketFacts[], nowNs: bigint, asExisting: boolean): void {
-    const seen = new Set<number>();
-    for (const s of present) if (s.inode !== undefined) seen.add(s.inode);
+    const seen = inodesOf(present);
     for (const [key, l] of [...this.live]) {
       if (l.inode !== undefined && !seen.has(l.inode)) this.closeGone(key, nowNs, l.state !== "SYN_SENT");
     }
@@ -208,8 +213,7 @@ export class KernelTable {
 
   /** Compares with the kernel's sockets (from /proc): those gone are closed; after a loss, as repaired. */
   check(present: readonly SocketFacts[], nowNs: bigint): void {
-    const seen = new Set<number>();
-    for (const s of present) if (s.inode !== undefined) seen.add(s.inode);
+    const seen = inodesOf(present);
     const since = this.suspectSinceNs;
     this.suspectSinceNs = undefined;
     for (const [key, l] of [...this.live]) {

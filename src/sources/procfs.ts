@@ -2,7 +2,7 @@ import { clock } from "../clock.ts";
 import { listPids, PROC, pidReadFaults, readText } from "../proc-io.ts";
 import { clientSockets } from "./client-sockets.ts";
 import { SourceError } from "./errors.ts";
-import { Guard } from "./guard.ts";
+import { Guard, sayAtMostEvery } from "./guard.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
 import { PidTable } from "./pid-table.ts";
 import { type ProcNetEntry, parseProcNet } from "./proc-net.ts";
@@ -76,7 +76,7 @@ export class ProcfsScanner {
   private sinceDump = 0;
   netlinkLookups = 0;
   netlinkErrors = 0;
-  private netlinkSaidAt = 0;
+  private readonly say: (key: string, message: string) => void;
   /** What one filtered dump and one by-id lookup cost lately (ns, moving averages), to pick the cheaper. */
   private dumpNs = 0;
   private lookupNs = 0;
@@ -89,6 +89,7 @@ export class ProcfsScanner {
     this.ports = new Set(opts.ports);
     this.portList = [...this.ports];
     this.diag = opts.diag;
+    this.say = sayAtMostEvery(opts.diag, 60_000);
     // Every pid's namespace and name are read again about every 5 s (and young pids at every scan).
     const every = opts.intervalMs ? Math.max(1, Math.round(5000 / opts.intervalMs)) : 100;
     this.pids = new PidTable(new Set(opts.clients), every);
@@ -184,14 +185,11 @@ export class ProcfsScanner {
       this.netlinkErrors++;
       // What this tick read from /proc is not what the next lookups know: dump in full next time.
       this.lastCounters = undefined;
-      const now = Date.now();
-      if (now - this.netlinkSaidAt >= 60_000) {
-        this.netlinkSaidAt = now;
-        this.diag.warn(
-          `netlink sock_diag failed (${err.message}); this tick reads /proc/net/tcp instead ` +
-            `(${this.netlinkErrors} so far; said at most once a minute)`,
-        );
-      }
+      this.say(
+        "netlink",
+        `netlink sock_diag failed (${err.message}); this tick reads /proc/net/tcp instead ` +
+          `(${this.netlinkErrors} so far; said at most once a minute)`,
+      );
       return undefined;
     }
   }

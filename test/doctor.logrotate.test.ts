@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { resolveConfig } from "../src/config.ts";
 import { logrotateConfig, PLACES, unitInstalled } from "../src/doctor/checks.ts";
+import { scratchDir } from "./helpers/scratch.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "sol-doctor-"));
+const dir = scratchDir("sol-doctor-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 const config = resolveConfig({ output: "/var/log/ssh-outbound-logger/log.log" }, {}, false);
 const places = (over: Partial<typeof PLACES>) => ({ ...PLACES, ...over });

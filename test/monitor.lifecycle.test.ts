@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { lstatSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { lstatSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Config, resolveConfig } from "../src/config.ts";
@@ -10,6 +9,7 @@ import { SourceError } from "../src/sources/errors.ts";
 import type { SocketFacts } from "../src/sources/types.ts";
 import { StateStore } from "../src/state.ts";
 import { FakeSource, MemorySink, quietDiag } from "./helpers/fakes.ts";
+import { scratchDir } from "./helpers/scratch.ts";
 
 const sock = (key: string, port = 40000): SocketFacts => ({
   key,
@@ -49,7 +49,7 @@ test("monitor-started is the first record, though the source reported sockets wh
 });
 
 test("the pid file is written by rename and removed at stop; the sink is ended", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-mon-"));
+  const dir = scratchDir("sol-mon-");
   const pidFile = join(dir, "pid");
   const { m, sink } = monitor({ config: { pidFile } });
   await m.start();
@@ -74,7 +74,7 @@ test("a degraded source and a failed one are written as monitor-degraded; a fail
 });
 
 test("with a state file: a connection open at stop continues at the next start, one gone is closed-while-down", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-mon-"));
+  const dir = scratchDir("sol-mon-");
   const state = new StateStore(join(dir, "state.json"), () => undefined);
   const first = monitor({ state });
   await first.m.start();
@@ -116,7 +116,7 @@ test("with a state file: a connection open at stop continues at the next start, 
 });
 
 test("a state file that is not ours is set aside and said, and the run starts without it", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-mon-"));
+  const dir = scratchDir("sol-mon-");
   const path = join(dir, "state.json");
   const { writeFileSync, readdirSync } = await import("node:fs");
   writeFileSync(path, "{ not json");

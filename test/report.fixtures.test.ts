@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { type Ev, runCli } from "./helpers/daemon.ts";
 import { conn, lines, monitor, newId } from "./helpers/records.ts";
 import { assertValidEvent } from "./helpers/schema.ts";
+import { scratchDir } from "./helpers/scratch.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "sol-report-"));
+const dir = scratchDir("sol-report-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const [A, B, C, D, E, F] = [newId(), newId(), newId(), newId(), newId(), newId()];

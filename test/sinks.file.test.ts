@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import type { LoggerError } from "../src/errors.ts";
 import { fileSink } from "../src/sinks/sink.ts";
+import { scratchDir } from "./helpers/scratch.ts";
 
 const quiet = () => {
   const said: string[] = [];
@@ -13,7 +13,7 @@ const quiet = () => {
 };
 
 test("creates the directory 0750 and a 0640 file, appends, and each line is on disk when write returns", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const path = join(dir, "sub", "log.log");
   const sink = fileSink(path, quiet());
   assert.equal(statSync(path).mode & 0o777, 0o640);
@@ -28,7 +28,7 @@ test("creates the directory 0750 and a 0640 file, appends, and each line is on d
 });
 
 test("reopen() after the file was moved away writes to a new file at the path", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const path = join(dir, "log.log");
   const sink = fileSink(path, quiet());
   sink.write("before\n");
@@ -42,7 +42,7 @@ test("reopen() after the file was moved away writes to a new file at the path", 
 });
 
 test("a file removed with rm, or its whole directory, is recreated at the next write without SIGHUP", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const logDir = join(dir, "logs");
   const path = join(logDir, "log.log");
   const sink = fileSink(path, quiet());
@@ -60,7 +60,7 @@ test("a file removed with rm, or its whole directory, is recreated at the next w
 });
 
 test("a last line left cut by an earlier run is ended before the first new line", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const path = join(dir, "log.log");
   writeFileSync(path, '{"a":1}\n{"cut');
   const sink = fileSink(path, quiet());
@@ -70,7 +70,7 @@ test("a last line left cut by an earlier run is ended before the first new line"
 });
 
 test("a symlink planted at the path is refused (exit 2), and the file it points to is untouched", () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const victim = join(dir, "victim");
   writeFileSync(victim, "precious\n");
   const path = join(dir, "log.log");
@@ -83,7 +83,7 @@ test("a symlink planted at the path is refused (exit 2), and the file it points 
 });
 
 test("a symlink planted after start, in place of the file, is not written through", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const victim = join(dir, "victim");
   writeFileSync(victim, "precious\n");
   const path = join(dir, "log.log");
@@ -113,7 +113,7 @@ test("a path whose directory cannot be made is an option error at once, even ins
 });
 
 test("a FIFO planted at the path is refused without blocking", () => {
-  const dir = mkdtempSync(join(tmpdir(), "sol-sink-"));
+  const dir = scratchDir("sol-sink-");
   const path = join(dir, "log.log");
   assert.equal(spawnSync("mkfifo", [path]).status, 0, "mkfifo is part of coreutils");
   assert.throws(

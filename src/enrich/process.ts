@@ -59,7 +59,20 @@ export function readStat(pid: number): StatLine | undefined {
 export function parseCmdline(buf: Buffer): string[] {
   if (buf.length === 0) return [];
   const end = buf[buf.length - 1] === 0 ? buf.length - 1 : buf.length;
-  return decodeUtf8Escaped(buf.subarray(0, end)).split("\0");
+  return trimTitlePadding(decodeUtf8Escaped(buf.subarray(0, end)).split("\0"));
+}
+
+/**
+ * Empty arguments at the end of an argv that a process rewrote with setproctitle (sshd's
+ * "sshd: root [priv]", npm's "npm test"): the rest of the old argv area left as NULs. The sign of a
+ * rewrite is a space in argv[0], which exec'd programs' paths almost never have; a real argv that
+ * ends in "" (ssh host '') is left as it is.
+ */
+export function trimTitlePadding(args: string[]): string[] {
+  if (args.length < 2 || !args[0]?.includes(" ") || args[args.length - 1] !== "") return args;
+  let end = args.length;
+  while (end > 1 && args[end - 1] === "") end--;
+  return args.slice(0, end);
 }
 
 function parseUids(status: string): { uid: number; euid: number } | undefined {

@@ -1,5 +1,13 @@
 import { isoNs } from "../clock.ts";
 import { isEnd } from "../tracker.ts";
+import {
+  ANCESTOR_ARGV_MAX,
+  boundArgs,
+  boundString,
+  type Cut,
+  PROCESS_ARGV_MAX,
+  TARGET_COMMAND_MAX,
+} from "./argv-bound.ts";
 import { showRawBytes } from "./escape.ts";
 import {
   type EnrichedEvent,
@@ -45,23 +53,39 @@ function compact(o: Obj): Obj | undefined {
 
 const text = (s: string | undefined): string | undefined => (s === undefined ? undefined : showRawBytes(s));
 
-/** ECS `process.command_line`: the argv joined with spaces, as ECS defines it (not shell-quoted). */
-export function commandLine(args: readonly string[] | undefined): string | undefined {
-  return args === undefined ? undefined : showRawBytes(args.join(" "));
-}
+const cutFields = (c: Cut | undefined): Obj | undefined => (c ? { bytes: c.bytes, kept: c.kept } : undefined);
 
-function processFields(p: ProcessRecord | undefined): Obj | undefined {
-  if (!p) return undefined;
-  return {
+/**
+ * ECS process fields. The argv is written once, as `args` (exact, a prefix when cut), with
+ * `args_count` the count of the whole argv; `command_line` would repeat it joined, so it is left out.
+ */
+function processFields(p: ProcessRecord | undefined, maxArgv: number): { fields?: Obj; cut?: Cut } {
+  if (!p) return {};
+  const argv = p.args ? boundArgs(p.args, maxArgv) : undefined;
+  const fields: Obj = {
     pid: p.pid,
     name: text(p.name),
     executable: text(p.executable),
-    args: p.args?.map(showRawBytes),
+    args: argv?.args.map(showRawBytes),
     args_count: p.args?.length,
-    command_line: commandLine(p.args),
     start: p.startNs === undefined ? undefined : isoNs(p.startNs),
     user: p.euid === undefined ? undefined : { id: String(p.euid), name: p.euser },
     real_user: p.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
+  };
+  return { fields, cut: argv?.cut };
+}
+
+function targetFields(t: EnrichedEvent["target"]): Obj | undefined {
+  if (!t) return undefined;
+  const command = t.command === undefined ? undefined : boundString(t.command, TARGET_COMMAND_MAX);
+  return {
+    client: t.client,
+    user: text(t.user),
+    host: text(t.host),
+    port: t.port,
+    jump: t.jump.map(showRawBytes),
+    command: text(command?.value),
+    command_cut: cutFields(command?.cut),
   };
 }
 
@@ -69,8 +93,9 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   const s = ev.socket;
   const ending = isEnd(ev.action);
   const p = ev.process;
-  const process = processFields(p);
-  if (process && ev.parent) process.parent = processFields(ev.parent);
+  const own = processFields(p, PROCESS_ARGV_MAX);
+  const process = own.fields;
+  if (process && ev.parent) process.parent = processFields(ev.parent, ANCESTOR_ARGV_MAX).fields;
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
@@ -113,23 +138,19 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       tid: s.owner?.tid,
       inode: s.inode,
       netns: s.netns,
-      ancestry: ev.ancestry.map((a) => ({
-        pid: a.pid,
-        name: showRawBytes(a.name),
-        args: a.args.map(showRawBytes),
-        user: a.user,
-        start: isoNs(a.startNs),
-      })),
-      target: ev.target
-        ? {
-            client: ev.target.client,
-            user: text(ev.target.user),
-            host: text(ev.target.host),
-            port: ev.target.port,
-            jump: ev.target.jump.map(showRawBytes),
-            command: text(ev.target.command),
-          }
-        : undefined,
+      args_cut: cutFields(own.cut),
+      ancestry: ev.ancestry.map((a) => {
+        const argv = boundArgs(a.args, ANCESTOR_ARGV_MAX);
+        return {
+          pid: a.pid,
+          name: showRawBytes(a.name),
+          args: argv.args.map(showRawBytes),
+          args_cut: cutFields(argv.cut),
+          user: a.user,
+          start: isoNs(a.startNs),
+        };
+      }),
+      target: targetFields(ev.target),
     },
   };
 }

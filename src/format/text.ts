@@ -61,7 +61,7 @@ function connectionFields(e: EnrichedEvent): string {
     kv("source", e.source) +
     kv("netns", s.netns) +
     kv("cmd", p?.args?.join(" ")) +
-    kv("tree", e.ancestry.length ? pstreeLine(e.ancestry, p?.pid, p?.name, p?.args) : undefined)
+    kv("tree", e.ancestry.length ? treeLine(e.ancestry, p?.pid, p?.name) : undefined)
   );
 }
 
@@ -69,18 +69,13 @@ function endpoint(ip: string, port: number): string {
   return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-function node(pid: number, name: string, args: readonly string[]): string {
-  return `${name},${pid}${args.length > 1 ? ` ${args.slice(1).join(" ")}` : ""}`;
-}
-
-/** The ancestry on one line, root first, in pstree -sap's `name,pid args` notation joined by ` > `. */
-export function pstreeLine(
-  ancestry: readonly AncestorRecord[],
-  pid?: number,
-  name?: string,
-  args?: readonly string[],
-): string {
-  const parts = ancestry.map((a) => node(a.pid, a.name, a.args));
-  if (pid !== undefined) parts.push(node(pid, name ?? "?", args ?? []));
+/**
+ * The ancestry on one line, pid 1 first, down to the connecting process: `name[pid] > … > name[pid]`.
+ * Names only: the connecting process's argv is in `cmd`, and an ancestor's (a CI runner's, a Java
+ * agent's) can be long enough to bury the line.
+ */
+export function treeLine(ancestry: readonly AncestorRecord[], pid?: number, name?: string): string {
+  const parts = ancestry.map((a) => `${a.name}[${a.pid}]`);
+  if (pid !== undefined) parts.push(`${name ?? "?"}[${pid}]`);
   return parts.join(" > ");
 }

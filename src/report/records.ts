@@ -60,6 +60,8 @@ type Json = any;
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const joined = (v: unknown): string | undefined =>
+  Array.isArray(v) && v.every((a) => typeof a === "string") ? v.join(" ") : undefined;
 
 export function toRecord(text: string, complete: boolean): ReportRecord | SkipReason {
   const cut = withoutAncestry(text);
@@ -137,7 +139,8 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
     user: str(j.user?.name) ?? str(j.user?.id),
     pid: num(j.process?.pid),
     process: str(j.process?.name),
-    commandLine: str(j.process?.command_line),
+    // Earlier records carried command_line; later ones write the argv once, as args.
+    commandLine: str(j.process?.command_line) ?? joined(j.process?.args),
     target:
       t && typeof t === "object"
         ? { client: str(t.client), user: str(t.user), host: str(t.host), port: num(t.port) }

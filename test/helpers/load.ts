@@ -78,13 +78,20 @@ export function readTrail(paths: readonly string[]): { events: Ev[]; bad: string
   const events: Ev[] = [];
   const bad: string[] = [];
   for (const p of paths) {
-    let text = "";
+    let buf: Buffer;
     try {
-      text = readFileSync(p, "utf8");
-    } catch {
-      continue;
+      buf = readFileSync(p);
+    } catch (error) {
+      // Not there yet is an empty trail; any other failure must not pass for one.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw error;
     }
-    for (const line of text.split("\n")) {
+    // Line by line from the bytes: a trail can be larger than the longest string V8 makes.
+    for (let from = 0; from < buf.length; ) {
+      const nl = buf.indexOf(0x0a, from);
+      const end = nl < 0 ? buf.length : nl;
+      const line = buf.toString("utf8", from, end);
+      from = end + 1;
       if (line === "") continue;
       try {
         events.push(JSON.parse(line));

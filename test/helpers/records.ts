@@ -45,7 +45,6 @@ export function conn(o: ConnOpts): Record<string, unknown> {
       executable: `/usr/bin/${name}`,
       args: [name, `${o.typedUser ?? user}@${o.typedHost ?? "db1.example.com"}`],
       args_count: 2,
-      command_line: `${name} ${o.typedUser ?? user}@${o.typedHost ?? "db1.example.com"}`,
       user: { id: "1000", name: user },
     },
     user: { id: "1000", name: user },

@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { ROOT } from "../helpers/daemon.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { SSHD } from "../helpers/sshd.ts";
 
 // The benchmark harness in its --quick mode, so that it cannot rot: it must run end to end and
 // measure every contender. Its numbers are not asserted (speed goals live in the benchmark).
-const dir = mkdtempSync(join(tmpdir(), "sol-bench-"));
+const dir = scratchDir("sol-bench-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and writes its table", (t) => {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { buildBinary } from "../helpers/binary.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, ROOT, startDaemon } from "../helpers/daemon.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { assertSshClient, session } from "../helpers/session.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -21,7 +21,7 @@ let sshd: TestSshd | undefined;
 
 before(async () => {
   binary = buildBinary();
-  dir = mkdtempSync(join(tmpdir(), "sol-binary-"));
+  dir = scratchDir("sol-binary-");
   writeFileSync(join(dir, "empty"), "");
   if (ready) sshd = await startSshd();
 });

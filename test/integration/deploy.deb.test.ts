@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { ROOT } from "../helpers/daemon.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 
 const NAME = "ssh-outbound-logger";
 const VERSION = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version as string;
 const ready = hasCommand("dpkg-deb");
-const dir = mkdtempSync(join(tmpdir(), "sol-deb-"));
+const dir = scratchDir("sol-deb-");
 let deb = "";
 
 before(() => {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, type Ev, ROOT, readEventFile, startDaemon } from "../helpers/daemon.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // The shipped logrotate config, run by the real logrotate binary 22 times while the daemon writes a
@@ -19,7 +19,7 @@ let dir = "";
 let server: Server | undefined;
 
 before(() => {
-  dir = mkdtempSync(join(tmpdir(), "sol-logrotate-"));
+  dir = scratchDir("sol-logrotate-");
 });
 after(() => {
   server?.close();

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { BINARY, buildBinary } from "../helpers/binary.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { UNIT_PATH } from "../helpers/unit.ts";
 
 const ready = hasCommand("systemd-analyze");
-const dir = mkdtempSync(join(tmpdir(), "sol-unit-"));
+const dir = scratchDir("sol-unit-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("systemd-analyze verify accepts the unit (its ExecStart pointed at the built binary)", (t) => {

@@ -1,24 +1,24 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-// Fault: the log's file system full for 10 s (a real 16 MiB tmpfs, filled to the last byte) during
+// Fault: the log's file system full for 10 s (a real 64 MiB tmpfs, filled to the last byte) during
 // 20 connections a second. The daemon keeps running, holds what it cannot write, writes it in order
 // once space is back, then says so in one output-recovered record.
 
 test("disk full for 10 s during 20 connections/s: every record kept, in order, one output-recovered", async (t) => {
   if (!needs(t, IS_ROOT, "needs root to mount a tmpfs")) return;
-  const dir = mkdtempSync(join(tmpdir(), "sol-full-"));
+  const dir = scratchDir("sol-full-");
   const mnt = join(dir, "mnt");
   mkdirSync(mnt);
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt]);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt]);
   const listener = await plainListener();
   const log = join(mnt, "log", "log.log");
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
@@ -27,7 +27,7 @@ test("disk full for 10 s during 20 connections/s: every record kept, in order, o
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 500, durationMs: 14_000 });
     await new Promise((r) => setTimeout(r, 2000));
     // Fill the file system to the last block: head stops with ENOSPC.
-    const fill = spawnSync("sh", ["-c", `head -c 32M /dev/zero > ${mnt}/filler`]);
+    const fill = spawnSync("sh", ["-c", `head -c 128M /dev/zero > ${mnt}/filler`]);
     assert.notEqual(fill.status, 0, "the filler hit ENOSPC");
     const fullAt = Date.now();
     await waitFor("the daemon to notice", () => d.stderr().includes("ENOSPC"), 10_000);

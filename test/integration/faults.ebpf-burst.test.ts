@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
 import { connect, createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
@@ -16,6 +14,7 @@ import {
   stoppedStats,
   waitStarted,
 } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Faults in the kernel events themselves: more than the ring buffer holds while the daemon does not
@@ -30,7 +29,7 @@ const ebpf = () => {
 test("2,000 connects in 2 s: each opened and closed; nothing lost", async (t) => {
   const c = ebpf();
   if (!needs(t, c.ok, `the eBPF source cannot run: ${c.reason}`)) return;
-  const dir = mkdtempSync(join(tmpdir(), "sol-burst-"));
+  const dir = scratchDir("sol-burst-");
   const log = join(dir, "log.log");
   const listener = await plainListener();
   const d = startDaemon(["run", "--source", "ebpf", "--ports", String(listener.port), "-o", log]);
@@ -117,7 +116,7 @@ for (const stop of [false, true]) {
   test(`20,000 connects in about 2 s ${how}: each logged, or counted lost`, async (t) => {
     const c = ebpf();
     if (!needs(t, c.ok, `the eBPF source cannot run: ${c.reason}`)) return;
-    const dir = mkdtempSync(join(tmpdir(), "sol-burst-stop-"));
+    const dir = scratchDir("sol-burst-stop-");
     const log = join(dir, "log.log");
     const server = await resettingServer();
     const d = startDaemon(["run", "--source", "ebpf", "--ports", String(server.port), "-o", log]);

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { linkSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { linkSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: the log file removed with rm, and its whole directory with rm -r, while 20 connections a
@@ -15,7 +15,7 @@ import { waitFor } from "../helpers/wait.ts";
 
 test("rm of the log file and of its directory during 20 connections/s: no record lost", async (t) => {
   if (!needs(t, IS_ROOT, "needs root to see every process's sockets")) return;
-  const dir = mkdtempSync(join(tmpdir(), "sol-rm-"));
+  const dir = scratchDir("sol-rm-");
   const logDir = join(dir, "logs");
   const log = join(logDir, "log.log");
   const listener = await plainListener();

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
@@ -15,6 +14,7 @@ import {
   stoppedStats,
   waitStarted,
 } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Faults in what the procfs source reads: EMFILE (the daemon's descriptor limit lowered under it for
@@ -30,7 +30,7 @@ interface Run {
 }
 
 async function run(name: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), `sol-${name}-`));
+  const dir = scratchDir(`sol-${name}-`);
   const log = join(dir, "log.log");
   const listener = await plainListener();
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log], { env });
@@ -136,7 +136,7 @@ test("EIO and EISDIR from files of /proc: counted per process, the rest of the t
   if (!needs(t, IS_ROOT, "needs root to see every process's sockets")) return;
   // A /proc whose processes are two odd ones: one whose comm is a directory (EISDIR), one whose comm
   // reads /proc/self/mem at offset 0, which the kernel answers with EIO. Both in our namespace.
-  const root = mkdtempSync(join(tmpdir(), "sol-proc-"));
+  const root = scratchDir("sol-proc-");
   symlinkSync("/proc/self", join(root, "self"));
   symlinkSync("/proc/stat", join(root, "stat"));
   for (const pid of ["99990001", "99990002"]) {

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: a graceful restart (SIGTERM, then a new daemon) in the middle of 20 connections a second,
@@ -20,7 +19,7 @@ for (const source of ["procfs", "ebpf"] as const) {
       const c = checkEbpf();
       if (!needs(t, c.ok, `the eBPF source cannot run: ${c.reason}`)) return;
     }
-    const dir = mkdtempSync(join(tmpdir(), `sol-restart-${source}-`));
+    const dir = scratchDir(`sol-restart-${source}-`);
     const log = join(dir, "log.log");
     const listener = await plainListener();
     const args = ["run", "--source", source, "--ports", String(listener.port), "-o", log];

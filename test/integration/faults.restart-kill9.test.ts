@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, runCli, startDaemon } from "../helpers/daemon.ts";
 import { readTrail, waitStarted } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { SSHD, startSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -33,7 +33,7 @@ for (const source of ["procfs", "ebpf"] as const) {
       const c = checkEbpf();
       if (!needs(t, c.ok, `the eBPF source cannot run: ${c.reason}`)) return;
     }
-    const dir = mkdtempSync(join(tmpdir(), `sol-kill9-${source}-`));
+    const dir = scratchDir(`sol-kill9-${source}-`);
     const log = join(dir, "log.log");
     const state = join(dir, "state.json");
     const sshd = await startSshd();

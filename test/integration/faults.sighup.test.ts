@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, renameSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
@@ -13,6 +12,7 @@ import {
   stoppedStats,
   waitStarted,
 } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: 1,000 SIGHUPs (logrotate's signal) while 20 connections a second are logged, the file
@@ -21,7 +21,7 @@ import { waitFor } from "../helpers/wait.ts";
 
 test("1,000 SIGHUPs during 20 connections/s, the file rotated every 100: no record lost, no line cut", async (t) => {
   if (!needs(t, IS_ROOT, "needs root to see every process's sockets")) return;
-  const dir = mkdtempSync(join(tmpdir(), "sol-hup-"));
+  const dir = scratchDir("sol-hup-");
   const log = join(dir, "log.log");
   const listener = await plainListener();
   const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);

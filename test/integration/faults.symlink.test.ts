@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import {
-  existsSync,
-  lstatSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { CLI, ROOT, startDaemon } from "../helpers/daemon.ts";
 import { oneConnection, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Fault: symlinks planted at the paths a root daemon writes (log, pid, state), as a user who can write
@@ -31,7 +23,7 @@ function victim(dir: string): { path: string; unchanged(): void } {
 
 test("a symlink at the log path is refused at start with exit 2, naming the option", (t) => {
   if (!needs(t, IS_ROOT, "a root daemon is what the attack needs")) return;
-  const dir = mkdtempSync(join(tmpdir(), "sol-link-"));
+  const dir = scratchDir("sol-link-");
   const v = victim(dir);
   const log = join(dir, "log.log");
   symlinkSync(v.path, log);
@@ -49,7 +41,7 @@ test("a symlink at the log path is refused at start with exit 2, naming the opti
 
 test("symlinks at the pid and state paths are replaced, not followed; one planted at the log later is not written through", async (t) => {
   if (!needs(t, IS_ROOT, "a root daemon is what the attack needs")) return;
-  const dir = mkdtempSync(join(tmpdir(), "sol-link-"));
+  const dir = scratchDir("sol-link-");
   const v = victim(dir);
   const pid = join(dir, "run.pid");
   const state = join(dir, "state.json");

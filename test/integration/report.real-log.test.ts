@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hasCommand, needs } from "../helpers/ci.ts";
 import { type Ev, readEventFile, runCli, startDaemon } from "../helpers/daemon.ts";
+import { scratchDir } from "../helpers/scratch.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // report over a log the real daemon wrote for real ssh sessions.
 const ready = Boolean(SSHD) && hasCommand("ssh");
-const dir = mkdtempSync(join(tmpdir(), "sol-report-real-"));
+const dir = scratchDir("sol-report-real-");
 const log = join(dir, "log.log");
 let sshd: TestSshd | undefined;
 const pids: number[] = [];

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 // The eBPF source's kernel half: the tracepoint sock:inet_sock_set_state (stable since Linux 4.16; no
 // kprobes), filtered in the kernel by remote port and by task name, sending each transition the source
-// needs through one BPF ring buffer (one queue for all CPUs, in the order events were reserved):
+// needs through one BPF ring buffer (one queue for all CPUs, in the order events were reserved). A
+// connection is chosen by its remote port, or, on any port, when the task or its parent is an SSH client:
 //   SYN_SENT     runs in the context of the task calling connect(): the only moment the process is
 //                known for sure, so tgid, tid, uid, name, parent and the socket's inode and netns are
 //                taken there, and the socket is remembered in `tracked`;
@@ -156,7 +157,15 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
   if (newstate == TCP_SYN_SENT) {
     char comm[PROBE_COMM_LEN] = {};
     bpf_get_current_comm(comm, sizeof(comm));
-    if (!bpf_map_lookup_elem(&ports, &dport) && !bpf_map_lookup_elem(&clients, comm)) return 0;
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+    char pcomm[PROBE_COMM_LEN] = {};
+    BPF_CORE_READ_STR_INTO(&pcomm, parent, comm);
+    // An SSH client's connection on any port, and its ProxyCommand's: ssh runs that as its own child
+    // ("exec nc %h %p", "socat - TCP:relay:443"), and what the child connects to carries the session.
+    if (!bpf_map_lookup_elem(&ports, &dport) && !bpf_map_lookup_elem(&clients, comm) &&
+        !bpf_map_lookup_elem(&clients, pcomm))
+      return 0;
     __u8 one = 1;
     bpf_map_update_elem(&tracked, &sk, &one, BPF_ANY);
     struct probe_record *r = reserve(PROBE_CONNECT, sk);
@@ -167,10 +176,8 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     r->tid = (__u32)id;
     r->uid = (__u32)bpf_get_current_uid_gid();
     __builtin_memcpy(r->comm, comm, sizeof(comm));
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+    __builtin_memcpy(r->pcomm, pcomm, sizeof(pcomm));
     r->ppid = BPF_CORE_READ(parent, tgid);
-    BPF_CORE_READ_STR_INTO(&r->pcomm, parent, comm);
     struct sock *s = (struct sock *)sk;
     r->netns = netns_of(s);
     r->inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from "node:fs";
+import { decodeUtf8Escaped } from "./bytes.ts";
 import { isVanished } from "./errors.ts";
 
 /**
@@ -130,4 +131,29 @@ export function nsInode(link: string | undefined): number | undefined {
 /** A process's name (/proc/PID/comm), or undefined when it is gone. */
 export function readComm(pid: number): string | undefined {
   return readText(`${PROC}/${pid}/comm`)?.trimEnd();
+}
+
+export interface StatLine {
+  comm: string;
+  ppid: number;
+  startTicks: number;
+}
+
+/** /proc/PID/stat: the name sits in parentheses and may itself hold ")" or spaces; split after the last ")". */
+export function parseStat(text: string): StatLine | undefined {
+  const close = text.lastIndexOf(")");
+  const open = text.indexOf("(");
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(" ");
+  // rest[0] is field 3 (state); ppid is field 4, starttime field 22.
+  const ppid = Number(rest[1]);
+  const startTicks = Number(rest[19]);
+  if (Number.isNaN(ppid) || Number.isNaN(startTicks)) return undefined;
+  return { comm: text.slice(open + 1, close), ppid, startTicks };
+}
+
+export function readStat(pid: number): StatLine | undefined {
+  // The name may hold any bytes but NUL and is at most 15 of them: decode it losslessly too.
+  const bytes = readBytes(`${PROC}/${pid}/stat`);
+  return bytes === undefined ? undefined : parseStat(decodeUtf8Escaped(bytes));
 }

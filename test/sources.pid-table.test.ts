@@ -38,13 +38,20 @@ test("a young process is read again at every call: fork then exec into ssh makes
   assert.equal(t.comm(30), "bash", "an old pid is not read again outside its slot");
 });
 
-test("a comm that cannot be read (EISDIR) is counted, and that process is just not a client", () => {
+test("a stat that cannot be read (EISDIR) is counted, and that process is just not a client", () => {
   proc.process(40, {});
-  mkdirSync(join(proc.root, "40", "comm"));
+  mkdirSync(join(proc.root, "40", "stat"));
   const before = pidReadFaults.get("EISDIR") ?? 0;
   const t = new PidTable(new Set(["ssh"]), 100, 0);
   const { clients } = t.refresh();
   assert.ok((pidReadFaults.get("EISDIR") ?? 0) > before, "counted");
   assert.ok(!(clients.get(4026531840) ?? []).includes(40));
   assert.equal(t.comm(40), undefined);
+});
+
+test("a client's child (its ProxyCommand) counts with the clients; a grandchild or a stranger does not", () => {
+  proc.process(50, { comm: "ssh", netns: 88 }).process(51, { comm: "nc", ppid: 50, netns: 88 });
+  proc.process(52, { comm: "cat", ppid: 51, netns: 88 }).process(53, { comm: "nc", ppid: 1, netns: 88 });
+  const t = new PidTable(new Set(["ssh"]), 100, 0);
+  assert.deepEqual(t.refresh().clients.get(88), [50, 51]);
 });

@@ -2,6 +2,7 @@ import { type ConnectionEvent, isEnd } from "../tracker.ts";
 import { communityId } from "./community-id.ts";
 import type { ProcessFacts } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
+import { isProxyOf } from "./proxy.ts";
 import { parseClientArgv, type SshTarget } from "./ssh-argv.ts";
 import { Users } from "./users.ts";
 
@@ -41,6 +42,8 @@ export interface EnrichedEvent extends ConnectionEvent {
   /** From pid 1 down to the direct parent. */
   ancestry: AncestorRecord[];
   target?: SshTarget;
+  /** For a ProxyCommand's connection: the SSH client whose session it carries (`target` is that client's). */
+  proxyFor?: { pid: number };
   communityId?: string;
   attribution: Attribution;
 }
@@ -97,6 +100,14 @@ export class Enricher {
       if (parent) facts.parent = this.record(parent);
       const target = parseClientArgv(live.args, live.name);
       if (target) facts.target = target;
+      else if (parent) {
+        // A ProxyCommand (nc, socat, a cloud session helper): the session it carries is its parent's.
+        const served = parseClientArgv(parent.args, parent.name);
+        if (served && isProxyOf(live.pid, parent.pid)) {
+          facts.target = served;
+          facts.proxyFor = { pid: parent.pid };
+        }
+      }
       return facts;
     }
     const process: ProcessRecord = { pid: owner.pid };

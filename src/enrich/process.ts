@@ -1,5 +1,7 @@
 import { decodeUtf8Escaped } from "../bytes.ts";
-import { PROC, readBytes, readLink, readText } from "../proc-io.ts";
+import { PROC, readBytes, readLink, readText, type StatLine } from "../proc-io.ts";
+
+export { parseStat, readStat, type StatLine } from "../proc-io.ts";
 
 /** What /proc tells about one process, read while it lives. */
 export interface ProcessFacts {
@@ -28,31 +30,6 @@ function bootTimeNs(): bigint {
     bootNs = BigInt(m?.[1] ?? 0) * 1_000_000_000n;
   }
   return bootNs;
-}
-
-export interface StatLine {
-  comm: string;
-  ppid: number;
-  startTicks: number;
-}
-
-/** /proc/PID/stat: the name sits in parentheses and may itself hold ")" or spaces; split after the last ")". */
-export function parseStat(text: string): StatLine | undefined {
-  const close = text.lastIndexOf(")");
-  const open = text.indexOf("(");
-  if (open < 0 || close < open) return undefined;
-  const rest = text.slice(close + 2).split(" ");
-  // rest[0] is field 3 (state); ppid is field 4, starttime field 22.
-  const ppid = Number(rest[1]);
-  const startTicks = Number(rest[19]);
-  if (Number.isNaN(ppid) || Number.isNaN(startTicks)) return undefined;
-  return { comm: text.slice(open + 1, close), ppid, startTicks };
-}
-
-export function readStat(pid: number): StatLine | undefined {
-  // The name may hold any bytes but NUL and is at most 15 of them: decode it losslessly too.
-  const bytes = readBytes(`${PROC}/${pid}/stat`);
-  return bytes === undefined ? undefined : parseStat(decodeUtf8Escaped(bytes));
 }
 
 /** NUL-separated argv; bytes that are not UTF-8 are kept (see decodeUtf8Escaped), never replaced. */

@@ -151,6 +151,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
         };
       }),
       target: targetFields(ev.target),
+      proxy_for: ev.proxyFor ? { pid: ev.proxyFor.pid } : undefined,
     },
   };
 }

@@ -51,6 +51,7 @@ function connectionFields(e: EnrichedEvent): string {
     kv("target", e.target ? typedTarget(e.target) : undefined) +
     kv("jump", e.target?.jump.length ? e.target.jump.join(",") : undefined) +
     kv("remote_cmd", e.target?.command) +
+    kv("proxy_for", e.proxyFor?.pid) +
     kv("duration", duration) +
     kv("sent", e.bytesSent) +
     kv("received", e.bytesReceived) +

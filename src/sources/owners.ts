@@ -19,8 +19,8 @@ export interface OwnerScanStats {
  * offers, and an expensive one (a readlink per descriptor: 50,000 on a host with 500 processes of 100
  * files). So it is asked only about sockets never seen before, and it looks where the owner most
  * likely is first:
- *   1. processes whose name is one of the SSH clients (also the only way a socket on another port
- *      counts as SSH at all, so for those sockets the search ends here);
+ *   1. processes whose name is one of the SSH clients, and their children (ProxyCommand): also the
+ *      only way a socket on another port counts as SSH at all, so for those sockets the search ends here;
  *   2. for sockets to an SSH port: processes that have run since the last search (their CPU time in
  *      /proc/PID/schedstat moved; whoever called connect() has), those running as the socket's uid
  *      first; idle processes, however many files they hold, are not read;
@@ -53,6 +53,8 @@ export class OwnerResolver {
 
   /**
    * @param commOf the process name where the caller already knows it (else read from /proc).
+   * @param clientPids the SSH clients and their children (ProxyCommand) where the caller knows them:
+   *   searched first (else the processes whose name is a client's).
    * @param present whether a socket still exists (else assumed): a socket gone by now is not worth
    *   reading every process's descriptors for.
    */
@@ -61,6 +63,7 @@ export class OwnerResolver {
     pids: readonly number[],
     commOf: (pid: number) => string | undefined = readComm,
     present: (inode: number) => boolean = () => true,
+    clientPids?: ReadonlySet<number>,
   ): Map<number, Owner> {
     const found = new Map<number, Owner>();
     if (wanted.size === 0) return found;
@@ -75,8 +78,7 @@ export class OwnerResolver {
       this.scanFds(pid, comm(pid), wanted, found, missing);
     };
     for (const pid of pids) {
-      const c = comm(pid);
-      if (c !== undefined && this.clients.has(c)) scan(pid);
+      if (clientPids ? clientPids.has(pid) : this.clients.has(comm(pid) ?? "")) scan(pid);
     }
     if (missing.size === 0) return found;
     const active = this.active(pids);

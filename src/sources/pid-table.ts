@@ -1,8 +1,9 @@
-import { listPids, nsInode, PROC, readComm, readLink } from "../proc-io.ts";
+import { listPids, nsInode, PROC, readLink, readStat } from "../proc-io.ts";
 
 interface PidFacts {
   ns: number;
   comm: string | undefined;
+  ppid: number;
   /** The refresh() call that first saw the pid. */
   born: number;
 }
@@ -10,7 +11,8 @@ interface PidFacts {
 /**
  * What the procfs source keeps about every process: its network namespace (to find one living process
  * in each namespace, whose /proc/PID/net/tcp shows that namespace's sockets: containers, `ip netns
- * exec`, `unshare -n`) and its name (to know the SSH clients among them).
+ * exec`, `unshare -n`), its name (to know the SSH clients among them) and its parent (a client's
+ * child is its ProxyCommand, whose connection on any port carries the session).
  *
  * Both are read when a pid first appears. A process can still move with setns(2)/unshare(2) or
  * change its name with execve(2) later, so every pid is read again once every `revalidateEvery`
@@ -33,7 +35,10 @@ export class PidTable {
     return this.pids.get(pid)?.comm;
   }
 
-  /** @returns netns inode → representative pid; and the pids, by namespace, running an SSH client. */
+  /**
+   * @returns netns inode → representative pid; and by namespace the pids running an SSH client, with
+   * their children (ProxyCommand).
+   */
   refresh(): { reps: Map<number, number>; clients: Map<number, number[]> } {
     const call = this.calls++;
     const slot = call % this.revalidateEvery;
@@ -48,9 +53,10 @@ export class PidTable {
         this.pids.delete(pid);
         continue;
       }
-      const comm = readComm(pid);
+      const stat = readStat(pid);
       // Pids already there at the first call are not young: their fork is long past, most likely.
-      this.pids.set(pid, { ns, comm, born: known?.born ?? (call === 0 ? -this.youngFor : call) });
+      const born = known?.born ?? (call === 0 ? -this.youngFor : call);
+      this.pids.set(pid, { ns, comm: stat?.comm, ppid: stat?.ppid ?? 0, born });
     }
     const reps = new Map<number, number>();
     // Our own namespace first, through ourselves: always readable even without privileges.
@@ -59,11 +65,15 @@ export class PidTable {
     const clients = new Map<number, number[]>();
     for (const [pid, f] of this.pids) {
       if (!reps.has(f.ns)) reps.set(f.ns, pid);
-      if (f.comm === undefined || !this.clients.has(f.comm)) continue;
+      if (!this.isClient(f) && !this.isClient(this.pids.get(f.ppid))) continue;
       const inNs = clients.get(f.ns);
       if (inNs) inNs.push(pid);
       else clients.set(f.ns, [pid]);
     }
     return { reps, clients };
+  }
+
+  private isClient(f: PidFacts | undefined): boolean {
+    return f?.comm !== undefined && this.clients.has(f.comm);
   }
 }

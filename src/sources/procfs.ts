@@ -26,6 +26,7 @@ import {
   TCP_STATES,
   type TcpState,
 } from "./types.ts";
+import { lookupUnix } from "./unix-diag.ts";
 
 export interface ProcfsOptions {
   intervalMs: number;
@@ -80,7 +81,13 @@ export class ProcfsScanner {
   /** What one filtered dump and one by-id lookup cost lately (ns, moving averages), to pick the cheaper. */
   private dumpNs = 0;
   private lookupNs = 0;
-  private readonly heldNotTcp = new Set<number>();
+  /**
+   * Sockets clients hold that were not TCP connections when looked for: a unix socket (ssh-agent's, a
+   * control master's) for good (`UNIX`), any other kind until the next connect() on the host, the
+   * only way a socket becomes a TCP connection (TCP's ActiveOpens counter at the time, or -1 when
+   * the counters could not be read: looked for again at the next tick).
+   */
+  private readonly heldNotTcp = new Map<number, number>();
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
   malformed = 0;
@@ -154,6 +161,7 @@ export class ProcfsScanner {
             listPids(),
             (pid) => this.pids.comm(pid),
             (ino) => this.stillPresent(ino),
+            new Set([...clients.values()].flat()),
           );
     for (const [ino, w] of wanted) {
       const owner = found.get(ino);
@@ -285,7 +293,9 @@ export class ProcfsScanner {
       const carried = new Map<number, DiagEntry>();
       const unseen = new Set<number>();
       for (const ino of held.keys()) {
-        if (have.has(ino) || this.heldNotTcp.has(ino)) continue;
+        const known = this.heldNotTcp.get(ino);
+        if (have.has(ino) || known === UNIX || (known !== undefined && known === counters?.activeOpens))
+          continue;
         const prev = this.heldTcp.get(ino);
         if (prev && prev.state === "ESTABLISHED") carried.set(ino, prev);
         else unseen.add(ino);
@@ -298,8 +308,9 @@ export class ProcfsScanner {
         }
       }
       // What is held but not a TCP socket in a state of interest (ssh-agent's unix socket, say).
-      for (const ino of unseen) this.heldNotTcp.add(ino);
-      for (const ino of this.heldNotTcp) if (!held.has(ino)) this.heldNotTcp.delete(ino);
+      for (const ino of unseen)
+        this.heldNotTcp.set(ino, lookupUnix(ino) ? UNIX : (counters?.activeOpens ?? -1));
+      for (const ino of this.heldNotTcp.keys()) if (!held.has(ino)) this.heldNotTcp.delete(ino);
       this.heldTcp = carried;
       const all: ProcNetEntry[] = [...entries, ...carried.values()];
       const listen = new Set<number>();
@@ -324,6 +335,8 @@ export class ProcfsScanner {
     }
   }
 }
+
+const UNIX = -2;
 
 const average = (prev: number, now: number): number => (prev === 0 ? now : prev * 0.8 + now * 0.2);
 

@@ -11,11 +11,11 @@ import { TCP_STATES, type TcpState } from "./types.ts";
  * the request is built and the replies parsed here.
  */
 
-const NLM_F_REQUEST = 0x1;
+export const NLM_F_REQUEST = 0x1;
 const NLM_F_DUMP = 0x300;
 const NLMSG_ERROR = 2;
 const NLMSG_DONE = 3;
-const SOCK_DIAG_BY_FAMILY = 20;
+export const SOCK_DIAG_BY_FAMILY = 20;
 const IPPROTO_TCP = 6;
 const INET_DIAG_REQ_BYTECODE = 1;
 const BC_JMP = 1;
@@ -23,7 +23,7 @@ const BC_D_GE = 4;
 const BC_D_LE = 5;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
-const NLMSG_HDR = 16;
+export const NLMSG_HDR = 16;
 const REQ_V2 = 56;
 const DIAG_MSG = 72;
 
@@ -96,7 +96,7 @@ export function lookupRequest(e: DiagEntry): Buffer {
   return msg;
 }
 
-const ENOENT = 2;
+export const ENOENT = 2;
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 const errnoName = (n: number): string => ERRNO_NAMES.get(n) ?? `errno ${n}`;
 
@@ -137,7 +137,8 @@ const PERMANENT = new Set(["EPERM", "EACCES", "EPROTONOSUPPORT", "EAFNOSUPPORT",
 /** Makes the kernel cut reply datagrams at this many bytes (fault tests only; unset in production). */
 const FAULT_RECV = Number(process.env.SSH_OUTBOUND_FAULT_NETLINK_RECV ?? 0) || 0;
 
-function call(request: Buffer): Buffer {
+/** One request to the kernel, its whole reply back (several datagrams for a dump). */
+export function call(request: Buffer): Buffer {
   const a = sockDiag();
   if (!a) throw new SockDiagError("EUNAVAILABLE", `sock_diag addon unavailable: ${native.error()}`);
   try {
@@ -162,6 +163,38 @@ export interface DiagEntry extends ProcNetEntry {
  */
 export function parseReply(reply: Buffer, dump: boolean): DiagEntry[] {
   const out: DiagEntry[] = [];
+  walkReply(reply, dump, DIAG_MSG, (m) => {
+    const v4 = reply.readUInt8(m) === AF_INET;
+    const addr = (at: number) => formatAddress([...reply.subarray(at, at + (v4 ? 4 : 16))]);
+    const local = addr(m + 8);
+    out.push({
+      family: local.family,
+      state: TCP_STATES[reply.readUInt8(m + 1)] ?? "UNKNOWN",
+      localIp: local.ip,
+      localPort: reply.readUInt16BE(m + 4),
+      remoteIp: addr(m + 24).ip,
+      remotePort: reply.readUInt16BE(m + 6),
+      uid: reply.readUInt32LE(m + 64),
+      inode: reply.readUInt32LE(m + 68),
+      sockid: Buffer.from(reply.subarray(m + 4, m + 52)),
+      familyCode: reply.readUInt8(m),
+    });
+  });
+  return out;
+}
+
+/**
+ * Walks the messages of a sock_diag reply, calling `onMessage(offset of the payload, its end)` for each
+ * SOCK_DIAG_BY_FAMILY message of at least `minPayload` bytes. A dump's reply must end with NLMSG_DONE
+ * and hold only whole messages; anything less throws (ESHORT, ENODONE), since a socket missing from a
+ * cut dump is not a closed socket. An NLMSG_ERROR throws with its errno.
+ */
+export function walkReply(
+  reply: Buffer,
+  dump: boolean,
+  minPayload: number,
+  onMessage: (payload: number, end: number) => void,
+): void {
   let off = 0;
   let done = false;
   while (off < reply.length) {
@@ -181,29 +214,13 @@ export function parseReply(reply: Buffer, dump: boolean): DiagEntry[] {
       if (err !== 0)
         throw new SockDiagError(errnoName(err), `sock_diag: ${errnoName(err)} (errno ${err})`, err);
       if (!dump) break;
-    } else if (type === SOCK_DIAG_BY_FAMILY && len >= NLMSG_HDR + DIAG_MSG) {
-      const m = off + NLMSG_HDR;
-      const v4 = reply.readUInt8(m) === AF_INET;
-      const addr = (at: number) => formatAddress([...reply.subarray(at, at + (v4 ? 4 : 16))]);
-      const local = addr(m + 8);
-      out.push({
-        family: local.family,
-        state: TCP_STATES[reply.readUInt8(m + 1)] ?? "UNKNOWN",
-        localIp: local.ip,
-        localPort: reply.readUInt16BE(m + 4),
-        remoteIp: addr(m + 24).ip,
-        remotePort: reply.readUInt16BE(m + 6),
-        uid: reply.readUInt32LE(m + 64),
-        inode: reply.readUInt32LE(m + 68),
-        sockid: Buffer.from(reply.subarray(m + 4, m + 52)),
-        familyCode: reply.readUInt8(m),
-      });
+    } else if (type === SOCK_DIAG_BY_FAMILY && len >= NLMSG_HDR + minPayload) {
+      onMessage(off + NLMSG_HDR, off + len);
     }
     off += (len + 3) & ~3;
     if (!dump) break;
   }
   if (dump && !done) throw new SockDiagError("ENODONE", "sock_diag: dump reply without NLMSG_DONE");
-  return out;
 }
 
 interface Addon {

@@ -12,13 +12,21 @@ export function fakeProc() {
   symlinkSync("/proc/self", join(root, "self"));
   const api = {
     root,
-    process(pid: number, o: { comm?: string; netns?: number; sockets?: number[]; cpu?: number } = {}) {
+    process(
+      pid: number,
+      o: { comm?: string; ppid?: number; netns?: number; sockets?: number[]; cpu?: number } = {},
+    ) {
       const dir = join(root, String(pid));
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(join(dir, "ns"), { recursive: true });
       mkdirSync(join(dir, "fd"));
       symlinkSync(`net:[${o.netns ?? 4026531840}]`, join(dir, "ns", "net"));
-      if (o.comm !== undefined) writeFileSync(join(dir, "comm"), `${o.comm}\n`);
+      if (o.comm !== undefined) {
+        writeFileSync(join(dir, "comm"), `${o.comm}\n`);
+        // Fields 3 on: state, ppid, then 17 more up to starttime (field 22).
+        const rest = ["S", o.ppid ?? 1, ...Array(17).fill(0), 100, 0].join(" ");
+        writeFileSync(join(dir, "stat"), `${pid} (${o.comm}) ${rest}\n`);
+      }
       for (const [i, ino] of (o.sockets ?? []).entries()) {
         symlinkSync(`socket:[${ino}]`, join(dir, "fd", String(i + 3)));
       }

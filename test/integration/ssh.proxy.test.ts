@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect } from "node:net";
+import { after, before, test } from "node:test";
+import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { hasCommand, needs } from "../helpers/ci.ts";
+import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
+import { assertValidEvent } from "../helpers/schema.ts";
+import { session } from "../helpers/session.ts";
+import { runClient } from "../helpers/ssh.ts";
+import { freePort, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+// ProxyCommand: the client opens no TCP connection of its own; its child (nc, socat) does, to the SSH
+// port or to a relay on any other port. Each must be logged as the session it carries: the client's
+// typed target, and which client it serves.
+
+const ready = Boolean(SSHD) && hasCommand("ssh") && hasCommand("nc") && hasCommand("socat");
+const ebpf = checkEbpf();
+let sshd: TestSshd | undefined;
+let relay: { port: number; child: ChildProcess } | undefined;
+const daemons = new Map<string, Daemon>();
+
+before(async () => {
+  if (!ready) return;
+  sshd = await startSshd();
+  // A relay on a port that is not an SSH port: what a bastion on 443 or a cloud helper looks like.
+  const port = await freePort();
+  const child = spawn(
+    "socat",
+    [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork`, `TCP:127.0.0.1:${sshd.port}`],
+    {
+      stdio: "ignore",
+    },
+  );
+  relay = { port, child };
+  await waitFor(`socat listening on ${port}`, () => canConnect(port), 10_000);
+  for (const source of ["procfs", "ebpf"]) {
+    if (source === "ebpf" && !ebpf.ok) continue;
+    const d = startDaemon(["run", "--source", source, "--ports", String(sshd.port), "--interval", "20"]);
+    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started");
+    daemons.set(source, d);
+  }
+});
+
+after(async () => {
+  for (const d of daemons.values()) assert.equal(await d.stop(), 0, d.stderr());
+  relay?.child.kill();
+  sshd?.stop();
+});
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.on("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on("error", () => resolve(false));
+  });
+}
+
+/** The ssh run's arguments with a ProxyCommand, and the host as typed (an alias the proxy resolves). */
+function viaProxy(s: TestSshd, proxy: string): string[] {
+  const args = [...s.sshArgs];
+  const dest = args.pop() as string;
+  return [
+    ...args,
+    "-o",
+    `ProxyCommand=${proxy}`,
+    dest.replace("127.0.0.1", "db-behind-proxy"),
+    "sleep",
+    "0.3",
+  ];
+}
+
+for (const source of ["procfs", "ebpf"]) {
+  for (const kind of ["nc", "socat relay"]) {
+    test(`${source}: a ProxyCommand (${kind}) is logged with the session's typed target and its client`, async (t) => {
+      if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return;
+      if (
+        source === "ebpf" &&
+        !needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`)
+      )
+        return;
+      const s = sshd as TestSshd;
+      const r = relay as { port: number };
+      const d = daemons.get(source) as Daemon;
+      const proxy = kind === "nc" ? `nc 127.0.0.1 ${s.port}` : `socat - TCP:127.0.0.1:${r.port}`;
+      const run = await runClient(viaProxy(s, proxy));
+      assert.equal(run.code, 0, run.stderr);
+      const name = kind === "nc" ? "nc" : "socat";
+      const [o, c] = await session(
+        d,
+        `${name} serving ssh ${run.pid}`,
+        (e) => e.ssh_outbound?.proxy_for?.pid === run.pid,
+      );
+      for (const e of [o, c]) {
+        assertValidEvent(e);
+        assert.equal(e.process.name, name);
+        assert.equal(e.process.parent.pid, run.pid);
+        assert.equal(e.destination.port, kind === "nc" ? s.port : r.port);
+        assert.deepEqual(e.ssh_outbound.target, {
+          client: "ssh",
+          user: s.user,
+          host: "db-behind-proxy",
+          port: s.port,
+          jump: [],
+          command: "sleep 0.3",
+        });
+      }
+      // The client itself held no TCP socket: nothing is logged under its pid.
+      assert.deepEqual(
+        d.events.filter((e: Ev) => e.process?.pid === run.pid),
+        [],
+      );
+    });
+  }
+}

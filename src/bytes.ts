@@ -48,3 +48,19 @@ function decodeSequence(buf: Uint8Array, i: number, len: number): number {
 export function escapedByte(code: number): number | undefined {
   return code >= 0xdc80 && code <= 0xdcff ? code - 0xdc00 : undefined;
 }
+
+/** The exact bytes a string from decodeUtf8Escaped stands for: UTF-8, each carried byte as itself. */
+export function encodeUtf8Escaped(s: string): Buffer {
+  const parts: number[] = [];
+  for (const ch of s) {
+    const raw = escapedByte(ch.codePointAt(0) as number);
+    if (raw !== undefined) parts.push(raw);
+    else for (const b of Buffer.from(ch, "utf8")) parts.push(b);
+  }
+  return Buffer.from(parts);
+}
+
+/** True when the string carries a byte that was not UTF-8. */
+export function hasEscapedBytes(s: string): boolean {
+  return /[\udc80-\udcff]/.test(s);
+}

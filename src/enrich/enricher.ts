@@ -1,5 +1,6 @@
 import { type ConnectionEvent, isEnd } from "../tracker.ts";
 import { communityId } from "./community-id.ts";
+import { isSshServer, sessionOrigin } from "./forwarded.ts";
 import type { ProcessFacts } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
@@ -44,6 +45,8 @@ export interface EnrichedEvent extends ConnectionEvent {
   target?: SshTarget;
   /** For a ProxyCommand's connection: the SSH client whose session it carries (`target` is that client's). */
   proxyFor?: { pid: number };
+  /** For a connection our sshd opened for a forward: the session's user and where it came from. */
+  forwardedFor?: { user: string; ip: string; port: number };
   communityId?: string;
   attribution: Attribution;
 }
@@ -100,7 +103,11 @@ export class Enricher {
       if (parent) facts.parent = this.record(parent);
       const target = parseClientArgv(live.args, live.name);
       if (target) facts.target = target;
-      else if (parent) {
+      else if (isSshServer(live.name)) {
+        const origin = sessionOrigin(live.pid, ev.socket.inode);
+        // The session's process runs as the user who logged in (privilege separation).
+        if (origin) facts.forwardedFor = { user: this.users.name(live.uid), ...origin };
+      } else if (parent) {
         // A ProxyCommand (nc, socat, a cloud session helper): the session it carries is its parent's.
         const served = parseClientArgv(parent.args, parent.name);
         if (served && isProxyOf(live.pid, parent.pid)) {

@@ -8,7 +8,7 @@ import {
   PROCESS_ARGV_MAX,
   TARGET_COMMAND_MAX,
 } from "./argv-bound.ts";
-import { showRawBytes } from "./escape.ts";
+import { ExactBytes } from "./exact-bytes.ts";
 import {
   type EnrichedEvent,
   isMonitorEvent,
@@ -51,22 +51,25 @@ function compact(o: Obj): Obj | undefined {
   return any ? out : undefined;
 }
 
-const text = (s: string | undefined): string | undefined => (s === undefined ? undefined : showRawBytes(s));
-
 const cutFields = (c: Cut | undefined): Obj | undefined => (c ? { bytes: c.bytes, kept: c.kept } : undefined);
 
 /**
  * ECS process fields. The argv is written once, as `args` (exact, a prefix when cut), with
  * `args_count` the count of the whole argv; `command_line` would repeat it joined, so it is left out.
  */
-function processFields(p: ProcessRecord | undefined, maxArgv: number): { fields?: Obj; cut?: Cut } {
+function processFields(
+  p: ProcessRecord | undefined,
+  maxArgv: number,
+  exact: ExactBytes,
+  path: string,
+): { fields?: Obj; cut?: Cut } {
   if (!p) return {};
   const argv = p.args ? boundArgs(p.args, maxArgv) : undefined;
   const fields: Obj = {
     pid: p.pid,
-    name: text(p.name),
-    executable: text(p.executable),
-    args: argv?.args.map(showRawBytes),
+    name: exact.text(p.name, `${path}.name`),
+    executable: exact.text(p.executable, `${path}.executable`),
+    args: exact.list(argv?.args, `${path}.args`),
     args_count: p.args?.length,
     start: p.startNs === undefined ? undefined : isoNs(p.startNs),
     user: p.euid === undefined ? undefined : { id: String(p.euid), name: p.euser },
@@ -75,16 +78,17 @@ function processFields(p: ProcessRecord | undefined, maxArgv: number): { fields?
   return { fields, cut: argv?.cut };
 }
 
-function targetFields(t: EnrichedEvent["target"]): Obj | undefined {
+function targetFields(t: EnrichedEvent["target"], exact: ExactBytes): Obj | undefined {
   if (!t) return undefined;
   const command = t.command === undefined ? undefined : boundString(t.command, TARGET_COMMAND_MAX);
+  const path = "ssh_outbound.target";
   return {
     client: t.client,
-    user: text(t.user),
-    host: text(t.host),
+    user: exact.text(t.user, `${path}.user`),
+    host: exact.text(t.host, `${path}.host`),
     port: t.port,
-    jump: t.jump.map(showRawBytes),
-    command: text(command?.value),
+    jump: exact.list(t.jump, `${path}.jump`),
+    command: exact.text(command?.value, `${path}.command`),
     command_cut: cutFields(command?.cut),
   };
 }
@@ -93,9 +97,12 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   const s = ev.socket;
   const ending = isEnd(ev.action);
   const p = ev.process;
-  const own = processFields(p, PROCESS_ARGV_MAX);
+  const exact = new ExactBytes();
+  const own = processFields(p, PROCESS_ARGV_MAX, exact, "process");
   const process = own.fields;
-  if (process && ev.parent) process.parent = processFields(ev.parent, ANCESTOR_ARGV_MAX).fields;
+  if (process && ev.parent) {
+    process.parent = processFields(ev.parent, ANCESTOR_ARGV_MAX, exact, "process.parent").fields;
+  }
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
@@ -139,19 +146,24 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       inode: s.inode,
       netns: s.netns,
       args_cut: cutFields(own.cut),
-      ancestry: ev.ancestry.map((a) => {
+      ancestry: ev.ancestry.map((a, i) => {
         const argv = boundArgs(a.args, ANCESTOR_ARGV_MAX);
         return {
           pid: a.pid,
-          name: showRawBytes(a.name),
-          args: argv.args.map(showRawBytes),
+          name: exact.text(a.name, `ssh_outbound.ancestry.${i}.name`),
+          args: exact.list(argv.args, `ssh_outbound.ancestry.${i}.args`),
           args_cut: cutFields(argv.cut),
           user: a.user,
           start: isoNs(a.startNs),
         };
       }),
-      target: targetFields(ev.target),
+      target: targetFields(ev.target, exact),
       proxy_for: ev.proxyFor ? { pid: ev.proxyFor.pid } : undefined,
+      forwarded_for: ev.forwardedFor
+        ? { user: ev.forwardedFor.user, ip: ev.forwardedFor.ip, port: ev.forwardedFor.port }
+        : undefined,
+      // Last: every string above has been through `exact` by now.
+      raw_bytes: exact.result(),
     },
   };
 }

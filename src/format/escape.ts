@@ -36,18 +36,6 @@ function hex2(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
 
-/** For JSON: only the carried raw bytes need a visible form; JSON.stringify escapes the rest. */
-export function showRawBytes(s: string): string {
-  // Quick exit: most strings have no lone surrogate at all.
-  if (!/[\udc80-\udcff]/.test(s)) return s;
-  let out = "";
-  for (const ch of s) {
-    const raw = escapedByte(ch.codePointAt(0) as number);
-    out += raw === undefined ? ch : `\\x${hex2(raw)}`;
-  }
-  return out;
-}
-
 /** `key=value`, the value quoted when it holds a space, a quote, an equals sign or nothing at all. */
 export function kv(key: string, value: string | number | undefined): string {
   if (value === undefined) return "";

@@ -52,6 +52,12 @@ function connectionFields(e: EnrichedEvent): string {
     kv("jump", e.target?.jump.length ? e.target.jump.join(",") : undefined) +
     kv("remote_cmd", e.target?.command) +
     kv("proxy_for", e.proxyFor?.pid) +
+    kv(
+      "forwarded_for",
+      e.forwardedFor
+        ? `${e.forwardedFor.user}@${endpoint(e.forwardedFor.ip, e.forwardedFor.port)}`
+        : undefined,
+    ) +
     kv("duration", duration) +
     kv("sent", e.bytesSent) +
     kv("received", e.bytesReceived) +

@@ -47,23 +47,42 @@ after(async () => {
   sshd?.stop();
 });
 
-test("a hostile argv yields one valid JSON line per event, every byte kept", async (t) => {
+test("a hostile argv yields one valid JSON line per event: its bytes exact up to 64 KiB, the cut told", async (t) => {
   if (!needs(t, ready, "sshd, ssh and bash are needed")) return;
   const d = json as Daemon;
+  const s = sshd as TestSshd;
   assert.equal(d.lines.length, d.events.length, "every line parses as one JSON object");
   const mine = d.events.filter((e: Ev) => e.process?.pid === pid);
   assert.deepEqual(
     mine.map((e) => e.event.action),
     ["connection-opened", "connection-closed"],
   );
+  // The argument is wrapped in single quotes for the remote shell; 0xff is not UTF-8.
+  const head = Buffer.concat([
+    Buffer.from("'line1\nline2\u001b[31mred\u001b[0m"),
+    Buffer.from([0xff]),
+    Buffer.from("end"),
+  ]);
+  const whole =
+    ["ssh", ...s.sshArgs, "true"].reduce((n, a) => n + Buffer.byteLength(a) + 1, 0) +
+    head.length +
+    100_001 +
+    1;
   for (const e of mine) {
     assertValidEvent(e);
-    const last: string = e.process.args.at(-1);
-    // The argument is wrapped in single quotes for the remote shell.
-    const head = "'line1\nline2\u001b[31mred\u001b[0m\\xffend";
-    assert.ok(last.startsWith(head), last.slice(0, 40));
-    assert.equal(last.length, head.length + 100_000 + 1);
+    const i = e.process.args.length - 1;
+    assert.equal(i, s.sshArgs.length + 2, "every argument is there, the last one cut");
+    assert.equal(e.process.args_count, i + 1);
+    const last: string = e.process.args[i];
+    assert.ok(last.startsWith("'line1\nline2\u001b[31mred\u001b[0m\ufffdend"), last.slice(0, 40));
+    assert.match(last.slice(head.length), /^x+$/);
+    assert.deepEqual(e.ssh_outbound.args_cut, { bytes: whole, kept: 64 * 1024 });
+    // The exact bytes of the argument that was not UTF-8: the 0xff, not the text "\xff".
+    const raw = Buffer.from(e.ssh_outbound.raw_bytes[`process.args.${i}`], "base64");
+    assert.deepEqual(raw.subarray(0, head.length), head);
+    assert.equal(raw.length, Buffer.byteLength(last) - 2, "U+FFFD is 3 bytes, 0xff one");
     assert.ok(e.ssh_outbound.target.command.startsWith("true 'line1\nline2"));
+    assert.equal(e.ssh_outbound.target.command_cut.kept, 1024);
   }
 });
 

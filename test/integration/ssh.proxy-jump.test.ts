@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
@@ -13,7 +15,8 @@ import { waitFor } from "../helpers/wait.ts";
 
 // ProxyCommand: the client opens no TCP connection of its own; its child (nc, socat) does, to the SSH
 // port or to a relay on any other port. Each must be logged as the session it carries: the client's
-// typed target, and which client it serves.
+// typed target, and which client it serves. And this host as a jump host: our sshd's onward connection
+// names the session it serves (forwarded_for).
 
 const ready = Boolean(SSHD) && hasCommand("ssh") && hasCommand("nc") && hasCommand("socat");
 const ebpf = checkEbpf();
@@ -116,4 +119,73 @@ for (const source of ["procfs", "ebpf"]) {
       );
     });
   }
+}
+
+for (const source of ["procfs", "ebpf"]) {
+  test(`${source}: a jump through our sshd names the session it serves; no record has trailing empty args`, async (t) => {
+    if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return;
+    if (source === "ebpf" && !needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`))
+      return;
+    const s = sshd as TestSshd;
+    const d = daemons.get(source) as Daemon;
+    // -J passes -F (not -i or -o) on to the ssh it runs for the hop: the options go in a config file.
+    const config = join(s.dir, `jump-${source}.conf`);
+    writeFileSync(
+      config,
+      [
+        "Host *",
+        `  IdentityFile ${join(s.dir, "user")}`,
+        "  StrictHostKeyChecking no",
+        "  UserKnownHostsFile /dev/null",
+        "  BatchMode yes",
+        "  LogLevel ERROR",
+        "",
+      ].join("\n"),
+    );
+    // The hop is named otherwise than the destination, or ssh refuses it as a loop.
+    const hop = `${s.user}@localhost:${s.port}`;
+    const run = await runClient([
+      "-F",
+      config,
+      "-J",
+      hop,
+      "-p",
+      String(s.port),
+      `${s.user}@127.0.0.1`,
+      "sleep",
+      "0.3",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    // The hop's client (ssh -W, the outer ssh's child) connects to our sshd, which connects onward.
+    const [hopOpened] = await session(
+      d,
+      `the hop client under ${run.pid}`,
+      (e) => e.process?.parent?.pid === run.pid,
+    );
+    const [o, c] = await session(
+      d,
+      "sshd's onward connection",
+      (e) => e.process?.name === "sshd" && e.ssh_outbound?.forwarded_for?.port === hopOpened.source.port,
+    );
+    for (const e of [o, c]) {
+      assertValidEvent(e);
+      assert.deepEqual(e.ssh_outbound.forwarded_for, {
+        user: s.user,
+        ip: "127.0.0.1",
+        port: hopOpened.source.port,
+      });
+      assert.equal(e.destination.port, s.port);
+    }
+    for (const e of d.events) {
+      const argvs = [
+        e.process?.args,
+        e.process?.parent?.args,
+        ...(e.ssh_outbound?.ancestry ?? []).map((a: Ev) => a.args),
+      ];
+      for (const args of argvs) {
+        if (Array.isArray(args) && args.length > 1)
+          assert.notEqual(args.at(-1), "", `trailing empty arg in ${JSON.stringify(args)}`);
+      }
+    }
+  });
 }

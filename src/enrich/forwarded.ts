@@ -1,0 +1,42 @@
+import { listDir, PROC, readLink, readText, socketInode } from "../proc-io.ts";
+import { parseProcNet } from "../sources/proc-net.ts";
+
+/** The names OpenSSH's server runs under: `sshd` (up to 9.7) and `sshd-session` (9.8 on) for a session. */
+const SERVER = new Set(["sshd", "sshd-session"]);
+
+export function isSshServer(name: string | undefined): boolean {
+  return name !== undefined && SERVER.has(name);
+}
+
+/** Where a session of this host's sshd came from. */
+export interface SessionOrigin {
+  ip: string;
+  port: number;
+}
+
+/**
+ * The session an outbound connection of our sshd serves: a forward (`ssh -J thishost`, `-L`, `-W`)
+ * is opened by the session's own process, which also holds the session's inbound TCP connection, the
+ * one whose local port this namespace listens on. Its remote end is where the session came from.
+ * Undefined when the process is gone or holds no such connection.
+ */
+export function sessionOrigin(pid: number, outboundInode: number | undefined): SessionOrigin | undefined {
+  const held = new Set<number>();
+  const dir = `${PROC}/${pid}/fd`;
+  for (const name of listDir(dir).names ?? []) {
+    const ino = socketInode(readLink(`${dir}/${name}`));
+    if (ino !== undefined && ino !== outboundInode) held.add(ino);
+  }
+  if (held.size === 0) return undefined;
+  for (const table of ["tcp", "tcp6"]) {
+    const text = readText(`${PROC}/${pid}/net/${table}`);
+    if (text === undefined) continue;
+    const { entries, listening } = parseProcNet(text, {
+      keep: (_port, state, inode) => state === "ESTABLISHED" && held.has(inode),
+    });
+    const listens = new Set(listening);
+    const inbound = entries.find((e) => listens.has(e.localPort));
+    if (inbound) return { ip: inbound.remoteIp, port: inbound.remotePort };
+  }
+  return undefined;
+}

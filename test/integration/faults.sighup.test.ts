@@ -37,7 +37,8 @@ test("1,000 SIGHUPs during 20 connections/s, the file rotated every 100: no reco
       d.child.kill("SIGHUP");
       const deadline = Date.now() + 5000;
       while (handled() < i) {
-        if (Date.now() > deadline) throw new Error(`SIGHUP ${i} not handled in 5 s: ${d.stderr().slice(-500)}`);
+        if (Date.now() > deadline)
+          throw new Error(`SIGHUP ${i} not handled in 5 s: ${d.stderr().slice(-500)}`);
         await new Promise((r) => setTimeout(r, 1));
       }
     }

@@ -9,6 +9,7 @@
 //   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Probe
 //   lost(probe): number          records lost: those the program could not reserve (its per-CPU
 //                                counter), and any the thread could not hand over
+//   sessionError(probe): string|null  why the session programs (unix connect, exit) are not attached
 //   stop(probe): void            the thread stops (its last batch is queued for onRecords)
 //   pending(probe): number       batches handed over and not yet given to onRecords
 //   drain(probe): Buffer         after stop: what is still in the ring buffer, read now
@@ -47,9 +48,16 @@ __asm__(".section .rodata\n"
 extern const char sol_probe_obj_start[];
 extern const char sol_probe_obj_end[];
 
+// The programs that follow SSH clients' sessions over a control master. Optional: a kernel without
+// syscall tracepoints (CONFIG_FTRACE_SYSCALLS) still gets the connections.
+static const char *const SESSION_PROGRAMS[] = {"on_connect_enter", "on_connect_exit", "on_exit"};
+#define SESSION_PROGRAM_COUNT (sizeof SESSION_PROGRAMS / sizeof SESSION_PROGRAMS[0])
+
 typedef struct {
   struct bpf_object *obj;
   struct bpf_link *link;
+  struct bpf_link *session_links[SESSION_PROGRAM_COUNT];
+  int session_errno;
   struct ring_buffer *rb;
   int lost_fd;
   pthread_t thread;
@@ -179,6 +187,10 @@ static void free_probe(Probe *p) {
   p->wake_fd = -1;
   if (p->rb) ring_buffer__free(p->rb);
   if (p->link) bpf_link__destroy(p->link);
+  for (size_t i = 0; i < SESSION_PROGRAM_COUNT; i++) {
+    if (p->session_links[i]) bpf_link__destroy(p->session_links[i]);
+    p->session_links[i] = NULL;
+  }
   if (p->obj) bpf_object__close(p->obj);
   free(p->batch);
   p->rb = NULL;
@@ -282,6 +294,18 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     free(p);
     return fail(env, "attach to sock:inet_sock_set_state", err);
   }
+  for (size_t i = 0; i < SESSION_PROGRAM_COUNT; i++) {
+    struct bpf_program *sp = bpf_object__find_program_by_name(p->obj, SESSION_PROGRAMS[i]);
+    p->session_links[i] = sp ? bpf_program__attach(sp) : NULL;
+    if (!p->session_links[i]) {
+      p->session_errno = sp ? errno : ENOENT;
+      for (size_t j = 0; j < i; j++) {
+        bpf_link__destroy(p->session_links[j]);
+        p->session_links[j] = NULL;
+      }
+      break;
+    }
+  }
   p->lost_fd = bpf_object__find_map_fd_by_name(p->obj, "lost");
   p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->obj, "events"), on_record, p, NULL);
   if (!p->rb) {
@@ -362,6 +386,16 @@ static napi_value Lost(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// Why the session programs are not attached (an errno's text), or null when they are.
+static napi_value SessionError(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  napi_value out;
+  if (p->session_errno == 0) napi_get_null(env, &out);
+  else napi_create_string_utf8(env, strerror(p->session_errno), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 static napi_value Stop(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
   if (!p) return NULL;
@@ -410,6 +444,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "open", fn);
   napi_create_function(env, "lost", NAPI_AUTO_LENGTH, Lost, NULL, &fn);
   napi_set_named_property(env, exports, "lost", fn);
+  napi_create_function(env, "sessionError", NAPI_AUTO_LENGTH, SessionError, NULL, &fn);
+  napi_set_named_property(env, exports, "sessionError", fn);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, Stop, NULL, &fn);
   napi_set_named_property(env, exports, "stop", fn);
   napi_create_function(env, "pending", NAPI_AUTO_LENGTH, Pending, NULL, &fn);

@@ -4,12 +4,21 @@
 #ifndef SSH_OUTBOUND_PROBE_H
 #define SSH_OUTBOUND_PROBE_H
 
-#define PROBE_RECORD_VERSION 1
+#define PROBE_RECORD_VERSION 2
 #define PROBE_COMM_LEN 16
+#define PROBE_PATH_LEN 112
 
-enum probe_kind { PROBE_CONNECT = 1, PROBE_ESTABLISHED = 2, PROBE_CLOSE = 3 };
+// CONNECT, ESTABLISHED, CLOSE: a TCP socket's transitions. UNIX_CONNECT: an SSH client connected to a
+// unix socket (path: the address it gave, a control master's ControlPath). EXIT: an SSH client exited.
+enum probe_kind {
+  PROBE_CONNECT = 1,
+  PROBE_ESTABLISHED = 2,
+  PROBE_CLOSE = 3,
+  PROBE_UNIX_CONNECT = 4,
+  PROBE_EXIT = 5,
+};
 
-// 136 bytes, every field at its natural alignment, no padding left to chance.
+// 248 bytes, every field at its natural alignment, no padding left to chance.
 struct probe_record {
   __u64 sk;              // kernel socket address: the id every transition carries
   __u64 time_ns;         // CLOCK_MONOTONIC (bpf_ktime_get_ns)
@@ -30,6 +39,7 @@ struct probe_record {
   __u8 daddr[16];
   char comm[PROBE_COMM_LEN];
   char pcomm[PROBE_COMM_LEN];
+  char path[PROBE_PATH_LEN];  // UNIX_CONNECT: sun_path as given (an abstract name starts with NUL)
 };
 
 #endif

@@ -114,6 +114,7 @@ export class Monitor {
         .catch((error: Error) => this.parts.diag.warn(`stopping the source: ${error.message}`));
       if (this.parts.state) this.saveState();
       this.pipeline.open();
+      this.pipeline.stopSessions(clock.nowNs());
       this.record("monitor-stopped", reason);
       await this.parts.sink.end();
       if (this.parts.config.pidFile) removeIfOurs(this.parts.config.pidFile, this.pidIno);
@@ -131,6 +132,7 @@ export class Monitor {
     const out: Record<string, number> = {
       ...this.pipeline.counts,
       open_connections: this.pipeline.tracker.openCount,
+      open_sessions: this.pipeline.sessions.openCount,
       lines_written: sink.lines,
       reopens: sink.reopens,
       reopens_found: sink.reopens_found,

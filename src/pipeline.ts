@@ -1,6 +1,7 @@
 import { Enricher } from "./enrich/enricher.ts";
 import type { LoggerError } from "./errors.ts";
 import type { LogRecord } from "./format/record.ts";
+import { type SessionEvent, SessionTracker } from "./session-tracker.ts";
 import type { Sink } from "./sinks/sink.ts";
 import type { Diagnostics, Observation, SourceName } from "./sources/types.ts";
 import { type ConnectionEvent, Tracker, type TrackerOptions } from "./tracker.ts";
@@ -22,18 +23,25 @@ export interface PipelineParts {
  */
 export class Pipeline {
   readonly tracker: Tracker;
+  readonly sessions: SessionTracker;
   private readonly enricher = new Enricher();
-  readonly counts = { opened: 0, closed: 0, failed: 0, unresolved: 0, pipeline_errors: 0 };
+  readonly counts = { opened: 0, closed: 0, failed: 0, unresolved: 0, sessions: 0, pipeline_errors: 0 };
   private waiting: string[] | undefined = [];
 
   constructor(private readonly parts: PipelineParts) {
     this.tracker = new Tracker(parts.sourceName(), (ev) => this.onConnection(ev), parts.tracker);
+    this.sessions = new SessionTracker(
+      parts.sourceName(),
+      (ev) => this.onSession(ev),
+      (sockets) => this.tracker.idOfSocket(sockets),
+    );
   }
 
   observe(obs: Observation): void {
     try {
       this.tracker.source = this.parts.sourceName();
-      this.tracker.observe(obs);
+      this.sessions.source = this.tracker.source;
+      if (!this.sessions.observe(obs)) this.tracker.observe(obs);
     } catch (error) {
       this.pipelineError(error);
     }
@@ -62,6 +70,26 @@ export class Pipeline {
       const enriched = this.enricher.enrich(ev);
       if (!enriched) return;
       this.counts[enriched.action as "opened" | "closed" | "failed" | "unresolved"]++;
+      this.write(enriched);
+    } catch (error) {
+      this.pipelineError(error);
+    }
+  }
+
+  /** At stop: sessions still running are written with their end unknown. */
+  stopSessions(nowNs: bigint): void {
+    try {
+      this.sessions.stop(nowNs);
+    } catch (error) {
+      this.pipelineError(error);
+    }
+  }
+
+  private onSession(ev: SessionEvent): void {
+    try {
+      const enriched = this.enricher.enrichSession(ev);
+      if (!enriched) return;
+      this.counts.sessions++;
       this.write(enriched);
     } catch (error) {
       this.pipelineError(error);

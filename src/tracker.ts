@@ -131,6 +131,15 @@ export class Tracker {
     return gone.length;
   }
 
+  /** The id of the open connection whose socket is one of `inodes` (a control master's, say). */
+  idOfSocket(inodes: readonly number[]): string | undefined {
+    const want = new Set(inodes);
+    for (const l of this.live.values()) {
+      if (l.socket.inode !== undefined && want.has(l.socket.inode)) return l.id;
+    }
+    return undefined;
+  }
+
   /** What the state file should hold now: every open connection. */
   openConnections(): CarriedConnection[] {
     this.dirty = false;

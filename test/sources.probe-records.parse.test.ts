@@ -4,54 +4,64 @@ import { test } from "node:test";
 import { decodeUtf8Escaped } from "../src/bytes.ts";
 import { parseProbeRecords, RECORD_SIZE } from "../src/sources/probe-records.ts";
 
-// Captured from the probe on Linux 6.18: a process (pid 14099, parent `timeout`) connected to a
-// listener on 127.0.0.1:38697 and one on [::1]:35363, sent 1,000 bytes to each and closed.
+// Captured from the probe on Linux 6.18 (clients: node): a process (pid 16349, parent `timeout`)
+// connected to a listener on 127.0.0.1:33625 and one on [::1]:45233, sent 1,000 bytes to each and
+// closed; then its child (pid 16367) connected to the unix socket /tmp/sol-capture.sock and exited.
 const fixture = Buffer.from(
   readFileSync(new URL("fixtures/probe-records.hex", import.meta.url), "utf8").trim(),
   "hex",
 );
 
-test("the probe's records parse into connect, established and close, for IPv4 and IPv6", () => {
-  assert.equal(fixture.length, 6 * RECORD_SIZE);
+test("the probe's records parse into connect, established and close, for IPv4 and IPv6; a client's unix connect and exit", () => {
+  assert.equal(fixture.length, 8 * RECORD_SIZE);
   const events = parseProbeRecords(fixture, (mono) => mono + 1_000n);
   assert.deepEqual(
     events.map((e) => e.kind),
-    ["connect", "established", "close", "connect", "established", "close"],
+    ["connect", "established", "close", "connect", "established", "close", "unix-connect", "exit"],
   );
-  const [c4, e4, x4, c6, e6, x6] = events;
+  const [c4, e4, x4, c6, e6, x6, u, exit] = events;
   assert.deepEqual(c4, {
     kind: "connect",
-    sk: "ffff888118025340",
-    pid: 14099,
-    tid: 14099,
+    sk: "ffff88810832a500",
+    pid: 16349,
+    tid: 16349,
     uid: 0,
-    ppid: 14098,
+    ppid: 16348,
     parentComm: "timeout",
     netns: 4026531833,
-    inode: 387714,
+    inode: 2625222,
     family: "ipv4",
-    dport: 38697,
+    dport: 33625,
     daddr: "127.0.0.1",
-    timeNs: 3607508533314n + 1_000n,
+    timeNs: 11027030527867n + 1_000n,
     comm: "node",
   });
   assert.deepEqual(e4, {
     kind: "established",
-    sk: "ffff888118025340",
-    sport: 33394,
+    sk: "ffff88810832a500",
+    sport: 50076,
     saddr: "127.0.0.1",
-    timeNs: 3607508605811n + 1_000n,
+    timeNs: 11027030690238n + 1_000n,
   });
   assert.equal(x4?.kind === "close" && x4.oldState, "FIN_WAIT2");
   assert.equal(x4?.kind === "close" && x4.bytesAcked, 1002, "1,000 bytes and the FIN");
-  assert.deepEqual(c6?.kind === "connect" && [c6.family, c6.daddr, c6.dport], ["ipv6", "::1", 35363]);
-  assert.deepEqual(e6?.kind === "established" && [e6.saddr, e6.sport], ["::1", 46754]);
+  assert.deepEqual(c6?.kind === "connect" && [c6.family, c6.daddr, c6.dport], ["ipv6", "::1", 45233]);
+  assert.deepEqual(e6?.kind === "established" && [e6.saddr, e6.sport], ["::1", 53254]);
   assert.deepEqual(x6?.kind === "close" && [x6.saddr, x6.daddr, x6.sport, x6.dport], [
     "::1",
     "::1",
-    46754,
-    35363,
+    53254,
+    45233,
   ]);
+  assert.deepEqual(u?.kind === "unix-connect" && [u.pid, u.ppid, u.comm, u.parentComm, u.path], [
+    16367,
+    16349,
+    "node",
+    "node",
+    "/tmp/sol-capture.sock",
+  ]);
+  assert.deepEqual(exit?.kind === "exit" && [exit.pid, exit.comm], [16367, "node"]);
+  assert.ok((exit?.timeNs ?? 0n) > (u?.timeNs ?? 0n));
 });
 
 test("a record of an unknown kind is counted, not guessed at; a cut record is not read", () => {

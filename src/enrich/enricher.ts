@@ -1,3 +1,5 @@
+import type { SessionEvent } from "../session-tracker.ts";
+import type { Owner } from "../sources/types.ts";
 import { type ConnectionEvent, isEnd } from "../tracker.ts";
 import { communityId } from "./community-id.ts";
 import { isSshServer, sessionOrigin } from "./forwarded.ts";
@@ -53,6 +55,15 @@ export interface EnrichedEvent extends ConnectionEvent {
 
 type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
 
+/** A session over a master's connection, with who ran it and what they typed. */
+export interface EnrichedSession extends SessionEvent {
+  process?: ProcessRecord;
+  parent?: ProcessRecord;
+  ancestry: AncestorRecord[];
+  target?: SshTarget;
+  attribution: Attribution;
+}
+
 /**
  * Adds who and what to each connection event. Facts are gathered once per connection, at the first
  * event (the attempt, when the process most likely still lives), and repeated on its later events, so
@@ -60,6 +71,7 @@ type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
  */
 export class Enricher {
   private readonly byId = new Map<string, Facts>();
+  private readonly sessions = new Map<string, Facts>();
   readonly processes = new ProcessCache();
   readonly users = new Users();
 
@@ -81,9 +93,50 @@ export class Enricher {
     return out;
   }
 
+  /** Facts are read at the session's start (the client most likely lives), written at its end. */
+  enrichSession(ev: SessionEvent): EnrichedSession | undefined {
+    let f = this.sessions.get(ev.id);
+    if (!f) {
+      f = this.whoIs(ev.session.owner).facts;
+      this.sessions.set(ev.id, f);
+    }
+    if (ev.action === "session-started") return undefined;
+    this.sessions.delete(ev.id);
+    const out: EnrichedSession = { ...ev, ancestry: f.ancestry, attribution: f.attribution };
+    if (f.process) out.process = f.process;
+    if (f.parent) out.parent = f.parent;
+    if (f.target) out.target = f.target;
+    return out;
+  }
+
   private gather(ev: ConnectionEvent): Facts {
-    const owner = ev.socket.owner;
-    if (!owner) return { ancestry: [], attribution: "none" };
+    const { facts, live, parent } = this.whoIs(ev.socket.owner, ev.socket.uid);
+    if (!live) return facts;
+    if (facts.target) return facts;
+    if (isSshServer(live.name)) {
+      const origin = sessionOrigin(live.pid, ev.socket.inode);
+      // The session's process runs as the user who logged in (privilege separation).
+      if (origin) facts.forwardedFor = { user: this.users.name(live.uid), ...origin };
+    } else if (parent) {
+      // A ProxyCommand (nc, socat, a cloud session helper): the session it carries is its parent's.
+      const served = parseClientArgv(parent.args, parent.name);
+      if (served && isProxyOf(live.pid, parent.pid)) {
+        facts.target = served;
+        facts.proxyFor = { pid: parent.pid };
+      }
+    }
+    return facts;
+  }
+
+  /**
+   * The process, its ancestry and typed target, read from /proc while it lives (`complete`), else
+   * what the source saw of it (`partial`), else nothing (`none`).
+   */
+  whoIs(
+    owner: Owner | undefined,
+    socketUid?: number,
+  ): { facts: Facts; live?: ProcessFacts; parent?: ProcessFacts } {
+    if (!owner) return { facts: { ancestry: [], attribution: "none" } };
     const live = this.processes.get(owner.pid);
     // The kernel's name for the task at connect() guards against a pid reused since.
     if (live && (owner.comm === undefined || owner.comm === live.name)) {
@@ -103,24 +156,12 @@ export class Enricher {
       if (parent) facts.parent = this.record(parent);
       const target = parseClientArgv(live.args, live.name);
       if (target) facts.target = target;
-      else if (isSshServer(live.name)) {
-        const origin = sessionOrigin(live.pid, ev.socket.inode);
-        // The session's process runs as the user who logged in (privilege separation).
-        if (origin) facts.forwardedFor = { user: this.users.name(live.uid), ...origin };
-      } else if (parent) {
-        // A ProxyCommand (nc, socat, a cloud session helper): the session it carries is its parent's.
-        const served = parseClientArgv(parent.args, parent.name);
-        if (served && isProxyOf(live.pid, parent.pid)) {
-          facts.target = served;
-          facts.proxyFor = { pid: parent.pid };
-        }
-      }
-      return facts;
+      return parent ? { facts, live, parent } : { facts, live };
     }
     const process: ProcessRecord = { pid: owner.pid };
     if (owner.comm !== undefined) process.name = owner.comm;
     if (owner.ppid !== undefined) process.ppid = owner.ppid;
-    const uid = owner.uid ?? ev.socket.uid;
+    const uid = owner.uid ?? socketUid;
     if (uid !== undefined) {
       process.uid = uid;
       process.user = this.users.name(uid);
@@ -130,7 +171,7 @@ export class Enricher {
       facts.parent = { pid: owner.ppid };
       if (owner.parentComm !== undefined) facts.parent.name = owner.parentComm;
     }
-    return facts;
+    return { facts };
   }
 
   private record(p: ProcessFacts): ProcessRecord {

@@ -11,7 +11,9 @@ import {
 import { ExactBytes } from "./exact-bytes.ts";
 import {
   type EnrichedEvent,
+  type EnrichedSession,
   isMonitorEvent,
+  isSession,
   type LogRecord,
   type MonitorEvent,
   type ProcessRecord,
@@ -93,16 +95,46 @@ function targetFields(t: EnrichedEvent["target"], exact: ExactBytes): Obj | unde
   };
 }
 
-function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
-  const s = ev.socket;
-  const ending = isEnd(ev.action);
+/** Who made a connection or a session: the ECS process and user, and ours (ancestry, typed target). */
+function who(
+  ev: EnrichedEvent | EnrichedSession,
+  exact: ExactBytes,
+): { process?: Obj; user?: Obj; ours: Obj } {
   const p = ev.process;
-  const exact = new ExactBytes();
   const own = processFields(p, PROCESS_ARGV_MAX, exact, "process");
   const process = own.fields;
   if (process && ev.parent) {
     process.parent = processFields(ev.parent, ANCESTOR_ARGV_MAX, exact, "process.parent").fields;
   }
+  return {
+    process,
+    user: p?.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
+    ours: {
+      args_cut: cutFields(own.cut),
+      ancestry: ev.ancestry.map((a, i) => {
+        const argv = boundArgs(a.args, ANCESTOR_ARGV_MAX);
+        return {
+          pid: a.pid,
+          name: exact.text(a.name, `ssh_outbound.ancestry.${i}.name`),
+          args: exact.list(argv.args, `ssh_outbound.ancestry.${i}.args`),
+          args_cut: cutFields(argv.cut),
+          user: a.user,
+          start: isoNs(a.startNs),
+        };
+      }),
+      target: targetFields(ev.target, exact),
+    },
+  };
+}
+
+const endWindow = (w: { afterNs: bigint; beforeNs: bigint } | undefined): Obj | undefined =>
+  w ? { after: isoNs(w.afterNs), before: isoNs(w.beforeNs) } : undefined;
+
+function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
+  const s = ev.socket;
+  const ending = isEnd(ev.action);
+  const exact = new ExactBytes();
+  const w = who(ev, exact);
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
@@ -116,8 +148,8 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       end: ev.endNs === undefined ? undefined : isoNs(ev.endNs),
       duration: ev.endNs === undefined ? undefined : Number(ev.endNs - ev.startNs),
     },
-    process,
-    user: p?.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
+    process: w.process,
+    user: w.user,
     source: { ip: s.local?.ip, port: s.local?.port || undefined, bytes: ev.bytesSent },
     destination: { ip: s.remote.ip, port: s.remote.port, bytes: ev.bytesReceived },
     network: {
@@ -137,32 +169,54 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       source: ev.source,
       state: ending ? ev.lastState : s.state,
       observed: ev.observed,
-      end_window: ev.endWindow
-        ? { after: isoNs(ev.endWindow.afterNs), before: isoNs(ev.endWindow.beforeNs) }
-        : undefined,
+      end_window: endWindow(ev.endWindow),
       attribution: ev.attribution,
       fd: s.owner?.fd,
       tid: s.owner?.tid,
       inode: s.inode,
       netns: s.netns,
-      args_cut: cutFields(own.cut),
-      ancestry: ev.ancestry.map((a, i) => {
-        const argv = boundArgs(a.args, ANCESTOR_ARGV_MAX);
-        return {
-          pid: a.pid,
-          name: exact.text(a.name, `ssh_outbound.ancestry.${i}.name`),
-          args: exact.list(argv.args, `ssh_outbound.ancestry.${i}.args`),
-          args_cut: cutFields(argv.cut),
-          user: a.user,
-          start: isoNs(a.startNs),
-        };
-      }),
-      target: targetFields(ev.target, exact),
+      ...w.ours,
       proxy_for: ev.proxyFor ? { pid: ev.proxyFor.pid } : undefined,
       forwarded_for: ev.forwardedFor
         ? { user: ev.forwardedFor.user, ip: ev.forwardedFor.ip, port: ev.forwardedFor.port }
         : undefined,
       // Last: every string above has been through `exact` by now.
+      raw_bytes: exact.result(),
+    },
+  };
+}
+
+/**
+ * A session that rode an existing connection (ControlMaster): one record at its end. ECS has no
+ * "network" event for it (no packet of its own crossed the network): it is a `session` event.
+ */
+function sshSession(ev: EnrichedSession, ctx: EcsContext): Obj {
+  const exact = new ExactBytes();
+  const w = who(ev, exact);
+  return {
+    "@timestamp": isoNs(ev.timeNs),
+    ecs: { version: ECS_VERSION },
+    event: {
+      kind: "event",
+      category: ["session"],
+      type: ["end"],
+      action: "ssh-session",
+      outcome: ev.outcome ?? "success",
+      start: isoNs(ev.startNs),
+      end: ev.endNs === undefined ? undefined : isoNs(ev.endNs),
+      duration: ev.endNs === undefined ? undefined : Number(ev.endNs - ev.startNs),
+    },
+    process: w.process,
+    user: w.user,
+    host: { hostname: ctx.hostname },
+    ssh_outbound: {
+      session_id: ev.id,
+      via_connection_id: ev.viaConnectionId,
+      control: { path: ev.session.controlPath, master_pid: ev.session.masterPid },
+      source: ev.source,
+      end_window: endWindow(ev.endWindow),
+      attribution: ev.attribution,
+      ...w.ours,
       raw_bytes: exact.result(),
     },
   };
@@ -217,5 +271,6 @@ function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
 
 /** The ECS-aligned object for one record; the JSON Schema in schema/ describes exactly this. */
 export function toEcs(r: LogRecord, ctx: EcsContext): Obj {
-  return compact(isMonitorEvent(r) ? monitor(r, ctx) : connection(r, ctx)) ?? {};
+  const o = isMonitorEvent(r) ? monitor(r, ctx) : isSession(r) ? sshSession(r, ctx) : connection(r, ctx);
+  return compact(o) ?? {};
 }

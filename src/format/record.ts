@@ -1,6 +1,6 @@
-import type { EnrichedEvent } from "../enrich/enricher.ts";
+import type { EnrichedEvent, EnrichedSession } from "../enrich/enricher.ts";
 
-export type { AncestorRecord, EnrichedEvent, ProcessRecord } from "../enrich/enricher.ts";
+export type { AncestorRecord, EnrichedEvent, EnrichedSession, ProcessRecord } from "../enrich/enricher.ts";
 
 export type MonitorAction = "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered";
 
@@ -24,7 +24,7 @@ export interface MonitorEvent {
   outage?: { sinceNs: bigint; untilNs: bigint; held: number; dropped: number; error: string };
 }
 
-export type LogRecord = EnrichedEvent | MonitorEvent;
+export type LogRecord = EnrichedEvent | EnrichedSession | MonitorEvent;
 
 const MONITOR_ACTIONS: ReadonlySet<string> = new Set<MonitorAction>([
   "monitor-started",
@@ -35,4 +35,8 @@ const MONITOR_ACTIONS: ReadonlySet<string> = new Set<MonitorAction>([
 
 export function isMonitorEvent(r: LogRecord): r is MonitorEvent {
   return MONITOR_ACTIONS.has(r.action);
+}
+
+export function isSession(r: LogRecord): r is EnrichedSession {
+  return r.action === "session-ended";
 }

@@ -1,6 +1,13 @@
 import { isoNs } from "../clock.ts";
 import { kv } from "./escape.ts";
-import { type AncestorRecord, type EnrichedEvent, isMonitorEvent, type LogRecord } from "./record.ts";
+import {
+  type AncestorRecord,
+  type EnrichedEvent,
+  type EnrichedSession,
+  isMonitorEvent,
+  isSession,
+  type LogRecord,
+} from "./record.ts";
 import { typedTarget } from "./target.ts";
 
 /**
@@ -34,7 +41,30 @@ export function formatText(r: LogRecord): string {
       "\n"
     );
   }
+  if (isSession(r)) return `${isoNs(r.timeNs)} ssh-session${sessionFields(r)}\n`;
   return `${isoNs(r.timeNs)} connection-${r.action}${connectionFields(r)}\n`;
+}
+
+function sessionFields(e: EnrichedSession): string {
+  const p = e.process;
+  const duration = e.endNs === undefined ? undefined : `${Number(e.endNs - e.startNs) / 1e6}ms`;
+  return (
+    kv("id", e.id) +
+    kv("via", e.viaConnectionId) +
+    kv("pid", p?.pid) +
+    kv("user", p?.user) +
+    kv("process", p?.name) +
+    kv("target", e.target ? typedTarget(e.target) : undefined) +
+    kv("remote_cmd", e.target?.command) +
+    kv("duration", duration) +
+    kv("outcome", e.outcome) +
+    kv("ended_after", e.endWindow ? isoNs(e.endWindow.afterNs) : undefined) +
+    kv("control_path", e.session.controlPath) +
+    kv("master_pid", e.session.masterPid) +
+    kv("source", e.source) +
+    kv("cmd", p?.args?.join(" ")) +
+    kv("tree", e.ancestry.length ? treeLine(e.ancestry, p?.pid, p?.name) : undefined)
+  );
 }
 
 function connectionFields(e: EnrichedEvent): string {

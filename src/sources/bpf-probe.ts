@@ -3,12 +3,14 @@ import { clock } from "../clock.ts";
 import { SourceError } from "./errors.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 import { nativeAddon } from "./native.ts";
-import { parseProbeRecords, RECORD_SIZE, RECORD_VERSION } from "./probe-records.ts";
+import { type ClientEvent, parseProbeRecords, RECORD_SIZE, RECORD_VERSION } from "./probe-records.ts";
 import type { Diagnostics } from "./types.ts";
 
 /** What the probe tells its owner. */
 export interface ProbeHandlers {
   event(ev: KernelEvent): void;
+  /** An SSH client connected to a unix socket, or exited (sessions over a control master). */
+  client(ev: ClientEvent): void;
   /** The program could not reserve this many records (its ring buffer was full). */
   lost(records: number): void;
   /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
@@ -33,6 +35,7 @@ type Handle = object & { readonly __probe: unique symbol };
 interface Addon {
   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Handle;
   lost(h: Handle): number;
+  sessionError(h: Handle): string | null;
   stop(h: Handle): void;
   pending(h: Handle): number;
   drain(h: Handle): Buffer;
@@ -128,6 +131,13 @@ export class BpfProbe {
       );
     }
     this.counters.attach_ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const why = a.sessionError(this.handle);
+    if (why !== null) {
+      this.opts.diag.once(
+        "probe-sessions",
+        `the eBPF probe cannot follow sessions over a control master here (${why}: syscall tracepoints); connections are logged as usual`,
+      );
+    }
     // A new program counts from zero.
     this.lostSoFar = 0;
   }
@@ -160,7 +170,10 @@ export class BpfProbe {
       () => this.counters.unknown_records++,
     );
     this.counters.kernel_events += events.length;
-    for (const ev of events) this.on.event(ev);
+    for (const ev of events) {
+      if (ev.kind === "unix-connect" || ev.kind === "exit") this.on.client(ev);
+      else this.on.event(ev);
+    }
   }
 
   private readLost(): void {

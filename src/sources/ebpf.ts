@@ -2,6 +2,7 @@ import { clock } from "../clock.ts";
 import { BpfProbe } from "./bpf-probe.ts";
 import { Guard } from "./guard.ts";
 import { KernelTable } from "./kernel-table.ts";
+import { MuxWatch } from "./mux.ts";
 import { ProcfsScanner } from "./procfs.ts";
 import type { Diagnostics, Source, SourceEvents, SourceStats } from "./types.ts";
 
@@ -29,6 +30,7 @@ export class EbpfSource implements Source {
   readonly name = "ebpf" as const;
   reason = "ebpf";
   private readonly scanner: ProcfsScanner;
+  private readonly mux: MuxWatch;
   private table: KernelTable | undefined;
   private probe: BpfProbe | undefined;
   private guard: Guard | undefined;
@@ -39,6 +41,7 @@ export class EbpfSource implements Source {
 
   constructor(private readonly opts: EbpfOptions) {
     this.scanner = new ProcfsScanner({ ports: opts.ports, clients: opts.clients, diag: opts.diag });
+    this.mux = new MuxWatch(new Set(opts.clients));
   }
 
   async start(events: SourceEvents): Promise<void> {
@@ -52,6 +55,20 @@ export class EbpfSource implements Source {
     this.table = table;
     const probe = new BpfProbe(this.opts, {
       event: (ev) => guard.run(() => table.event(ev)),
+      client: (ev) =>
+        guard.run(() => {
+          const obs =
+            ev.kind === "exit"
+              ? this.mux.exited(ev.pid, ev.timeNs)
+              : this.mux.connected(ev.pid, ev.path, ev.timeNs, {
+                  pid: ev.pid,
+                  comm: ev.comm,
+                  uid: ev.uid,
+                  ppid: ev.ppid,
+                  parentComm: ev.parentComm,
+                });
+          if (obs) events.emit(obs);
+        }),
       lost: (n) => {
         this.counters.lost += n;
         table.lost(clock.nowNs());

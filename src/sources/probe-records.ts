@@ -4,14 +4,30 @@ import { formatAddress } from "./proc-net.ts";
 import { TCP_STATES } from "./types.ts";
 
 /**
- * The records of the BPF program (native/probe.h, `struct probe_record`, 136 bytes, little-endian on
- * every architecture this runs on) as KernelEvents. Times are CLOCK_MONOTONIC; `toWall` turns them
+ * The records of the BPF program (native/probe.h, `struct probe_record`, 248 bytes, little-endian on
+ * every architecture this runs on) as KernelEvents (a TCP socket's transitions) and ClientEvents (an
+ * SSH client's connect to a unix socket, and its exit). Times are CLOCK_MONOTONIC; `toWall` turns them
  * into wall-clock ns. A record of an unknown kind is counted, not guessed at.
  */
-export const RECORD_SIZE = 136;
-export const RECORD_VERSION = 1;
+export const RECORD_SIZE = 248;
+export const RECORD_VERSION = 2;
 
-const KIND = { connect: 1, established: 2, close: 3 } as const;
+const KIND = { connect: 1, established: 2, close: 3, unixConnect: 4, exit: 5 } as const;
+
+/** What the probe says about SSH client processes, for sessions over a control master (mux.ts). */
+export type ClientEvent =
+  | {
+      kind: "unix-connect";
+      pid: number;
+      uid: number;
+      ppid: number;
+      comm: string;
+      parentComm: string;
+      /** The address given to connect(): a path, or "@name" for an abstract one. */
+      path: string;
+      timeNs: bigint;
+    }
+  | { kind: "exit"; pid: number; comm: string; timeNs: bigint };
 const AF_INET6 = 10;
 
 const at = {
@@ -34,7 +50,19 @@ const at = {
   daddr: 88,
   comm: 104,
   pcomm: 120,
+  path: 136,
 } as const;
+
+const PATH_LEN = 112;
+
+/** sun_path: NUL-terminated; an abstract name starts with a NUL and is shown with "@". */
+function unixPath(b: Buffer, off: number): string {
+  const abstract = b[off] === 0;
+  const from = abstract ? off + 1 : off;
+  const end = b.indexOf(0, from);
+  const to = end < 0 || end > off + PATH_LEN ? off + PATH_LEN : end;
+  return `${abstract ? "@" : ""}${decodeUtf8Escaped(b.subarray(from, to))}`;
+}
 
 /**
  * A task name: up to 16 bytes, NUL-terminated, decoded as the enricher decodes /proc/PID/stat's (bytes
@@ -54,8 +82,8 @@ export function parseProbeRecords(
   buf: Buffer,
   toWall: (monoNs: bigint) => bigint,
   unknown: () => void = () => undefined,
-): KernelEvent[] {
-  const out: KernelEvent[] = [];
+): (KernelEvent | ClientEvent)[] {
+  const out: (KernelEvent | ClientEvent)[] = [];
   for (let o = 0; o + RECORD_SIZE <= buf.length; o += RECORD_SIZE) {
     const sk = buf.readBigUInt64LE(o + at.sk).toString(16);
     const timeNs = toWall(buf.readBigUInt64LE(o + at.time));
@@ -97,6 +125,19 @@ export function parseProbeRecords(
         saddr: src.ip,
         daddr: dst.ip,
       });
+    } else if (kind === KIND.unixConnect) {
+      out.push({
+        kind: "unix-connect",
+        pid: buf.readUInt32LE(o + at.pid),
+        uid: buf.readUInt32LE(o + at.uid),
+        ppid: buf.readUInt32LE(o + at.ppid),
+        comm: comm(buf, o + at.comm),
+        parentComm: comm(buf, o + at.pcomm),
+        path: unixPath(buf, o + at.path),
+        timeNs,
+      });
+    } else if (kind === KIND.exit) {
+      out.push({ kind: "exit", pid: buf.readUInt32LE(o + at.pid), comm: comm(buf, o + at.comm), timeNs });
     } else unknown();
   }
   return out;

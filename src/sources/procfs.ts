@@ -3,6 +3,7 @@ import { listPids, PROC, pidReadFaults, readText } from "../proc-io.ts";
 import { clientSockets } from "./client-sockets.ts";
 import { SourceError } from "./errors.ts";
 import { Guard, sayAtMostEvery } from "./guard.ts";
+import { MuxWatch } from "./mux.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
 import { PidTable } from "./pid-table.ts";
 import { type ProcNetEntry, parseProcNet } from "./proc-net.ts";
@@ -61,6 +62,7 @@ interface Tables {
  */
 export class ProcfsScanner {
   private readonly pids: PidTable;
+  private readonly clientNames: ReadonlySet<string>;
   private readonly owners: OwnerResolver;
   private readonly ports: ReadonlySet<number>;
   private readonly portList: readonly number[];
@@ -88,6 +90,11 @@ export class ProcfsScanner {
    * the counters could not be read: looked for again at the next tick).
    */
   private readonly heldNotTcp = new Map<number, number>();
+  /** From the last scan, for the session watch: our namespace's clients' sockets (inode → pid). */
+  held = new Map<number, number>();
+  /** From the last scan: the SSH clients (by name) of our namespace, and who held a reported socket. */
+  ownClients: number[] = [];
+  tcpOwners = new Set<number>();
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
   malformed = 0;
@@ -99,7 +106,8 @@ export class ProcfsScanner {
     this.say = sayAtMostEvery(opts.diag, 60_000);
     // Every pid's namespace and name are read again about every 5 s (and young pids at every scan).
     const every = opts.intervalMs ? Math.max(1, Math.round(5000 / opts.intervalMs)) : 100;
-    this.pids = new PidTable(new Set(opts.clients), every);
+    this.clientNames = new Set(opts.clients);
+    this.pids = new PidTable(this.clientNames, every);
     this.owners = new OwnerResolver(new Set(opts.clients), opts.diag);
     this.netlink = sockDiag() !== null;
   }
@@ -117,6 +125,11 @@ export class ProcfsScanner {
 
   scan(): SocketFacts[] {
     const { reps, clients } = this.pids.refresh();
+    const ownNs = [...reps].find(([, pid]) => pid === process.pid)?.[0];
+    this.ownClients = (ownNs === undefined ? [] : (clients.get(ownNs) ?? [])).filter((pid) =>
+      this.clientNames.has(this.pids.comm(pid) ?? ""),
+    );
+    this.held = new Map();
     if (!this.primed) {
       this.owners.prime(listPids());
       this.primed = true;
@@ -177,6 +190,7 @@ export class ProcfsScanner {
       if (k.owner !== undefined) c.facts.owner = k.owner;
       out.push(c.facts);
     }
+    this.tcpOwners = new Set(out.flatMap((f) => (f.owner ? [f.owner.pid] : [])));
     return out;
   }
 
@@ -289,6 +303,7 @@ export class ProcfsScanner {
       this.lastCounters = counters;
       this.portSockets = entries;
       const held = clientSockets(clientPids);
+      this.held = held;
       const have = new Set(entries.map((e) => e.inode));
       const carried = new Map<number, DiagEntry>();
       const unseen = new Set<number>();
@@ -355,8 +370,11 @@ export class ProcfsSource implements Source {
   private guard: Guard | undefined;
   private readonly counters = { ticks: 0, overruns: 0, tickNsTotal: 0, tickNsMax: 0, failed_ticks: 0 };
 
+  private readonly mux: MuxWatch;
+
   constructor(private readonly opts: ProcfsOptions) {
     this.scanner = new ProcfsScanner(opts);
+    this.mux = new MuxWatch(new Set(opts.clients));
   }
 
   async start(events: SourceEvents): Promise<void> {
@@ -374,8 +392,12 @@ export class ProcfsSource implements Source {
       const t0 = process.hrtime.bigint();
       const sockets = guard.run(() => this.scanner.scan());
       if (sockets) {
-        events.emit({ type: "snapshot", timeNs: clock.nowNs(), sockets, initial });
+        const now = clock.nowNs();
+        events.emit({ type: "snapshot", timeNs: now, sockets, initial });
         initial = false;
+        const sc = this.scanner;
+        const sessions = guard.run(() => this.mux.tick(sc.ownClients, sc.tcpOwners, sc.held, now));
+        for (const obs of sessions ?? []) events.emit(obs);
       } else this.counters.failed_ticks++;
       const took = Number(process.hrtime.bigint() - t0);
       this.counters.ticks++;

@@ -1,5 +1,6 @@
 /**
- * What a source yields: observations of TCP sockets that look like outbound SSH. A source knows how
+ * What a source yields: observations of TCP sockets that look like outbound SSH, and of SSH sessions
+ * that ride an existing connection. A source knows how
  * to see sockets (polling /proc, or kernel events through eBPF); it knows nothing of ids, processes'
  * ancestry or output formats. Everything after it works the same whichever source is running.
  */
@@ -57,6 +58,17 @@ export interface SocketFacts {
   owner?: Owner;
 }
 
+/** An SSH client whose session rides another client's connection (ControlMaster); see mux.ts. */
+export interface MuxSession {
+  /** Stable while the session lives: the client's pid and start time. */
+  key: string;
+  owner: Owner;
+  masterPid: number;
+  /** Socket inodes the master holds: its TCP connection is among them. */
+  masterSockets: number[];
+  controlPath?: string;
+}
+
 export type Observation =
   /** procfs: every matching socket alive right now. Keys missing from it have gone. */
   | { type: "snapshot"; timeNs: bigint; sockets: SocketFacts[]; initial: boolean }
@@ -77,7 +89,11 @@ export type Observation =
       /** unknown: the end was not seen but found afterwards (events were lost); it happened after `afterNs`. */
       outcome?: "unknown";
       afterNs?: bigint;
-    };
+    }
+  /** A client began a session over a master's connection. */
+  | { type: "session-open"; timeNs: bigint; session: MuxSession }
+  /** It ended (exited); with `afterNs` when the end was found by polling: it happened after that. */
+  | { type: "session-close"; timeNs: bigint; key: string; afterNs?: bigint };
 
 export interface SourceStats {
   /** Observations the source knows it could not deliver (kernel ring buffer overruns, parse failures). */

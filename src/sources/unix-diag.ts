@@ -66,7 +66,12 @@ export function parseUnixReply(reply: Buffer, dump: boolean): UnixSocket[] {
       const payload = reply.subarray(a + 4, a + len);
       if (type === UNIX_DIAG_PEER && payload.length >= 4) s.peer = payload.readUInt32LE(0);
       if (type === UNIX_DIAG_NAME && payload.length > 0) {
-        s.name = payload[0] === 0 ? `@${decodeUtf8Escaped(payload.subarray(1))}` : decodeUtf8Escaped(payload);
+        // A path ends at its NUL (the kernel may count it in the address); an abstract name keeps its bytes.
+        const nul = payload.indexOf(0, 1);
+        s.name =
+          payload[0] === 0
+            ? `@${decodeUtf8Escaped(payload.subarray(1))}`
+            : decodeUtf8Escaped(payload.subarray(0, nul < 0 ? payload.length : nul));
       }
       a += (len + 3) & ~3;
     }

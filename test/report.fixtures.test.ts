@@ -200,7 +200,7 @@ test("the table shows one aligned row per session, the gaps, and escapes what it
   const rows = r.stdout.trimEnd().split("\n");
   assert.match(
     rows[0] as string,
-    /^START\s+DURATION\s+STATUS\s+USER\s+PROCESS\s+TARGET\s+DESTINATION\s+SENT\/RECV\s+ANCESTRY$/,
+    /^START\s+DURATION\s+STATUS\s+USER\s+PROCESS\s+TARGET\s+DESTINATION\s+SENT\/RECV\s+MUX\s+ANCESTRY$/,
   );
   const a = rows.find((l) => l.includes("alice@db1.example.com:22") && l.includes("1h00m"));
   assert.ok(a, r.stdout);
@@ -219,7 +219,7 @@ test("--csv quotes per RFC 4180 and defuses spreadsheet formulas; --by counts", 
   const [head, ...body] = csv.stdout.trim().split("\n");
   assert.equal(
     head,
-    "id,host,status,start,end,durationMs,user,pid,process,target,destIp,destPort,sent,received,ancestry,commandLine,observed",
+    "id,host,status,start,end,durationMs,user,pid,process,target,destIp,destPort,sent,received,ancestry,commandLine,observed,via,muxSessions",
   );
   assert.equal(body.length, 6);
   const d = body.find((l) => l.startsWith(D)) as string;

@@ -7,7 +7,9 @@ import { Enricher } from "../enrich/enricher.ts";
 import { toEcs } from "../format/ecs.ts";
 import { tableWriter } from "../report/output.ts";
 import { recordOf } from "../report/records.ts";
-import { sessionOf } from "../report/sessions.ts";
+import { muxSessionOf, sessionOf } from "../report/sessions.ts";
+import { type SessionEvent, SessionTracker } from "../session-tracker.ts";
+import { MuxWatch } from "../sources/mux.ts";
 import { ProcfsScanner } from "../sources/procfs.ts";
 import { type ConnectionEvent, Tracker } from "../tracker.ts";
 import { NAME } from "../version.ts";
@@ -15,7 +17,9 @@ import { stdoutLines } from "./stdout-lines.ts";
 
 export function listCommand(): Command {
   return new Command("list")
-    .description("show the outbound SSH connections open right now, with process, user, target and ancestry")
+    .description(
+      "show the outbound SSH connections open right now, and the sessions riding a control master's, with process, user, target and ancestry",
+    )
     .option("--ports <list>", "remote TCP ports that count as SSH (env SSH_OUTBOUND_PORTS; default 22)")
     .option(
       "--clients <list>",
@@ -38,15 +42,26 @@ Examples:
       const config = resolveConfig({ ports: flags.ports, clients: flags.clients });
       const diag = stderrDiagnostics();
       const scanner = new ProcfsScanner({ ports: config.ports, clients: config.clients, diag });
-      const found: ConnectionEvent[] = [];
+      const found: (ConnectionEvent | SessionEvent)[] = [];
       const tracker = new Tracker("procfs", (ev) => found.push(ev));
-      tracker.observe({ type: "snapshot", timeNs: clock.nowNs(), sockets: scanner.scan(), initial: true });
+      const now = clock.nowNs();
+      tracker.observe({ type: "snapshot", timeNs: now, sockets: scanner.scan(), initial: true });
+      // Sessions riding a control master's connection: found as `run` finds them, listed as open.
+      const sessions = new SessionTracker(
+        "procfs",
+        (ev) => found.push(ev),
+        (s) => tracker.idOfSocket(s),
+      );
+      const mux = new MuxWatch(new Set(config.clients));
+      for (const obs of mux.tick(scanner.ownClients, scanner.tcpOwners, scanner.held, now))
+        sessions.observe(obs);
+      sessions.stop(now);
       const enricher = new Enricher();
       const out = stdoutLines();
       const table = tableWriter(out.write);
       if (!flags.json) table.header();
       for (const ev of found) {
-        const enriched = enricher.enrich(ev);
+        const enriched = "session" in ev ? enricher.enrichSession(ev) : enricher.enrich(ev);
         if (!enriched) continue; // still connecting
         const ecs = toEcs(enriched, { hostname: hostname() });
         if (flags.json) {
@@ -54,7 +69,11 @@ Examples:
           continue;
         }
         const r = recordOf(ecs);
-        if (typeof r === "string" || r.kind !== "connection") continue;
+        if (typeof r === "string" || r.kind === "monitor") continue;
+        if (r.kind === "mux") {
+          table.row({ ...muxSessionOf(r), status: "open" });
+          continue;
+        }
         const s = sessionOf(r);
         table.row({ ...s, status: "open", start: r.processStart ?? s.start });
       }

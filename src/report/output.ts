@@ -54,8 +54,13 @@ const COLUMNS: Column[] = [
   { title: "USER", width: 10, cell: (s) => s.user ?? "" },
   { title: "PROCESS", width: 16, cell: (s) => (s.process ? `${s.process}[${s.pid ?? "?"}]` : "") },
   { title: "TARGET", width: 30, cell: (s) => s.target ?? "" },
-  { title: "DESTINATION", width: 22, cell: (s) => (s.destIp ? `${s.destIp}:${s.destPort}` : "") },
+  {
+    title: "DESTINATION",
+    width: 22,
+    cell: (s) => (s.destIp ? `${s.destIp}:${s.destPort}` : s.via ? `via ${s.via.slice(0, 18)}` : ""),
+  },
   { title: "SENT/RECV", width: 11, cell: bytesCell },
+  { title: "MUX", width: 3, cell: (s) => (s.muxSessions ? String(s.muxSessions) : "") },
   { title: "ANCESTRY", width: 0, cell: (s) => s.ancestry },
 ];
 
@@ -112,6 +117,8 @@ const CSV_FIELDS: (keyof Session)[] = [
   "ancestry",
   "commandLine",
   "observed",
+  "via",
+  "muxSessions",
 ];
 
 /**

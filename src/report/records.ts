@@ -43,7 +43,25 @@ export interface MonitorRecord {
   continuity?: boolean;
 }
 
-export type ReportRecord = ConnectionRecord | MonitorRecord;
+/** An ssh-session record: a session that rode the connection `via` (a control master's). */
+export interface MuxRecord {
+  kind: "mux";
+  id: string;
+  via?: string;
+  time: string;
+  start: string;
+  end?: string;
+  host: string;
+  user?: string;
+  pid?: number;
+  process?: string;
+  commandLine?: string;
+  target?: { client?: string; user?: string; host?: string; port?: number };
+  ancestry: string[];
+  outcome?: string;
+}
+
+export type ReportRecord = ConnectionRecord | MonitorRecord | MuxRecord;
 
 export type SkipReason = "not-json" | "truncated" | "not-ours" | "missing-fields";
 
@@ -120,14 +138,38 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
       continuity: typeof m.continuity === "object" && m.continuity !== null,
     };
   }
+  const t = j.ssh_outbound?.target;
+  const target =
+    t && typeof t === "object"
+      ? { client: str(t.client), user: str(t.user), host: str(t.host), port: num(t.port) }
+      : undefined;
+  const ancestry = Array.isArray(j.ssh_outbound?.ancestry)
+    ? j.ssh_outbound.ancestry.map((x: Json) => str(x?.name) ?? "?")
+    : [];
+  if (action === "ssh-session") {
+    const id = str(j.ssh_outbound?.session_id);
+    if (id === undefined) return "missing-fields";
+    return {
+      kind: "mux",
+      id,
+      via: str(j.ssh_outbound?.via_connection_id),
+      time,
+      start: str(j.event?.start) ?? time,
+      end: str(j.event?.end),
+      host,
+      user: str(j.user?.name) ?? str(j.user?.id),
+      pid: num(j.process?.pid),
+      process: str(j.process?.name),
+      commandLine: joined(j.process?.args),
+      target,
+      ancestry,
+      outcome: str(j.event?.outcome),
+    };
+  }
   const a = CONNECTION[action];
   if (a === undefined) return "not-ours";
   const id = str(j.ssh_outbound?.connection_id);
   if (id === undefined) return "missing-fields";
-  const t = j.ssh_outbound?.target;
-  const ancestry = Array.isArray(j.ssh_outbound?.ancestry)
-    ? j.ssh_outbound.ancestry.map((x: Json) => str(x?.name) ?? "?")
-    : [];
   return {
     kind: "connection",
     action: a,
@@ -141,10 +183,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
     process: str(j.process?.name),
     // Earlier records carried command_line; later ones write the argv once, as args.
     commandLine: str(j.process?.command_line) ?? joined(j.process?.args),
-    target:
-      t && typeof t === "object"
-        ? { client: str(t.client), user: str(t.user), host: str(t.host), port: num(t.port) }
-        : undefined,
+    target,
     destIp: str(j.destination?.ip),
     destPort: num(j.destination?.port),
     sent: num(j.source?.bytes),

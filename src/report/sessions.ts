@@ -2,6 +2,7 @@ import { typedTarget } from "../format/target.ts";
 import {
   type ConnectionRecord,
   type MonitorRecord,
+  type MuxRecord,
   type ReportRecord,
   type SkipReason,
   toRecord,
@@ -37,6 +38,10 @@ export interface Session {
   /** Names of the last ancestors and the process: sshd>bash>ssh. */
   ancestry: string;
   observed?: string;
+  /** A session over a control master: the id of the master's connection it rode. */
+  via?: string;
+  /** A connection: how many sessions rode it (ssh-session records naming it). */
+  muxSessions?: number;
 }
 
 /** A time when nobody was watching: between a monitor-stopped (or the last record of a daemon that
@@ -77,6 +82,30 @@ export function sessionOf(r: ConnectionRecord): Session {
   };
 }
 
+/** A session over a control master: complete from its one record. */
+export function muxSessionOf(r: MuxRecord): Session {
+  const names = [...r.ancestry.slice(-ANCESTORS_SHOWN), r.process ?? "?"];
+  const s: Session = {
+    type: "session",
+    id: r.id,
+    host: r.host,
+    status: r.outcome === "unknown" ? "unknown" : "closed",
+    start: r.start,
+    end: r.end,
+    user: r.user,
+    pid: r.pid,
+    process: r.process,
+    commandLine: r.commandLine,
+    target: typed(r.target),
+    targetHost: r.target?.host,
+    ancestry: names.join(">"),
+    via: r.via,
+  };
+  const ms = r.end === undefined ? Number.NaN : Date.parse(r.end) - Date.parse(r.start);
+  if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);
+  return s;
+}
+
 /**
  * Joins connection records into sessions by connection id, and monitor records into gaps. Sessions
  * are passed on as soon as they end, so memory holds only the open ones: a daemon's ids never
@@ -89,6 +118,8 @@ export class SessionJoiner {
   private readonly stopped = new Map<string, MonitorRecord>();
   private readonly running = new Set<string>();
   private readonly lastSeen = new Map<string, string>();
+  /** Sessions over each master connection, counted until the connection's row goes out. */
+  private readonly muxCount = new Map<string, number>();
 
   constructor(
     private readonly out: (item: Session | Gap) => void,
@@ -120,6 +151,7 @@ export class SessionJoiner {
 
   push(r: ReportRecord): void {
     if (r.kind === "monitor") this.monitor(r);
+    else if (r.kind === "mux") this.mux(r);
     else this.connection(r);
     this.lastSeen.set(r.host, r.time);
   }
@@ -131,7 +163,7 @@ export class SessionJoiner {
   end(): void {
     for (const entry of this.open.values()) {
       const s = this.session(entry);
-      if (s) this.out({ ...s, status: this.stopped.has(s.host) ? "unknown" : "open" });
+      if (s) this.emit({ ...s, status: this.stopped.has(s.host) ? "unknown" : "open" });
     }
     this.open.clear();
     for (const [host, stop] of this.stopped) {
@@ -171,8 +203,21 @@ export class SessionJoiner {
       if (entry.host !== host) continue;
       this.open.delete(id);
       const s = this.session(entry);
-      if (s) this.out({ ...s, status: "unknown" });
+      if (s) this.emit({ ...s, status: "unknown" });
     }
+  }
+
+  private mux(r: MuxRecord): void {
+    if (r.via !== undefined) this.muxCount.set(r.via, (this.muxCount.get(r.via) ?? 0) + 1);
+    this.out(muxSessionOf(r));
+  }
+
+  /** A connection's row goes out with the sessions that rode it so far. */
+  private emit(s: Session): void {
+    const n = this.muxCount.get(s.id);
+    if (n !== undefined) s.muxSessions = n;
+    this.muxCount.delete(s.id);
+    this.out(s);
   }
 
   private connection(r: ConnectionRecord): void {
@@ -192,7 +237,7 @@ export class SessionJoiner {
     if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);
     s.sent = r.sent;
     s.received = r.received;
-    this.out(s);
+    this.emit(s);
   }
 }
 

@@ -122,3 +122,47 @@ export const newId = (): string => {
 };
 
 export const lines = (records: unknown[]): string => records.map((r) => `${JSON.stringify(r)}\n`).join("");
+
+/** An ssh-session record: a run of `ssh host command` that rode the master connection `via`. */
+export function muxSession(o: {
+  id: string;
+  via: string;
+  start: string;
+  end: string;
+  command: string;
+  pid: number;
+}) {
+  return {
+    "@timestamp": o.end,
+    ecs: { version: "8.17.0" },
+    event: {
+      kind: "event",
+      category: ["session"],
+      type: ["end"],
+      action: "ssh-session",
+      outcome: "success",
+      start: o.start,
+      end: o.end,
+      duration: (Date.parse(o.end) - Date.parse(o.start)) * 1e6,
+    },
+    process: {
+      pid: o.pid,
+      name: "ssh",
+      executable: "/usr/bin/ssh",
+      args: ["ssh", "-S", "/home/alice/.ssh/cm-db1", "db1", o.command],
+      args_count: 5,
+      user: { id: "1000", name: "alice" },
+    },
+    user: { id: "1000", name: "alice" },
+    host: { hostname: "web1" },
+    ssh_outbound: {
+      session_id: o.id,
+      via_connection_id: o.via,
+      control: { path: "/home/alice/.ssh/cm-db1", master_pid: 4243 },
+      source: "ebpf",
+      attribution: "complete",
+      ancestry: [{ pid: 901, name: "bash", args: ["-bash"], user: "alice", start: o.start }],
+      target: { client: "ssh", host: "db1", jump: [], command: o.command },
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
-import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
+import { type Daemon, type Ev, runCli, startDaemon } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -92,3 +92,39 @@ for (const source of ["procfs", "ebpf"]) {
     }
   });
 }
+
+test("list shows a session riding a control master, with the master's connection", async (t) => {
+  if (!needs(t, ready, "sshd and ssh are needed")) return;
+  const s = sshd as TestSshd;
+  const ctl = join(s.dir, "ctl-list");
+  const master = await runClient(["-M", "-S", ctl, "-f", "-N", ...s.sshArgs]);
+  assert.equal(master.code, 0, master.stderr);
+  const run = runClient(["-S", ctl, ...s.sshArgs, "sleep 3"]);
+  try {
+    const listed = await waitFor(
+      "the session in list --json",
+      () => {
+        const r = runCli(["list", "--json", "--ports", String(s.port)], {});
+        const records: Ev[] = r.stdout
+          .trim()
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
+        const session = records.find((e) => e.event.action === "ssh-session");
+        const conn = records.find((e) => e.event.action === "connection-opened");
+        return session && conn
+          ? { session, conn, table: runCli(["list", "--ports", String(s.port)], {}).stdout }
+          : undefined;
+      },
+      10_000,
+    );
+    assertValidEvent(listed.session);
+    assert.equal(listed.session.ssh_outbound.via_connection_id, listed.conn.ssh_outbound.connection_id);
+    assert.equal(listed.session.ssh_outbound.target.command, "sleep 3");
+    assert.equal(listed.session.event.outcome, "unknown", "still running: no end");
+    assert.match(listed.table, /via /);
+  } finally {
+    await run;
+    await runClient(["-S", ctl, "-O", "exit", ...s.sshArgs]);
+  }
+});

@@ -119,6 +119,8 @@ interface Row {
   detection: Record<string, string>;
   p50?: number;
   p99?: number;
+  /** Sorted sizes of the records written for the ssh sessions (ours only). */
+  recordBytes: number[];
 }
 
 async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: string[]): Promise<Row> {
@@ -154,6 +156,12 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
   const helper = pids.find((p) => p !== root);
   const helperRssMb = c.source === "ebpf" && helper ? peakRssMb(helper) : undefined;
   await c.stop();
+  // The size of each record our daemon wrote for the ssh sessions: bytes on disk, newline included.
+  const sshPids = new Set(probes.flatMap((p) => (p.pid === undefined ? [] : [p.pid])));
+  const recordBytes = c.lines
+    .filter((l) => sshPids.has(Number(/"process":\{"pid":(\d+)/.exec(l.text)?.[1])))
+    .map((l) => Buffer.byteLength(l.text) + 1)
+    .sort((a, b) => a - b);
 
   const detection: Record<string, string> = {};
   const latencies: number[] = [];
@@ -194,6 +202,7 @@ async function measure(c: Contender, o: Options, sshdPort: number, sshArgs: stri
     detection,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
+    recordBytes,
   };
 }
 
@@ -337,6 +346,14 @@ function table(rows: Row[], o: Options, machine: string): string {
     `Idle CPU in a second window of the same length right after the first (% of a core): ${rows
       .map((r) => `${r.label} ${f1(r.settledCpuPct, 2)}`)
       .join(", ")}.`,
+    "",
+    `Record sizes (the records written for the real ssh sessions, bytes with the newline): ${rows
+      .filter((r) => r.recordBytes.length > 0)
+      .map(
+        (r) =>
+          `${r.label}: median ${percentile(r.recordBytes, 50)}, p99 ${percentile(r.recordBytes, 99)}, max ${r.recordBytes.at(-1)} (${r.recordBytes.length} records)`,
+      )
+      .join("; ")}.`,
     "",
     `Start to capturing (spawning \`node dist/cli.js run\` to its monitor-started line): ${rows
       .filter((r) => r.startMs !== undefined)

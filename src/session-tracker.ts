@@ -1,21 +1,13 @@
 import { v7 as uuidv7 } from "uuid";
 import type { MuxSession, Observation, SourceName } from "./sources/types.ts";
+import type { TrailEvent } from "./tracker.ts";
 
 /**
  * A session over an existing connection, from its start to its end, with one UUIDv7. `started` carries
  * no record (enrichment reads the client while it lives); `ended` is the one `ssh-session` record.
  */
-export interface SessionEvent {
+export interface SessionEvent extends TrailEvent {
   action: "session-started" | "session-ended";
-  id: string;
-  source: SourceName;
-  timeNs: bigint;
-  startNs: bigint;
-  endNs?: bigint;
-  /** When the end was found by polling: it happened in this window. */
-  endWindow?: { afterNs: bigint; beforeNs: bigint };
-  /** unknown: the end was not seen (the daemon stopped while the session ran). */
-  outcome?: "unknown";
   session: MuxSession;
   /** The id of the master's TCP connection, when it is one we log. */
   viaConnectionId?: string;

@@ -22,13 +22,13 @@ export function isEnd(action: Action): boolean {
  */
 export type Observed = "live" | "already-open" | "closed-while-down";
 
-export interface ConnectionEvent {
-  action: Action;
+/** What every event of the trail carries: its id, its source, when it happened and began, how it ended. */
+export interface TrailEvent {
   id: string;
   source: SourceName;
   /** When this transition happened (ns since the epoch). */
   timeNs: bigint;
-  /** When the connection attempt was first seen. */
+  /** When it was first seen. */
   startNs: bigint;
   /** On an end: when it ended, as well as we know. */
   endNs?: bigint;
@@ -36,6 +36,10 @@ export interface ConnectionEvent {
   endWindow?: { afterNs: bigint; beforeNs: bigint };
   /** unknown: the end (or the attempt's result) was inferred, not seen. */
   outcome?: "unknown";
+}
+
+export interface ConnectionEvent extends TrailEvent {
+  action: Action;
   socket: SocketFacts;
   observed: Observed;
   bytesSent?: number;

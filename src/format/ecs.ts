@@ -130,6 +130,26 @@ function who(
 const endWindow = (w: { afterNs: bigint; beforeNs: bigint } | undefined): Obj | undefined =>
   w ? { after: isoNs(w.afterNs), before: isoNs(w.beforeNs) } : undefined;
 
+/** ECS `event` of something with a start and perhaps an end. */
+function timedEvent(
+  category: string,
+  type: string[],
+  action: string,
+  outcome: string,
+  ev: { startNs: bigint; endNs?: bigint | undefined },
+): Obj {
+  return {
+    kind: "event",
+    category: [category],
+    type,
+    action,
+    outcome,
+    start: isoNs(ev.startNs),
+    end: ev.endNs === undefined ? undefined : isoNs(ev.endNs),
+    duration: ev.endNs === undefined ? undefined : Number(ev.endNs - ev.startNs),
+  };
+}
+
 function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   const s = ev.socket;
   const ending = isEnd(ev.action);
@@ -138,16 +158,13 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
-    event: {
-      kind: "event",
-      category: ["network"],
-      type: ["connection", ending ? "end" : "start"],
-      action: ACTION[ev.action],
-      outcome: ev.outcome ?? (ev.action === "failed" ? "failure" : "success"),
-      start: isoNs(ev.startNs),
-      end: ev.endNs === undefined ? undefined : isoNs(ev.endNs),
-      duration: ev.endNs === undefined ? undefined : Number(ev.endNs - ev.startNs),
-    },
+    event: timedEvent(
+      "network",
+      ["connection", ending ? "end" : "start"],
+      ACTION[ev.action],
+      ev.outcome ?? (ev.action === "failed" ? "failure" : "success"),
+      ev,
+    ),
     process: w.process,
     user: w.user,
     source: { ip: s.local?.ip, port: s.local?.port || undefined, bytes: ev.bytesSent },
@@ -196,16 +213,7 @@ function sshSession(ev: EnrichedSession, ctx: EcsContext): Obj {
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
-    event: {
-      kind: "event",
-      category: ["session"],
-      type: ["end"],
-      action: "ssh-session",
-      outcome: ev.outcome ?? "success",
-      start: isoNs(ev.startNs),
-      end: ev.endNs === undefined ? undefined : isoNs(ev.endNs),
-      duration: ev.endNs === undefined ? undefined : Number(ev.endNs - ev.startNs),
-    },
+    event: timedEvent("session", ["end"], "ssh-session", ev.outcome ?? "success", ev),
     process: w.process,
     user: w.user,
     host: { hostname: ctx.hostname },

@@ -6,11 +6,10 @@
 
 export type ConnectionAction = "opened" | "closed" | "failed" | "unresolved";
 
-export interface ConnectionRecord {
-  kind: "connection";
-  action: ConnectionAction;
+/** What a connection record and an ssh-session record both tell: who, when, to what. */
+export interface WhoRecord {
   id: string;
-  /** ISO time of the record and of the connection's start (event.start). */
+  /** ISO time of the record and of the start (event.start). */
   time: string;
   start: string;
   end?: string;
@@ -20,14 +19,19 @@ export interface ConnectionRecord {
   process?: string;
   commandLine?: string;
   target?: { client?: string; user?: string; host?: string; port?: number };
+  ancestry: string[];
+  /** unknown: the end was inferred (closed while the daemon was down, lost events), not seen. */
+  outcome?: string;
+}
+
+export interface ConnectionRecord extends WhoRecord {
+  kind: "connection";
+  action: ConnectionAction;
   destIp?: string;
   destPort?: number;
   sent?: number;
   received?: number;
-  ancestry: string[];
   observed?: string;
-  /** unknown: the end was inferred (closed while the daemon was down, lost events), not seen. */
-  outcome?: string;
   /** When the process started (process.start). */
   processStart?: string;
 }
@@ -44,21 +48,9 @@ export interface MonitorRecord {
 }
 
 /** An ssh-session record: a session that rode the connection `via` (a control master's). */
-export interface MuxRecord {
+export interface MuxRecord extends WhoRecord {
   kind: "mux";
-  id: string;
   via?: string;
-  time: string;
-  start: string;
-  end?: string;
-  host: string;
-  user?: string;
-  pid?: number;
-  process?: string;
-  commandLine?: string;
-  target?: { client?: string; user?: string; host?: string; port?: number };
-  ancestry: string[];
-  outcome?: string;
 }
 
 export type ReportRecord = ConnectionRecord | MonitorRecord | MuxRecord;
@@ -138,21 +130,10 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
       continuity: typeof m.continuity === "object" && m.continuity !== null,
     };
   }
-  const t = j.ssh_outbound?.target;
-  const target =
-    t && typeof t === "object"
-      ? { client: str(t.client), user: str(t.user), host: str(t.host), port: num(t.port) }
-      : undefined;
-  const ancestry = Array.isArray(j.ssh_outbound?.ancestry)
-    ? j.ssh_outbound.ancestry.map((x: Json) => str(x?.name) ?? "?")
-    : [];
-  if (action === "ssh-session") {
-    const id = str(j.ssh_outbound?.session_id);
-    if (id === undefined) return "missing-fields";
+  const who = (id: string): WhoRecord => {
+    const t = j.ssh_outbound?.target;
     return {
-      kind: "mux",
       id,
-      via: str(j.ssh_outbound?.via_connection_id),
       time,
       start: str(j.event?.start) ?? time,
       end: str(j.event?.end),
@@ -160,11 +141,22 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
       user: str(j.user?.name) ?? str(j.user?.id),
       pid: num(j.process?.pid),
       process: str(j.process?.name),
-      commandLine: joined(j.process?.args),
-      target,
-      ancestry,
+      // Earlier records carried command_line; later ones write the argv once, as args.
+      commandLine: str(j.process?.command_line) ?? joined(j.process?.args),
+      target:
+        t && typeof t === "object"
+          ? { client: str(t.client), user: str(t.user), host: str(t.host), port: num(t.port) }
+          : undefined,
+      ancestry: Array.isArray(j.ssh_outbound?.ancestry)
+        ? j.ssh_outbound.ancestry.map((x: Json) => str(x?.name) ?? "?")
+        : [],
       outcome: str(j.event?.outcome),
     };
+  };
+  if (action === "ssh-session") {
+    const id = str(j.ssh_outbound?.session_id);
+    if (id === undefined) return "missing-fields";
+    return { kind: "mux", ...who(id), via: str(j.ssh_outbound?.via_connection_id) };
   }
   const a = CONNECTION[action];
   if (a === undefined) return "not-ours";
@@ -173,24 +165,12 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
   return {
     kind: "connection",
     action: a,
-    id,
-    time,
-    start: str(j.event?.start) ?? time,
-    end: str(j.event?.end),
-    host,
-    user: str(j.user?.name) ?? str(j.user?.id),
-    pid: num(j.process?.pid),
-    process: str(j.process?.name),
-    // Earlier records carried command_line; later ones write the argv once, as args.
-    commandLine: str(j.process?.command_line) ?? joined(j.process?.args),
-    target,
+    ...who(id),
     destIp: str(j.destination?.ip),
     destPort: num(j.destination?.port),
     sent: num(j.source?.bytes),
     received: num(j.destination?.bytes),
-    ancestry,
     observed: str(j.ssh_outbound?.observed),
-    outcome: str(j.event?.outcome),
     processStart: str(j.process?.start),
   };
 }

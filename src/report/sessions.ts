@@ -6,6 +6,7 @@ import {
   type ReportRecord,
   type SkipReason,
   toRecord,
+  type WhoRecord,
 } from "./records.ts";
 
 /**
@@ -56,18 +57,18 @@ export interface Gap {
 
 const ANCESTORS_SHOWN = 3;
 
-function typed(t: ConnectionRecord["target"]): string | undefined {
+function typed(t: WhoRecord["target"]): string | undefined {
   return t?.host ? typedTarget(t) : undefined;
 }
 
-/** A session as one connection record describes it (open until an end is read). */
-export function sessionOf(r: ConnectionRecord): Session {
+/** The row's who/what, common to a connection and a session over a master. */
+function rowOf(r: WhoRecord, status: Status): Session {
   const names = [...r.ancestry.slice(-ANCESTORS_SHOWN), r.process ?? "?"];
   return {
     type: "session",
     id: r.id,
     host: r.host,
-    status: "open",
+    status,
     start: r.start,
     user: r.user,
     pid: r.pid,
@@ -75,32 +76,18 @@ export function sessionOf(r: ConnectionRecord): Session {
     commandLine: r.commandLine,
     target: typed(r.target),
     targetHost: r.target?.host,
-    destIp: r.destIp,
-    destPort: r.destPort,
     ancestry: names.join(">"),
-    observed: r.observed,
   };
+}
+
+/** A session as one connection record describes it (open until an end is read). */
+export function sessionOf(r: ConnectionRecord): Session {
+  return { ...rowOf(r, "open"), destIp: r.destIp, destPort: r.destPort, observed: r.observed };
 }
 
 /** A session over a control master: complete from its one record. */
 export function muxSessionOf(r: MuxRecord): Session {
-  const names = [...r.ancestry.slice(-ANCESTORS_SHOWN), r.process ?? "?"];
-  const s: Session = {
-    type: "session",
-    id: r.id,
-    host: r.host,
-    status: r.outcome === "unknown" ? "unknown" : "closed",
-    start: r.start,
-    end: r.end,
-    user: r.user,
-    pid: r.pid,
-    process: r.process,
-    commandLine: r.commandLine,
-    target: typed(r.target),
-    targetHost: r.target?.host,
-    ancestry: names.join(">"),
-    via: r.via,
-  };
+  const s: Session = { ...rowOf(r, r.outcome === "unknown" ? "unknown" : "closed"), end: r.end, via: r.via };
   const ms = r.end === undefined ? Number.NaN : Date.parse(r.end) - Date.parse(r.start);
   if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);
   return s;

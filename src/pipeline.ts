@@ -87,6 +87,9 @@ export class Pipeline {
 
   private onSession(ev: SessionEvent): void {
     try {
+      if (ev.action === "session-started" && ev.viaConnectionId !== undefined) {
+        this.enricher.markMaster(ev.viaConnectionId, ev.session.controlPath);
+      }
       const enriched = this.enricher.enrichSession(ev);
       if (!enriched) return;
       this.counts.sessions++;

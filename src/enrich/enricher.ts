@@ -47,6 +47,8 @@ export interface EnrichedEvent extends ConnectionEvent {
   target?: SshTarget;
   /** For a ProxyCommand's connection: the SSH client whose session it carries (`target` is that client's). */
   proxyFor?: { pid: number };
+  /** The connection of a control master: said by its argv, or learnt when a session rode it. */
+  control?: { master: true; path?: string };
   /** For a connection our sshd opened for a forward: the session's user and where it came from. */
   forwardedFor?: { user: string; ip: string; port: number };
   communityId?: string;
@@ -109,9 +111,21 @@ export class Enricher {
     return out;
   }
 
+  /** A session rode connection `id`: it is a control master's, and `path` is where it listens. */
+  markMaster(id: string, path: string | undefined): void {
+    const facts = this.byId.get(id);
+    if (!facts) return;
+    facts.control = path === undefined ? { master: true, ...facts.control } : { master: true, path };
+  }
+
   private gather(ev: ConnectionEvent): Facts {
     const { facts, live, parent } = this.whoIs(ev.socket.owner, ev.socket.uid);
     if (!live) return facts;
+    const master = facts.target?.controlMaster?.toLowerCase();
+    if (master !== undefined && master !== "no") {
+      facts.control = { master: true };
+      if (facts.target?.controlPath !== undefined) facts.control.path = facts.target.controlPath;
+    }
     if (facts.target) return facts;
     if (isSshServer(live.name)) {
       const origin = sessionOrigin(live.pid, ev.socket.inode);

@@ -16,6 +16,9 @@ export interface SshTarget {
   /** Jump hosts in order, as typed (-J, ProxyJump, or dropbear's multi-hop list). */
   jump: string[];
   command?: string;
+  /** ControlMaster as typed (-M is "yes", -MM "ask"; -o ControlMaster=…), and ControlPath (-S, -o). */
+  controlMaster?: string;
+  controlPath?: string;
 }
 
 interface GetoptSpec {
@@ -96,7 +99,16 @@ class Target {
     else if (key === "proxyjump") this.jumps(value);
     else if (key === "remotecommand" && value.toLowerCase() !== "none" && this.t.command === undefined) {
       this.t.command = value;
-    }
+    } else if (key === "controlmaster" && this.t.controlMaster === undefined) this.t.controlMaster = value;
+    else if (key === "controlpath" && this.t.controlPath === undefined) this.t.controlPath = value;
+  }
+  /** -M: yes, and ask when given again (ssh.c). */
+  masterFlag(): void {
+    this.t.controlMaster = this.t.controlMaster === "yes" ? "ask" : "yes";
+  }
+  /** -S replaces the control path outright (ssh.c), whatever -o said. */
+  controlPathFlag(v: string | undefined): void {
+    if (v !== undefined) this.t.controlPath = v;
   }
 }
 
@@ -182,6 +194,8 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     else if (l === "l") t.user(v);
     else if (l === "J") t.jumps(v);
     else if (l === "o") t.option(v);
+    else if (l === "M") t.masterFlag();
+    else if (l === "S") t.controlPathFlag(v);
   };
   let { next, terminated } = getopt(args, 1, SSH, on);
   if (next < args.length) {

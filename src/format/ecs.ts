@@ -193,6 +193,9 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       inode: s.inode,
       netns: s.netns,
       ...w.ours,
+      control: ev.control
+        ? { master: true, path: exact.text(ev.control.path, "ssh_outbound.control.path") }
+        : undefined,
       proxy_for: ev.proxyFor ? { pid: ev.proxyFor.pid } : undefined,
       forwarded_for: ev.forwardedFor
         ? { user: ev.forwardedFor.user, ip: ev.forwardedFor.ip, port: ev.forwardedFor.port }
@@ -220,7 +223,10 @@ function sshSession(ev: EnrichedSession, ctx: EcsContext): Obj {
     ssh_outbound: {
       session_id: ev.id,
       via_connection_id: ev.viaConnectionId,
-      control: { path: ev.session.controlPath, master_pid: ev.session.masterPid },
+      control: {
+        path: exact.text(ev.session.controlPath, "ssh_outbound.control.path"),
+        master_pid: ev.session.masterPid,
+      },
       source: ev.source,
       end_window: endWindow(ev.endWindow),
       attribution: ev.attribution,

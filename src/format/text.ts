@@ -81,6 +81,7 @@ function connectionFields(e: EnrichedEvent): string {
     kv("target", e.target ? typedTarget(e.target) : undefined) +
     kv("jump", e.target?.jump.length ? e.target.jump.join(",") : undefined) +
     kv("remote_cmd", e.target?.command) +
+    kv("control_master", e.control ? (e.control.path ?? "yes") : undefined) +
     kv("proxy_for", e.proxyFor?.pid) +
     kv(
       "forwarded_for",

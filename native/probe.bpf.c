@@ -104,7 +104,7 @@ struct {
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 1 << 23);
+  __uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
 // An SSH client's connect() to a unix socket, between its entry (the address is read) and its exit
@@ -127,18 +127,34 @@ struct {
   __type(value, __u64);
 } lost SEC(".maps");
 
+static __always_inline void count_lost(void) {
+  __u32 zero = 0;
+  __u64 *n = bpf_map_lookup_elem(&lost, &zero);
+  if (n) __sync_fetch_and_add(n, 1);
+}
+
 static __always_inline struct probe_record *reserve(__u32 kind, __u64 sk) {
   struct probe_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
   if (!r) {
-    __u32 zero = 0;
-    __u64 *n = bpf_map_lookup_elem(&lost, &zero);
-    if (n) __sync_fetch_and_add(n, 1);
+    count_lost();
     return 0;
   }
   __builtin_memset(r, 0, sizeof(*r));
   r->kind = kind;
   r->sk = sk;
   r->time_ns = bpf_ktime_get_ns();
+  return r;
+}
+
+static __always_inline struct probe_client_record *reserve_client(__u32 kind) {
+  struct probe_client_record *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+  if (!r) {
+    count_lost();
+    return 0;
+  }
+  __builtin_memset(r, 0, sizeof(*r));
+  r->base.kind = kind;
+  r->base.time_ns = bpf_ktime_get_ns();
   return r;
 }
 
@@ -265,16 +281,16 @@ int on_connect_exit(struct sys_exit_connect_ctx *ctx) {
   struct unix_path *p = bpf_map_lookup_elem(&unix_connecting, &tid);
   if (!p) return 0;
   if (ctx->ret == 0) {
-    struct probe_record *r = reserve(PROBE_UNIX_CONNECT, 0);
+    struct probe_client_record *r = reserve_client(PROBE_UNIX_CONNECT);
     if (r) {
-      r->pid = id >> 32;
-      r->tid = tid;
-      r->uid = (__u32)bpf_get_current_uid_gid();
-      bpf_get_current_comm(r->comm, sizeof(r->comm));
+      r->base.pid = id >> 32;
+      r->base.tid = tid;
+      r->base.uid = (__u32)bpf_get_current_uid_gid();
+      bpf_get_current_comm(r->base.comm, sizeof(r->base.comm));
       struct task_struct *task = (struct task_struct *)bpf_get_current_task();
       struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-      r->ppid = BPF_CORE_READ(parent, tgid);
-      BPF_CORE_READ_STR_INTO(&r->pcomm, parent, comm);
+      r->base.ppid = BPF_CORE_READ(parent, tgid);
+      BPF_CORE_READ_STR_INTO(&r->base.pcomm, parent, comm);
       __builtin_memcpy(r->path, p->path, sizeof(r->path));
       bpf_ringbuf_submit(r, 0);
     }
@@ -290,11 +306,11 @@ int on_exit(void *ctx) {
   if ((__u32)id != (__u32)(id >> 32)) return 0;
   char comm[PROBE_COMM_LEN] = {};
   if (!is_client(comm)) return 0;
-  struct probe_record *r = reserve(PROBE_EXIT, 0);
+  struct probe_client_record *r = reserve_client(PROBE_EXIT);
   if (!r) return 0;
-  r->pid = id >> 32;
-  r->tid = (__u32)id;
-  __builtin_memcpy(r->comm, comm, sizeof(comm));
+  r->base.pid = id >> 32;
+  r->base.tid = (__u32)id;
+  __builtin_memcpy(r->base.comm, comm, sizeof(comm));
   bpf_ringbuf_submit(r, 0);
   return 0;
 }

@@ -70,15 +70,15 @@ typedef struct {
   atomic_int pending;
   // Records consumed from the ring buffer that could not be handed over (counted as lost).
   atomic_ullong dropped;
-  // Records gathered by the thread since its last hand-over.
+  // Records gathered by the thread since its last hand-over, and how many.
   char *batch;
-  size_t len, cap;
+  size_t len, cap, records;
   int closed;
 } Probe;
 
 typedef struct {
   char *data;
-  size_t len;
+  size_t len, records;
   int error;  // ring_buffer__poll's error, when the thread stops on one
 } Batch;
 
@@ -113,7 +113,11 @@ static napi_value fail(napi_env env, const char *step, int err) {
 
 static int on_record(void *ctx, void *data, size_t size) {
   Probe *p = ctx;
-  if (size != sizeof(struct probe_record)) return 0;
+  // Only the two layouts of probe.h: anything else cannot be read, and is counted as lost.
+  if (size != sizeof(struct probe_record) && size != sizeof(struct probe_client_record)) {
+    atomic_fetch_add(&p->dropped, 1);
+    return 0;
+  }
   if (p->len + size > p->cap) {
     size_t cap = p->cap ? p->cap * 2 : 64 * sizeof(struct probe_record);
     char *grown = realloc(p->batch, cap);
@@ -123,6 +127,7 @@ static int on_record(void *ctx, void *data, size_t size) {
   }
   memcpy(p->batch + p->len, data, size);
   p->len += size;
+  p->records++;
   return 0;
 }
 
@@ -156,13 +161,14 @@ static void hand_over(Probe *p, int error) {
   if (!error) {
     b->data = p->batch;
     b->len = p->len;
+    b->records = p->records;
     p->batch = NULL;
-    p->len = p->cap = 0;
+    p->len = p->cap = p->records = 0;
   }
   atomic_fetch_add(&p->pending, 1);
   if (napi_call_threadsafe_function(p->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
     atomic_fetch_sub(&p->pending, 1);
-    atomic_fetch_add(&p->dropped, b->len / sizeof(struct probe_record));
+    atomic_fetch_add(&p->dropped, b->records);
     free(b->data);
     free(b);
   }
@@ -425,7 +431,7 @@ static napi_value Drain(napi_env env, napi_callback_info info) {
   napi_value out;
   void *copy;
   napi_create_buffer_copy(env, p->len, p->batch ? p->batch : "", &copy, &out);
-  p->len = 0;
+  p->len = p->records = 0;
   return out;
 }
 
@@ -459,5 +465,7 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "recordVersion", v);
   napi_create_uint32(env, sizeof(struct probe_record), &v);
   napi_set_named_property(env, exports, "recordSize", v);
+  napi_create_uint32(env, sizeof(struct probe_client_record), &v);
+  napi_set_named_property(env, exports, "clientRecordSize", v);
   return exports;
 }

@@ -18,7 +18,9 @@ enum probe_kind {
   PROBE_EXIT = 5,
 };
 
-// 248 bytes, every field at its natural alignment, no padding left to chance.
+// 136 bytes, every field at its natural alignment, no padding left to chance. A TCP transition is one of
+// these; a client's record (UNIX_CONNECT, EXIT) is the longer probe_client_record below. Both carry
+// `kind` at the same offset, so a reader tells their sizes apart by it.
 struct probe_record {
   __u64 sk;              // kernel socket address: the id every transition carries
   __u64 time_ns;         // CLOCK_MONOTONIC (bpf_ktime_get_ns)
@@ -39,6 +41,11 @@ struct probe_record {
   __u8 daddr[16];
   char comm[PROBE_COMM_LEN];
   char pcomm[PROBE_COMM_LEN];
+};
+
+// 248 bytes: the same fields, then the unix socket's address.
+struct probe_client_record {
+  struct probe_record base;
   char path[PROBE_PATH_LEN];  // UNIX_CONNECT: sun_path as given (an abstract name starts with NUL)
 };
 

@@ -2,18 +2,18 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { decodeUtf8Escaped } from "../src/bytes.ts";
-import { parseProbeRecords, RECORD_SIZE } from "../src/sources/probe-records.ts";
+import { CLIENT_RECORD_SIZE, parseProbeRecords, RECORD_SIZE } from "../src/sources/probe-records.ts";
 
-// Captured from the probe on Linux 6.18 (clients: node): a process (pid 16349, parent `timeout`)
-// connected to a listener on 127.0.0.1:33625 and one on [::1]:45233, sent 1,000 bytes to each and
-// closed; then its child (pid 16367) connected to the unix socket /tmp/sol-capture.sock and exited.
+// Captured from the probe on Linux 6.18 (clients: node): a process (pid 13244, parent `timeout`)
+// connected to a listener on 127.0.0.1:35937 and one on [::1]:40489, sent 1,000 bytes to each and
+// closed; then its child (pid 13262) connected to the unix socket /tmp/sol-capture.sock and exited.
 const fixture = Buffer.from(
   readFileSync(new URL("fixtures/probe-records.hex", import.meta.url), "utf8").trim(),
   "hex",
 );
 
 test("the probe's records parse into connect, established and close, for IPv4 and IPv6; a client's unix connect and exit", () => {
-  assert.equal(fixture.length, 8 * RECORD_SIZE);
+  assert.equal(fixture.length, 6 * RECORD_SIZE + 2 * CLIENT_RECORD_SIZE);
   const events = parseProbeRecords(fixture, (mono) => mono + 1_000n);
   assert.deepEqual(
     events.map((e) => e.kind),
@@ -22,45 +22,45 @@ test("the probe's records parse into connect, established and close, for IPv4 an
   const [c4, e4, x4, c6, e6, x6, u, exit] = events;
   assert.deepEqual(c4, {
     kind: "connect",
-    sk: "ffff88810832a500",
-    pid: 16349,
-    tid: 16349,
+    sk: "ffff888317828940",
+    pid: 13244,
+    tid: 13244,
     uid: 0,
-    ppid: 16348,
+    ppid: 13243,
     parentComm: "timeout",
     netns: 4026531833,
-    inode: 2625222,
+    inode: 2919352,
     family: "ipv4",
-    dport: 33625,
+    dport: 35937,
     daddr: "127.0.0.1",
-    timeNs: 11027030527867n + 1_000n,
+    timeNs: 12249057211923n + 1_000n,
     comm: "node",
   });
   assert.deepEqual(e4, {
     kind: "established",
-    sk: "ffff88810832a500",
-    sport: 50076,
+    sk: "ffff888317828940",
+    sport: 47444,
     saddr: "127.0.0.1",
-    timeNs: 11027030690238n + 1_000n,
+    timeNs: 12249057295216n + 1_000n,
   });
   assert.equal(x4?.kind === "close" && x4.oldState, "FIN_WAIT2");
   assert.equal(x4?.kind === "close" && x4.bytesAcked, 1002, "1,000 bytes and the FIN");
-  assert.deepEqual(c6?.kind === "connect" && [c6.family, c6.daddr, c6.dport], ["ipv6", "::1", 45233]);
-  assert.deepEqual(e6?.kind === "established" && [e6.saddr, e6.sport], ["::1", 53254]);
+  assert.deepEqual(c6?.kind === "connect" && [c6.family, c6.daddr, c6.dport], ["ipv6", "::1", 40489]);
+  assert.deepEqual(e6?.kind === "established" && [e6.saddr, e6.sport], ["::1", 60910]);
   assert.deepEqual(x6?.kind === "close" && [x6.saddr, x6.daddr, x6.sport, x6.dport], [
     "::1",
     "::1",
-    53254,
-    45233,
+    60910,
+    40489,
   ]);
   assert.deepEqual(u?.kind === "unix-connect" && [u.pid, u.ppid, u.comm, u.parentComm, u.path], [
-    16367,
-    16349,
+    13262,
+    13244,
     "node",
     "node",
     "/tmp/sol-capture.sock",
   ]);
-  assert.deepEqual(exit?.kind === "exit" && [exit.pid, exit.comm], [16367, "node"]);
+  assert.deepEqual(exit?.kind === "exit" && [exit.pid, exit.comm], [13262, "node"]);
   assert.ok((exit?.timeNs ?? 0n) > (u?.timeNs ?? 0n));
 });
 

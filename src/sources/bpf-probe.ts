@@ -3,7 +3,13 @@ import { clock } from "../clock.ts";
 import { SourceError } from "./errors.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 import { nativeAddon } from "./native.ts";
-import { type ClientEvent, parseProbeRecords, RECORD_SIZE, RECORD_VERSION } from "./probe-records.ts";
+import {
+  CLIENT_RECORD_SIZE,
+  type ClientEvent,
+  parseProbeRecords,
+  RECORD_SIZE,
+  RECORD_VERSION,
+} from "./probe-records.ts";
 import type { Diagnostics } from "./types.ts";
 
 /** What the probe tells its owner. */
@@ -42,6 +48,7 @@ interface Addon {
   close(h: Handle): void;
   recordVersion: number;
   recordSize: number;
+  clientRecordSize: number;
 }
 
 /**
@@ -54,7 +61,11 @@ const native = nativeAddon<Addon>(
       ? require("../../build/Release/probe.node")
       : createRequire(import.meta.url)("../../build/Release/probe.node"),
   (a) => {
-    if (a.recordVersion !== RECORD_VERSION || a.recordSize !== RECORD_SIZE) {
+    if (
+      a.recordVersion !== RECORD_VERSION ||
+      a.recordSize !== RECORD_SIZE ||
+      a.clientRecordSize !== CLIENT_RECORD_SIZE
+    ) {
       throw new Error(
         `the probe addon's records (version ${a.recordVersion}, ${a.recordSize} bytes) are not this version's; rebuild it (npm ci)`,
       );

@@ -4,12 +4,14 @@ import { formatAddress } from "./proc-net.ts";
 import { TCP_STATES } from "./types.ts";
 
 /**
- * The records of the BPF program (native/probe.h, `struct probe_record`, 248 bytes, little-endian on
- * every architecture this runs on) as KernelEvents (a TCP socket's transitions) and ClientEvents (an
- * SSH client's connect to a unix socket, and its exit). Times are CLOCK_MONOTONIC; `toWall` turns them
+ * The records of the BPF program (native/probe.h, little-endian on every architecture this runs on) as
+ * KernelEvents (a TCP socket's transitions: `struct probe_record`, 136 bytes) and ClientEvents (an SSH
+ * client's connect to a unix socket, and its exit: `struct probe_client_record`, 248 bytes). Both have
+ * `kind` at the same offset, which tells the size of each record in the stream. Times are CLOCK_MONOTONIC; `toWall` turns them
  * into wall-clock ns. A record of an unknown kind is counted, not guessed at.
  */
-export const RECORD_SIZE = 248;
+export const RECORD_SIZE = 136;
+export const CLIENT_RECORD_SIZE = 248;
 export const RECORD_VERSION = 2;
 
 const KIND = { connect: 1, established: 2, close: 3, unixConnect: 4, exit: 5 } as const;
@@ -84,11 +86,13 @@ export function parseProbeRecords(
   unknown: () => void = () => undefined,
 ): (KernelEvent | ClientEvent)[] {
   const out: (KernelEvent | ClientEvent)[] = [];
-  for (let o = 0; o + RECORD_SIZE <= buf.length; o += RECORD_SIZE) {
+  for (let o = 0, size = RECORD_SIZE; o + RECORD_SIZE <= buf.length; o += size) {
+    const kind = buf.readUInt32LE(o + at.kind);
+    size = kind === KIND.unixConnect || kind === KIND.exit ? CLIENT_RECORD_SIZE : RECORD_SIZE;
+    if (o + size > buf.length) break;
     const sk = buf.readBigUInt64LE(o + at.sk).toString(16);
     const timeNs = toWall(buf.readBigUInt64LE(o + at.time));
     const family = buf.readUInt16LE(o + at.family);
-    const kind = buf.readUInt32LE(o + at.kind);
     const src = address(buf, o + at.saddr, family);
     const dst = address(buf, o + at.daddr, family);
     if (kind === KIND.connect) {

@@ -111,7 +111,26 @@ test("after lost events, the next check closes what is gone, outcome unknown, an
   const c = out.at(-1) as Extract<Observation, { type: "close" }>;
   assert.deepEqual([c.type, c.key, c.outcome, c.afterNs], ["close", "ino:1001", "unknown", 50n]);
   assert.equal(t.stats().repaired, 1);
-  assert.equal(t.needsCheck(), false, "ino:1002 is watched by the probe: no check needed");
+  t.check([proc(2)], 70n);
+  t.check([proc(2)], 80n);
+  assert.equal(t.needsCheck(), false, "three checks after the loss; ino:1002 is watched by the probe");
+});
+
+test("a connect read after the first check whose close was lost is repaired at a later check", () => {
+  const { t, out } = table();
+  t.event(connect(1));
+  t.lost(50n);
+  t.check([], 60n);
+  // Still in the hand-over queue at the first check: its close was among the lost records.
+  t.event(connect(2));
+  t.event(est(2));
+  t.check([], 70n, false);
+  const c = out.at(-1) as Extract<Observation, { type: "close" }>;
+  assert.deepEqual([c.key, c.outcome, c.afterNs], ["ino:1002", "unknown", 50n]);
+  t.check([], 80n, false);
+  assert.equal(t.needsCheck(), true, "not drained yet: checks go on");
+  t.check([], 90n, true);
+  assert.equal(t.needsCheck(), false);
 });
 
 test("while the probe is down a /proc picture stands in: new sockets connect, gone ones close", () => {

@@ -121,6 +121,12 @@ export class BpfProbe {
     await this.close();
   }
 
+  /** Nothing of the probe's is waiting to be handed to us (records may still be in the kernel's ring). */
+  get drained(): boolean {
+    const a = probeAddon();
+    return !this.handle || !a || a.pending(this.handle) === 0;
+  }
+
   private open(): void {
     const a = probeAddon();
     if (!a)

@@ -104,7 +104,9 @@ export class EbpfSource implements Source {
     this.checkTimer = setInterval(() => {
       clock.resync();
       probe.poll();
-      if (table.needsCheck()) guard.run(() => table.check(this.scanner.scan(), clock.nowNs()));
+      if (table.needsCheck()) {
+        guard.run(() => table.check(this.scanner.scan(), clock.nowNs(), probe.drained));
+      }
     }, 1000);
     this.checkTimer.unref();
   }

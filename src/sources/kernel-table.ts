@@ -4,6 +4,9 @@ import type { Endpoint, Observation, SocketFacts, TcpState } from "./types.ts";
  * What the kernel probe reports about one socket (native/probe.bpf.c, read by probe-records.ts). `sk`
  * is the kernel's socket address: the one id every transition carries.
  */
+/** Checks made after the last loss, at least (one a second). */
+const CHECKS_AFTER_LOSS = 3;
+
 export type KernelEvent =
   | {
       kind: "connect";
@@ -88,8 +91,13 @@ export class KernelTable {
   private readonly live = new Map<string, Live>();
   private readonly bySk = new Map<string, string>();
   private readonly byTuple = new Map<string, string>();
-  /** Set when events were lost: the next check covers every socket, not only the unwatched. */
-  private suspectSinceNs: bigint | undefined;
+  /**
+   * After a loss: since when closes may be missing, and how many more checks to make. The records read
+   * after a loss include connects whose closes were lost, and they can reach us after the first check
+   * (the ring buffer and the hand-over queue still held them): checks go on for a few seconds after the
+   * last loss, and until one runs with nothing of the probe's left to hand over.
+   */
+  private suspect: { sinceNs: bigint; checksLeft: number } | undefined;
   readonly counts = { orphans: 0, repaired: 0 };
 
   constructor(
@@ -153,7 +161,7 @@ export class KernelTable {
 
   /** The probe said it lost events: the next `check` compares every socket with the kernel's tables. */
   lost(nowNs: bigint): void {
-    this.suspectSinceNs ??= nowNs;
+    this.suspect = { sinceNs: this.suspect?.sinceNs ?? nowNs, checksLeft: CHECKS_AFTER_LOSS };
   }
 
   /** The probe is gone (its kernel maps with it): closes of the sockets it tracked will not come. */
@@ -206,22 +214,22 @@ export class KernelTable {
 
   /** Which sockets need /proc now: those whose close the probe cannot report, or all after a loss. */
   needsCheck(): boolean {
-    if (this.suspectSinceNs !== undefined) return true;
+    if (this.suspect !== undefined) return true;
     for (const l of this.live.values()) if (!l.closeSeen) return true;
     return false;
   }
 
   /** Compares with the kernel's sockets (from /proc): those gone are closed; after a loss, as repaired. */
-  check(present: readonly SocketFacts[], nowNs: bigint): void {
+  check(present: readonly SocketFacts[], nowNs: bigint, drained = true): void {
     const seen = inodesOf(present);
-    const since = this.suspectSinceNs;
-    this.suspectSinceNs = undefined;
+    const since = this.suspect?.sinceNs;
     for (const [key, l] of [...this.live]) {
       if (l.inode === undefined || seen.has(l.inode)) continue;
       // Its close was among the lost records: it ended after the loss began, when exactly is lost.
       if (since !== undefined && l.closeSeen) this.repair(key, nowNs, since);
       else if (!l.closeSeen) this.closeGone(key, nowNs, true);
     }
+    if (this.suspect && --this.suspect.checksLeft <= 0 && drained) this.suspect = undefined;
   }
 
   private repair(key: string, nowNs: bigint, afterNs: bigint): void {

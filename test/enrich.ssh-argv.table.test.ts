@@ -35,18 +35,26 @@ const rows: Row[] = [
   [["ssh", "host", "-p", "2222", "uptime"], t("ssh", { host: "host", port: 2222, command: "uptime" })],
   [["ssh", "-t", "host", "sudo", "-i"], t("ssh", { host: "host", command: "sudo -i" })],
   [["ssh", "--", "host", "-p", "5"], t("ssh", { host: "host", command: "-p 5" })],
-  [["ssh", "-vvv", "-A", "-C", "host"], t("ssh", { host: "host" })],
-  [["ssh", "-NfL", "8080:localhost:80", "tunnel@gw"], t("ssh", { user: "tunnel", host: "gw" })],
+  [["ssh", "-vvv", "-A", "-C", "host"], t("ssh", { host: "host", agent: true })],
+  [
+    ["ssh", "-NfL", "8080:localhost:80", "tunnel@gw"],
+    t("ssh", {
+      user: "tunnel",
+      host: "gw",
+      noShell: true,
+      forwards: { local: ["8080:localhost:80"], remote: [], dynamic: [] },
+    }),
+  ],
   [
     ["ssh", "-i", "~/.ssh/id", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "u@h"],
-    t("ssh", { user: "u", host: "h" }),
+    t("ssh", { user: "u", host: "h", identities: ["~/.ssh/id"] }),
   ],
   [["ssh", "-Z", "-%", "host"], t("ssh", { host: "host" })],
   [["ssh", "-o", "RemoteCommand=tmux attach", "host"], t("ssh", { host: "host", command: "tmux attach" })],
   [["ssh", "user@name@host"], t("ssh", { user: "user@name", host: "host" })],
   [
     ["ssh", "-x", "-a", "-oClearAllForwardings=yes", "-2", "me@files", "-s", "sftp"],
-    t("ssh", { user: "me", host: "files", command: "sftp" }),
+    t("ssh", { user: "me", host: "files", command: "sftp", agent: false, x11: false }),
   ],
   [
     ["ssh", "-o", "SendEnv=GIT_PROTOCOL", "git@github.com", "git-upload-pack 'org/repo.git'"],
@@ -67,13 +75,45 @@ const rows: Row[] = [
   [["sshfs", "-o", "port=2223,reconnect", "nas:", "/mnt"], t("sshfs", { host: "nas", port: 2223 })],
   [
     ["autossh", "-M", "0", "-f", "-N", "-R", "2222:localhost:22", "relay@hub"],
-    t("autossh", { user: "relay", host: "hub" }),
+    t("autossh", {
+      user: "relay",
+      host: "hub",
+      noShell: true,
+      forwards: { local: [], remote: ["2222:localhost:22"], dynamic: [] },
+    }),
   ],
   [["autossh", "-M20000", "-p", "2200", "hub"], t("autossh", { host: "hub", port: 2200 })],
   [["dbclient", "-p", "2222", "root@router"], t("dbclient", { user: "root", host: "router", port: 2222 })],
   [
     ["dbclient", "u@hop1/22,v@hop2/2200", "uptime"],
     t("dbclient", { user: "v", host: "hop2", port: 2200, jump: ["u@hop1/22"], command: "uptime" }),
+  ],
+  [
+    ["ssh", "-J", "b", "-W", "[db1]:22", "-L", "1:h:2", "-o", "ForwardAgent=yes", "-a", "gw"],
+    t("ssh", { host: "gw", jump: ["b"], stdioForward: "[db1]:22", noShell: true, agent: false }),
+  ],
+  [
+    [
+      "ssh",
+      "-o",
+      "ForwardAgent=no",
+      "-o",
+      "ForwardAgent=yes",
+      "-D",
+      "1080",
+      "-o",
+      "LocalForward=8080 web:80",
+      "h",
+    ],
+    t("ssh", {
+      host: "h",
+      agent: false,
+      forwards: { local: ["8080 web:80"], remote: [], dynamic: ["1080"] },
+    }),
+  ],
+  [
+    ["ssh", "-Y", "-i", "k1", "-o", "IdentityFile=k2", "-o", "SessionType=none", "h"],
+    t("ssh", { host: "h", x11: true, identities: ["k1", "k2"], noShell: true }),
   ],
   [["python3", "-c", "import socket"], undefined],
   [["nc", "host", "22"], undefined],

@@ -219,7 +219,7 @@ test("--csv quotes per RFC 4180 and defuses spreadsheet formulas; --by counts", 
   const [head, ...body] = csv.stdout.trim().split("\n");
   assert.equal(
     head,
-    "id,host,status,start,end,durationMs,user,pid,process,target,destIp,destPort,sent,received,ancestry,commandLine,observed,via,muxSessions",
+    "id,host,status,start,end,durationMs,user,pid,process,target,destIp,destPort,sent,received,ancestry,commandLine,observed,via,muxSessions,forwards,agent",
   );
   assert.equal(body.length, 6);
   const d = body.find((l) => l.startsWith(D)) as string;

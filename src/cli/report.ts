@@ -21,6 +21,7 @@ export function reportCommand(): Command<[string[]]> {
     .option("--target <host>", "to this typed host, user@host[:port], destination ip or ip:port")
     .option("--process <name>", "made by this process name (ssh, scp, sftp, …)")
     .option("--failed", "only failed connection attempts")
+    .option("--forwards", "only sessions that opened tunnels (-L, -R, -D, -W), with the forwards listed")
     .option(
       "--by <field>",
       "counts per user, target or process: sessions, failed, first and last seen, bytes",
@@ -38,6 +39,7 @@ Examples:
   ${NAME} report --since 24h --user alice
   ${NAME} report --target db1.example.com --json | jq .durationMs
   ${NAME} report --failed --since 7d
+  ${NAME} report --forwards --since 24h
   ${NAME} report --by target --since 30d
   ${NAME} report /var/log/ssh-outbound-logger/log.log-2026*.gz --csv > sessions.csv`,
     )
@@ -58,6 +60,7 @@ Examples:
             target: flags.target,
             process: flags.process,
             failed: flags.failed,
+            forwards: flags.forwards,
           },
           format: flags.json ? "json" : flags.csv ? "csv" : "table",
           by: flags.by as GroupBy | undefined,

@@ -19,6 +19,18 @@ export interface SshTarget {
   /** ControlMaster as typed (-M is "yes", -MM "ask"; -o ControlMaster=…), and ControlPath (-S, -o). */
   controlMaster?: string;
   controlPath?: string;
+  /** Port forwards as typed (-L/-R/-D, LocalForward/RemoteForward/DynamicForward), in order. */
+  forwards?: { local: string[]; remote: string[]; dynamic: string[] };
+  /** -W host:port: the session is a pipe to that address (ProxyJump's helper, or by hand). */
+  stdioForward?: string;
+  /** ForwardAgent (-A yes, -a no, -o ForwardAgent=…), when given. */
+  agent?: boolean;
+  /** ForwardX11 (-X/-Y yes, -x no, -o ForwardX11=…), when given. */
+  x11?: boolean;
+  /** Identity files (-i, -o IdentityFile=…), in order. */
+  identities?: string[];
+  /** No shell or command (-N, -W, SessionType none). */
+  noShell?: boolean;
 }
 
 interface GetoptSpec {
@@ -64,6 +76,12 @@ function toPort(value: string | undefined): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
+/** yes/true → true, no/false → false (readconf.c's flag values), else undefined. */
+function yes(v: string): boolean | undefined {
+  const l = v.toLowerCase();
+  return l === "yes" || l === "true" ? true : l === "no" || l === "false" ? false : undefined;
+}
+
 /** Collects first-wins values the way ssh.c and readconf.c do. */
 class Target {
   readonly t: SshTarget;
@@ -101,6 +119,46 @@ class Target {
       this.t.command = value;
     } else if (key === "controlmaster" && this.t.controlMaster === undefined) this.t.controlMaster = value;
     else if (key === "controlpath" && this.t.controlPath === undefined) this.t.controlPath = value;
+    else if (key === "localforward") this.forward("local", value);
+    else if (key === "remoteforward") this.forward("remote", value);
+    else if (key === "dynamicforward") this.forward("dynamic", value);
+    else if (key === "clearallforwardings") this.forwardsCleared ||= yes(value) === true;
+    else if (key === "identityfile") this.identity(value);
+    else if (key === "forwardagent") this.agentOption ??= yes(value) ?? value !== "";
+    else if (key === "forwardx11") this.x11Option ??= yes(value);
+    else if (key === "sessiontype" && value.toLowerCase() === "none") this.t.noShell = true;
+  }
+  private forwardsCleared = false;
+  private agentFlag: boolean | undefined;
+  private agentOption: boolean | undefined;
+  private x11Flag: boolean | undefined;
+  private x11Option: boolean | undefined;
+  forward(kind: "local" | "remote" | "dynamic", v: string | undefined): void {
+    if (v === undefined || v === "") return;
+    this.t.forwards ??= { local: [], remote: [], dynamic: [] };
+    this.t.forwards[kind].push(v);
+  }
+  identity(v: string | undefined): void {
+    if (v === undefined || v === "") return;
+    (this.t.identities ??= []).push(v);
+  }
+  /** -A/-a and -X/-x/-Y set the option outright (ssh.c); -o only when not set yet (readconf.c). */
+  agentByFlag(on: boolean): void {
+    this.agentFlag = on;
+  }
+  x11ByFlag(on: boolean): void {
+    this.x11Flag = on;
+  }
+  /** The collected target, with the rules applied that need every option seen. */
+  done(): SshTarget {
+    const agent = this.agentFlag ?? this.agentOption;
+    if (agent !== undefined) this.t.agent = agent;
+    const x11 = this.x11Flag ?? this.x11Option;
+    if (x11 !== undefined) this.t.x11 = x11;
+    // -W and ClearAllForwardings=yes drop every port forward (ssh.c).
+    if (this.t.stdioForward !== undefined || this.forwardsCleared) delete this.t.forwards;
+    if (this.t.stdioForward !== undefined) this.t.noShell = true;
+    return this.t;
   }
   /** -M: yes, and ask when given again (ssh.c). */
   masterFlag(): void {
@@ -196,6 +254,14 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     else if (l === "o") t.option(v);
     else if (l === "M") t.masterFlag();
     else if (l === "S") t.controlPathFlag(v);
+    else if (l === "L") t.forward("local", v);
+    else if (l === "R") t.forward("remote", v);
+    else if (l === "D") t.forward("dynamic", v);
+    else if (l === "W") t.t.stdioForward ??= v;
+    else if (l === "i") t.identity(v);
+    else if (l === "A" || l === "a") t.agentByFlag(l === "A");
+    else if (l === "X" || l === "Y" || l === "x") t.x11ByFlag(l !== "x");
+    else if (l === "N") t.t.noShell = true;
   };
   let { next, terminated } = getopt(args, 1, SSH, on);
   if (next < args.length) {
@@ -209,7 +275,7 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     if (next < args.length && !terminated) ({ next, terminated } = getopt(args, next, SSH, on));
   }
   if (next < args.length && t.t.command === undefined) t.t.command = args.slice(next).join(" ");
-  return t.t;
+  return t.done();
 }
 
 function parseCopy(args: readonly string[], client: "scp" | "sftp"): SshTarget {

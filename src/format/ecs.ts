@@ -92,6 +92,18 @@ function targetFields(t: EnrichedEvent["target"], exact: ExactBytes): Obj | unde
     jump: exact.list(t.jump, `${path}.jump`),
     command: exact.text(command?.value, `${path}.command`),
     command_cut: cutFields(command?.cut),
+    forwards: t.forwards
+      ? {
+          local: exact.list(t.forwards.local, `${path}.forwards.local`),
+          remote: exact.list(t.forwards.remote, `${path}.forwards.remote`),
+          dynamic: exact.list(t.forwards.dynamic, `${path}.forwards.dynamic`),
+        }
+      : undefined,
+    stdio_forward: exact.text(t.stdioForward, `${path}.stdio_forward`),
+    agent_forwarding: t.agent,
+    x11_forwarding: t.x11,
+    identity_files: exact.list(t.identities, `${path}.identity_files`),
+    no_shell: t.noShell,
   };
 }
 

@@ -45,6 +45,22 @@ export function formatText(r: LogRecord): string {
   return `${isoNs(r.timeNs)} connection-${r.action}${connectionFields(r)}\n`;
 }
 
+/** Forwards and agent forwarding at a glance: `forwards="L:8080:localhost:80,D:1080" agent=yes`. */
+function tunnels(t: EnrichedEvent["target"]): string {
+  if (!t) return "";
+  const f = t.forwards;
+  const list = [
+    ...(f?.local ?? []).map((x) => `L:${x}`),
+    ...(f?.remote ?? []).map((x) => `R:${x}`),
+    ...(f?.dynamic ?? []).map((x) => `D:${x}`),
+    ...(t.stdioForward !== undefined ? [`W:${t.stdioForward}`] : []),
+  ];
+  return (
+    kv("forwards", list.length ? list.join(",") : undefined) +
+    kv("agent", t.agent === undefined ? undefined : t.agent ? "yes" : "no")
+  );
+}
+
 function sessionFields(e: EnrichedSession): string {
   const p = e.process;
   const duration = e.endNs === undefined ? undefined : `${Number(e.endNs - e.startNs) / 1e6}ms`;
@@ -56,6 +72,7 @@ function sessionFields(e: EnrichedSession): string {
     kv("process", p?.name) +
     kv("target", e.target ? typedTarget(e.target) : undefined) +
     kv("remote_cmd", e.target?.command) +
+    tunnels(e.target) +
     kv("duration", duration) +
     kv("outcome", e.outcome) +
     kv("ended_after", e.endWindow ? isoNs(e.endWindow.afterNs) : undefined) +
@@ -81,6 +98,7 @@ function connectionFields(e: EnrichedEvent): string {
     kv("target", e.target ? typedTarget(e.target) : undefined) +
     kv("jump", e.target?.jump.length ? e.target.jump.join(",") : undefined) +
     kv("remote_cmd", e.target?.command) +
+    tunnels(e.target) +
     kv("control_master", e.control ? (e.control.path ?? "yes") : undefined) +
     kv("proxy_for", e.proxyFor?.pid) +
     kv(

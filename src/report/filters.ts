@@ -8,6 +8,8 @@ export interface Filters {
   target?: string;
   process?: string;
   failed?: boolean;
+  /** Only sessions that opened tunnels (port or stdio forwards). */
+  forwards?: boolean;
 }
 
 const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
@@ -30,6 +32,7 @@ export function parseTime(option: string, value: string, now = Date.now()): numb
 /** Sessions that were going on in [since, until] and match every other filter given. */
 export function matches(s: Session, f: Filters): boolean {
   if (f.failed && s.status !== "failed") return false;
+  if (f.forwards && !s.forwards) return false;
   if (f.since !== undefined && s.end !== undefined && Date.parse(s.end) < f.since) return false;
   if (f.until !== undefined && Date.parse(s.start) > f.until) return false;
   if (f.user !== undefined && s.user !== f.user) return false;

@@ -71,18 +71,33 @@ function fit(value: string, width: number): string {
   return v.length > width ? `${v.slice(0, width - 1)}…` : v.padEnd(width);
 }
 
-/** The aligned table: fixed column widths, so rows stream out as sessions end. */
-export function tableWriter(write: Writer): { header(): void; row(s: Session): void } {
+const FORWARDS: Column = {
+  title: "FORWARDS",
+  width: 30,
+  cell: (s) => [s.forwards, s.agent ? "agent" : undefined].filter(Boolean).join(" "),
+};
+
+/**
+ * The aligned table: fixed column widths, so rows stream out as sessions end. With `forwards`, a
+ * FORWARDS column (tunnels and agent forwarding) comes before ANCESTRY.
+ */
+export function tableWriter(
+  write: Writer,
+  opts: { forwards?: boolean } = {},
+): { header(): void; row(s: Session): void } {
+  const columns = opts.forwards ? [...COLUMNS.slice(0, -1), FORWARDS, ...COLUMNS.slice(-1)] : COLUMNS;
   return {
     header: () =>
       write(
-        COLUMNS.map((c) => fit(c.title, c.width))
+        columns
+          .map((c) => fit(c.title, c.width))
           .join(" ")
           .trimEnd(),
       ),
     row: (s) =>
       write(
-        COLUMNS.map((c) => fit(c.cell(s), c.width))
+        columns
+          .map((c) => fit(c.cell(s), c.width))
           .join(" ")
           .trimEnd(),
       ),
@@ -119,6 +134,8 @@ const CSV_FIELDS: (keyof Session)[] = [
   "observed",
   "via",
   "muxSessions",
+  "forwards",
+  "agent",
 ];
 
 /**

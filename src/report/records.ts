@@ -19,6 +19,10 @@ export interface WhoRecord {
   process?: string;
   commandLine?: string;
   target?: { client?: string; user?: string; host?: string; port?: number };
+  /** The tunnels it asked for, as the text format shows them: L:…, R:…, D:…, W:…. */
+  forwards?: string[];
+  /** Agent forwarding, when given. */
+  agent?: boolean;
   ancestry: string[];
   /** unknown: the end was inferred (closed while the daemon was down, lost events), not seen. */
   outcome?: string;
@@ -70,6 +74,22 @@ type Json = any;
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+
+/** The target's forwards as `L:…`, `R:…`, `D:…`, `W:…`; undefined when none. */
+function forwardsOf(t: Json): string[] | undefined {
+  if (!t || typeof t !== "object") return undefined;
+  const f = t.forwards ?? {};
+  const list = [
+    ...strings(f.local).map((x) => `L:${x}`),
+    ...strings(f.remote).map((x) => `R:${x}`),
+    ...strings(f.dynamic).map((x) => `D:${x}`),
+    ...(typeof t.stdio_forward === "string" ? [`W:${t.stdio_forward}`] : []),
+  ];
+  return list.length ? list : undefined;
+}
+
 const joined = (v: unknown): string | undefined =>
   Array.isArray(v) && v.every((a) => typeof a === "string") ? v.join(" ") : undefined;
 
@@ -147,6 +167,8 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
         t && typeof t === "object"
           ? { client: str(t.client), user: str(t.user), host: str(t.host), port: num(t.port) }
           : undefined,
+      forwards: forwardsOf(t),
+      agent: typeof t?.agent_forwarding === "boolean" ? t.agent_forwarding : undefined,
       ancestry: Array.isArray(j.ssh_outbound?.ancestry)
         ? j.ssh_outbound.ancestry.map((x: Json) => str(x?.name) ?? "?")
         : [],

@@ -52,7 +52,7 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   }
   const summary: ReportSummary = { files, sessions: 0, gaps: 0, skipped: {}, unreadable: 0 };
   const grouper = opts.by ? new Grouper(opts.by) : undefined;
-  const table = tableWriter(io.write);
+  const table = tableWriter(io.write, { forwards: opts.filters.forwards === true });
   const gaps: Gap[] = [];
   if (opts.format === "table" && !grouper) table.header();
   if (opts.format === "csv" && !grouper) io.write(csvHeader());

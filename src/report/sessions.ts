@@ -43,6 +43,9 @@ export interface Session {
   via?: string;
   /** A connection: how many sessions rode it (ssh-session records naming it). */
   muxSessions?: number;
+  /** Tunnels it asked for (L:…, R:…, D:…, W:…), and agent forwarding. */
+  forwards?: string;
+  agent?: boolean;
 }
 
 /** A time when nobody was watching: between a monitor-stopped (or the last record of a daemon that
@@ -77,6 +80,8 @@ function rowOf(r: WhoRecord, status: Status): Session {
     target: typed(r.target),
     targetHost: r.target?.host,
     ancestry: names.join(">"),
+    forwards: r.forwards?.join(","),
+    agent: r.agent,
   };
 }
 

@@ -140,7 +140,8 @@ class Target {
   }
   identity(v: string | undefined): void {
     if (v === undefined || v === "") return;
-    (this.t.identities ??= []).push(v);
+    this.t.identities ??= [];
+    this.t.identities.push(v);
   }
   /** -A/-a and -X/-x/-Y set the option outright (ssh.c); -o only when not set yet (readconf.c). */
   agentByFlag(on: boolean): void {

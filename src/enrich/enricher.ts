@@ -6,10 +6,13 @@ import { isSshServer, sessionOrigin } from "./forwarded.ts";
 import type { ProcessFacts } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
+import { type Route, servedBy } from "./route.ts";
 import { parseClientArgv, type SshTarget } from "./ssh-argv.ts";
 import { Users } from "./users.ts";
 
 export type { ConnectionEvent } from "../tracker.ts";
+
+const endpointKey = (ip: string, port: number): string => `${ip}|${port}`;
 
 export interface ProcessRecord {
   pid: number;
@@ -47,6 +50,8 @@ export interface EnrichedEvent extends ConnectionEvent {
   target?: SshTarget;
   /** For a ProxyCommand's connection: the SSH client whose session it carries (`target` is that client's). */
   proxyFor?: { pid: number };
+  /** For a connection made for another ssh's session (ProxyJump, or our sshd forwarding one): which hop. */
+  route?: Route;
   /** The connection of a control master: said by its argv, or learnt when a session rode it. */
   control?: { master: true; path?: string };
   /** For a connection our sshd opened for a forward: the session's user and where it came from. */
@@ -74,6 +79,8 @@ export interface EnrichedSession extends SessionEvent {
 export class Enricher {
   private readonly byId = new Map<string, Facts>();
   private readonly sessions = new Map<string, Facts>();
+  /** Open connections with a typed target, by local endpoint: our sshd's forwards are matched to them. */
+  private readonly byLocal = new Map<string, { target: SshTarget; route?: Route }>();
   readonly processes = new ProcessCache();
   readonly users = new Users();
 
@@ -83,10 +90,19 @@ export class Enricher {
       facts = this.gather(ev);
       this.byId.set(ev.id, facts);
     }
-    if (isEnd(ev.action)) this.byId.delete(ev.id);
+    const local = ev.socket.local;
+    const here = local && local.port !== 0 ? endpointKey(local.ip, local.port) : undefined;
+    if (isEnd(ev.action)) {
+      this.byId.delete(ev.id);
+      if (here) this.byLocal.delete(here);
+    } else if (here && facts.target) {
+      this.byLocal.set(
+        here,
+        facts.route ? { target: facts.target, route: facts.route } : { target: facts.target },
+      );
+    }
     if (ev.action === "attempted") return undefined;
     const out: EnrichedEvent = { ...ev, ...facts };
-    const local = ev.socket.local;
     if (local && local.port !== 0 && facts.communityId === undefined) {
       // The source port is known from the handshake on; the hash needs it.
       out.communityId = communityId(local, ev.socket.remote);
@@ -126,11 +142,25 @@ export class Enricher {
       facts.control = { master: true };
       if (facts.target?.controlPath !== undefined) facts.control.path = facts.target.controlPath;
     }
-    if (facts.target) return facts;
+    if (facts.target) {
+      const served = servedBy(live, facts.target, this.processes.ancestry(live));
+      if (served) {
+        facts.target = served.target;
+        facts.route = served.route;
+        facts.proxyFor = { pid: served.proxyFor };
+      }
+      return facts;
+    }
     if (isSshServer(live.name)) {
       const origin = sessionOrigin(live.pid, ev.socket.inode);
       // The session's process runs as the user who logged in (privilege separation).
       if (origin) facts.forwardedFor = { user: this.users.name(live.uid), ...origin };
+      // A hop of a route that passes through us: the connection that came in is one of ours.
+      const from = origin && this.byLocal.get(endpointKey(origin.ip, origin.port));
+      if (from) {
+        facts.target = from.target;
+        facts.route = { hop: (from.route?.hop ?? 1) + 1, of: from.route?.of ?? 2 };
+      }
     } else if (parent) {
       // A ProxyCommand (nc, socat, a cloud session helper): the session it carries is its parent's.
       const served = parseClientArgv(parent.args, parent.name);

@@ -208,6 +208,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       control: ev.control
         ? { master: true, path: exact.text(ev.control.path, "ssh_outbound.control.path") }
         : undefined,
+      route: ev.route ? { hop: ev.route.hop, of: ev.route.of } : undefined,
       proxy_for: ev.proxyFor ? { pid: ev.proxyFor.pid } : undefined,
       forwarded_for: ev.forwardedFor
         ? { user: ev.forwardedFor.user, ip: ev.forwardedFor.ip, port: ev.forwardedFor.port }

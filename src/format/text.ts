@@ -100,6 +100,7 @@ function connectionFields(e: EnrichedEvent): string {
     kv("remote_cmd", e.target?.command) +
     tunnels(e.target) +
     kv("control_master", e.control ? (e.control.path ?? "yes") : undefined) +
+    kv("route", e.route ? `${e.route.hop}/${e.route.of}` : undefined) +
     kv("proxy_for", e.proxyFor?.pid) +
     kv(
       "forwarded_for",

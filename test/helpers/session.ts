@@ -41,6 +41,7 @@ export function assertSshClient(e: Ev, sshd: TestSshd, pid: number, command: str
     port: sshd.port,
     jump: [],
     command,
+    identity_files: [`${sshd.dir}/user`],
   });
   assert.equal(e.ssh_outbound.attribution, "complete");
   assert.equal(e.ssh_outbound.ancestry[0].pid, 1, "ancestry starts at pid 1");

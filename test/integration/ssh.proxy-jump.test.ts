@@ -110,6 +110,7 @@ for (const source of ["procfs", "ebpf"]) {
           port: s.port,
           jump: [],
           command: "sleep 0.3",
+          identity_files: [join(s.dir, "user")],
         });
       }
       // The client itself held no TCP socket: nothing is logged under its pid.
@@ -188,4 +189,67 @@ for (const source of ["procfs", "ebpf"]) {
       }
     }
   });
+}
+
+for (const source of ["procfs", "ebpf"]) {
+  for (const hops of [1, 2]) {
+    test(`${source}: ssh -J through ${hops} hop(s): each hop's record names the destination, the route and its hop`, async (t) => {
+      if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return;
+      if (
+        source === "ebpf" &&
+        !needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`)
+      )
+        return;
+      const s = sshd as TestSshd;
+      const d = daemons.get(source) as Daemon;
+      // Aliases for one sshd: ssh refuses a jump host named like the destination (a loop).
+      const config = join(s.dir, `route-${source}-${hops}.conf`);
+      writeFileSync(
+        config,
+        [
+          ...["hop1", "hop2", "final"].flatMap((h) => [
+            `Host ${h}`,
+            "  HostName 127.0.0.1",
+            `  Port ${s.port}`,
+          ]),
+          "Host *",
+          `  User ${s.user}`,
+          `  IdentityFile ${join(s.dir, "user")}`,
+          "  StrictHostKeyChecking no",
+          "  UserKnownHostsFile /dev/null",
+          "  BatchMode yes",
+          "  LogLevel ERROR",
+          "",
+        ].join("\n"),
+      );
+      const jump = hops === 1 ? ["hop1"] : ["hop1", "hop2"];
+      // A command of its own: both daemons see every test's runs, and this names this one's records.
+      const command = `sleep 0.3; echo ${source}-${hops}`;
+      const run = await runClient(["-F", config, "-J", jump.join(","), "final", command]);
+      assert.equal(run.code, 0, run.stderr);
+      const want = { client: "ssh", host: "final", jump, command };
+      // One record per hop: the deepest helper's connection to hop 1, then our sshd's onward ones.
+      for (let hop = 1; hop <= hops + 1; hop++) {
+        const [o, c] = await session(
+          d,
+          `hop ${hop} of ssh ${run.pid}`,
+          (e) => e.ssh_outbound?.route?.hop === hop && e.ssh_outbound?.target?.command === command,
+        );
+        for (const e of [o, c]) {
+          assertValidEvent(e);
+          assert.deepEqual(e.ssh_outbound.route, { hop, of: hops + 1 });
+          assert.deepEqual(
+            {
+              client: e.ssh_outbound.target.client,
+              host: e.ssh_outbound.target.host,
+              jump: e.ssh_outbound.target.jump,
+              command: e.ssh_outbound.target.command,
+            },
+            want,
+          );
+          assert.equal(e.process.name, hop === 1 ? "ssh" : "sshd");
+        }
+      }
+    });
+  }
 }

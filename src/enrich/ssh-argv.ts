@@ -1,3 +1,5 @@
+import { a2port, splitOptionLine, splitWords } from "./openssh-words.ts";
+
 /**
  * The target as the user typed it, read from an SSH client's argv the way the client itself reads it.
  * OpenSSH (ssh.c) parses options with getopt, takes the first non-option as the destination, then parses
@@ -70,11 +72,7 @@ function getopt(args: readonly string[], from: number, spec: GetoptSpec, on: OnO
   return { next: i, terminated: false };
 }
 
-function toPort(value: string | undefined): number | undefined {
-  if (value === undefined || !/^\d{1,5}$/.test(value.trim())) return undefined;
-  const n = Number(value);
-  return n >= 1 && n <= 65535 ? n : undefined;
-}
+const toPort = a2port;
 
 /** yes/true → true, no/false → false (readconf.c's flag values), else undefined. */
 function yes(v: string): boolean | undefined {
@@ -95,8 +93,9 @@ class Target {
     const p = toPort(v);
     if (p !== undefined && this.t.port === undefined) this.t.port = p;
   }
+  /** ProxyJump: the first given wins; a ProxyCommand given before it means no jump (readconf.c). */
   jumps(v: string | undefined, sep = ","): void {
-    if (v === undefined || this.jumpSet) return;
+    if (v === undefined || this.jumpSet || this.proxyCommandSet) return;
     this.jumpSet = true;
     if (v.toLowerCase() === "none") return;
     this.t.jump = v
@@ -105,26 +104,32 @@ class Target {
       .filter((s) => s !== "");
   }
   private jumpSet = false;
-  /** `-o Key=Value`, `-o "Key Value"`, `-oKey=Value`; keys are case-insensitive. */
+  private proxyCommandSet = false;
+  /**
+   * `-o Key=Value`, `-o "Key Value"`, `-oKey=Value`: the key case-insensitive, the value's words split
+   * as OpenSSH splits them (quotes, backslashes, `#` comments; see openssh-words.ts).
+   */
   option(v: string | undefined): void {
-    if (v === undefined) return;
-    const m = /^\s*([A-Za-z]+)\s*(?:=|\s)\s*(.*?)\s*$/.exec(v);
-    if (!m) return;
-    const key = (m[1] as string).toLowerCase();
-    const value = (m[2] as string).replace(/^"(.*)"$/, "$1");
+    const line = v === undefined ? undefined : splitOptionLine(v);
+    if (!line) return;
+    const { key, rest } = line;
+    const words = splitWords(rest);
+    if (!words || words.length === 0) return;
+    const value = words[0] as string;
     if (key === "port") this.port(value);
     else if (key === "user") this.user(value);
     else if (key === "proxyjump") this.jumps(value);
+    else if (key === "proxycommand") this.proxyCommandSet ||= !this.jumpSet;
     else if (key === "remotecommand" && value.toLowerCase() !== "none" && this.t.command === undefined) {
-      this.t.command = value;
+      this.t.command = rest;
     } else if (key === "controlmaster" && this.t.controlMaster === undefined) this.t.controlMaster = value;
     else if (key === "controlpath" && this.t.controlPath === undefined) this.t.controlPath = value;
-    else if (key === "localforward") this.forward("local", value);
-    else if (key === "remoteforward") this.forward("remote", value);
+    else if (key === "localforward") this.forward("local", words.join(" "));
+    else if (key === "remoteforward") this.forward("remote", words.join(" "));
     else if (key === "dynamicforward") this.forward("dynamic", value);
     else if (key === "clearallforwardings") this.forwardsCleared ||= yes(value) === true;
-    else if (key === "identityfile") this.identity(value);
-    else if (key === "forwardagent") this.agentOption ??= yes(value) ?? value !== "";
+    else if (key === "identityfile") this.identity(value, "option");
+    else if (key === "forwardagent") this.agentOption ??= yes(value) ?? true;
     else if (key === "forwardx11") this.x11Option ??= yes(value);
     else if (key === "sessiontype" && value.toLowerCase() === "none") this.t.noShell = true;
   }
@@ -133,16 +138,27 @@ class Target {
   private agentOption: boolean | undefined;
   private x11Flag: boolean | undefined;
   private x11Option: boolean | undefined;
+  /** A forward, once: ssh drops one equal to a forward already asked for (readconf.c). */
   forward(kind: "local" | "remote" | "dynamic", v: string | undefined): void {
     if (v === undefined || v === "") return;
     this.t.forwards ??= { local: [], remote: [], dynamic: [] };
-    this.t.forwards[kind].push(v);
+    const same = (a: string) => a.replace(/[ \t]+/, ":") === v.replace(/[ \t]+/, ":");
+    if (!this.t.forwards[kind].some(same)) this.t.forwards[kind].push(v);
   }
-  identity(v: string | undefined): void {
+  /**
+   * Each file once per way of giving it, in order: add_identity_file drops a file given again the same
+   * way, but `-i f` and `-o IdentityFile=f` are kept both (the one is "user provided", the other not).
+   */
+  identity(v: string | undefined, how: "flag" | "option"): void {
     if (v === undefined || v === "") return;
     this.t.identities ??= [];
+    const seen = how === "flag" ? this.idFlags : this.idOptions;
+    if (seen.has(v)) return;
+    seen.add(v);
     this.t.identities.push(v);
   }
+  private readonly idFlags = new Set<string>();
+  private readonly idOptions = new Set<string>();
   /** -A/-a and -X/-x/-Y set the option outright (ssh.c); -o only when not set yet (readconf.c). */
   agentByFlag(on: boolean): void {
     this.agentFlag = on;
@@ -174,7 +190,8 @@ class Target {
 /** `ssh://[user@]host[:port][/path]` (also scp:// and sftp://): undefined when not a URI. */
 function parseUri(word: string, scheme: string): { user?: string; host: string; port?: string } | undefined {
   const prefix = `${scheme}://`;
-  if (!word.toLowerCase().startsWith(prefix)) return undefined;
+  // Case-sensitive, as misc.c parse_uri compares it: `SSH://u@h` is user `SSH://u` at host `h`.
+  if (!word.startsWith(prefix)) return undefined;
   let rest = word.slice(prefix.length);
   const slash = rest.indexOf("/");
   if (slash >= 0) rest = rest.slice(0, slash);
@@ -259,7 +276,7 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     else if (l === "R") t.forward("remote", v);
     else if (l === "D") t.forward("dynamic", v);
     else if (l === "W") t.t.stdioForward ??= v;
-    else if (l === "i") t.identity(v);
+    else if (l === "i") t.identity(v, "flag");
     else if (l === "A" || l === "a") t.agentByFlag(l === "A");
     else if (l === "X" || l === "Y" || l === "x") t.x11ByFlag(l !== "x");
     else if (l === "N") t.t.noShell = true;
@@ -279,30 +296,47 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
   return t.done();
 }
 
+/**
+ * scp and sftp run ssh with the user's -o, -i and -A first, then their own options, then `-p`/`-oPort`
+ * with the port: the one from an scp:// or sftp:// URI, else the last -P. So a `-o Port=` given by the
+ * user wins over both (ssh keeps the first), and the URI's port over -P.
+ */
 function parseCopy(args: readonly string[], client: "scp" | "sftp"): SshTarget {
   const t = new Target(client);
+  let lastP: string | undefined;
   const on: OnOption = (l, v) => {
-    if (l === "P") t.port(v);
+    if (l === "P") lastP = v;
     else if (l === "J") t.jumps(v);
     else if (l === "o") t.option(v);
+    else if (l === "i") t.identity(v, "flag");
+    else if (l === "A") t.agentByFlag(true);
   };
   const { next } = getopt(args, 1, client === "scp" ? SCP : SFTP, on);
+  let uriPort: string | undefined;
   for (const word of args.slice(next)) {
     const uri = parseUri(word, client);
     if (uri) {
       t.user(uri.user);
       t.t.host = uri.host;
-      t.port(uri.port);
+      uriPort = uri.port;
       break;
     }
-    const remote = parseRemotePath(word) ?? (client === "sftp" ? splitUserHost(word) : undefined);
+    const remote = parseRemotePath(word) ?? (client === "sftp" ? bareHost(word) : undefined);
     if (remote) {
       t.user(remote.user);
       t.t.host = remote.host;
       break;
     }
   }
-  return t.t;
+  t.port(uriPort ?? lastP);
+  return t.done();
+}
+
+/** sftp's `[user@]host`, an IPv6 address in brackets taken out of them. */
+function bareHost(word: string): { user?: string; host: string } {
+  const uh = splitUserHost(word);
+  const m = /^\[(.*)\]$/.exec(uh.host);
+  return m ? { ...uh, host: m[1] as string } : uh;
 }
 
 /** sshfs [user@]host:[dir] mountpoint [-p PORT] [-o port=N,ssh_command=…,…] — options may come anywhere. */

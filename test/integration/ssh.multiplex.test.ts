@@ -75,12 +75,21 @@ for (const source of ["procfs", "ebpf"]) {
       // The master says what it is: from its argv when opened, as found once sessions rode it at close.
       assert.deepEqual(opened.ssh_outbound.control, { master: true, path: ctl });
       assert.deepEqual(connections[1]?.ssh_outbound.control, { master: true, path: ctl });
-      const sessions = d.events.filter(mine);
+      const ofRun = (e: Ev) => runs.some((r) => r.pid === e.process.pid);
+      const sessions = d.events.filter(mine).filter(ofRun);
       assert.deepEqual(
         sessions.map((e) => e.process.pid),
         runs.map((r) => r.pid),
         "one ssh-session per run, in order",
       );
+      // `ssh -O exit` rides the master too: reported like a session when the master's listener was
+      // still there to be found, and nothing else is.
+      for (const e of d.events.filter(mine).filter((e) => !ofRun(e))) {
+        assert.ok(
+          e.process.args.includes("-O"),
+          `an ssh-session of no run: ${JSON.stringify(e.process.args)}`,
+        );
+      }
       for (const [i, e] of sessions.entries()) {
         assertValidEvent(e);
         assert.equal(e.ssh_outbound.via_connection_id, id);

@@ -5,7 +5,7 @@ import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
 import { type Daemon, type Ev, runCli, startDaemon } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
-import { runClient } from "../helpers/ssh.ts";
+import { runClient, type SshRun } from "../helpers/ssh.ts";
 import { SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -41,7 +41,7 @@ for (const source of ["procfs", "ebpf"]) {
         "the master's connection",
         (e) => e.event?.action === "connection-opened",
       );
-      const runs = [];
+      const runs: SshRun[] = [];
       for (let i = 0; i < 5; i++) {
         // Each session lasts long enough for a poll to see it (procfs polls every 20 ms here).
         const r = await runClient(["-S", ctl, ...s.sshArgs, `sleep 0.2; echo run${i}`]);

@@ -1,10 +1,10 @@
-import { hostname } from "node:os";
 import { Command } from "@commander-js/extra-typings";
 import { clock } from "../clock.ts";
 import { resolveConfig } from "../config.ts";
 import { stderrDiagnostics } from "../diagnostics.ts";
 import { Enricher } from "../enrich/enricher.ts";
 import { toEcs } from "../format/ecs.ts";
+import { hostIdentity } from "../host.ts";
 import { tableWriter } from "../report/output.ts";
 import { recordOf } from "../report/records.ts";
 import { muxSessionOf, sessionOf } from "../report/sessions.ts";
@@ -57,13 +57,14 @@ Examples:
         sessions.observe(obs);
       sessions.stop(now);
       const enricher = new Enricher();
+      const host = hostIdentity();
       const out = stdoutLines();
       const table = tableWriter(out.write);
       if (!flags.json) table.header();
       for (const ev of found) {
         const enriched = "session" in ev ? enricher.enrichSession(ev) : enricher.enrich(ev);
         if (!enriched) continue; // still connecting
-        const ecs = toEcs(enriched, { hostname: hostname() });
+        const ecs = toEcs(enriched, { hostname: host.hostname, hostId: host.id });
         if (flags.json) {
           out.write(JSON.stringify(ecs));
           continue;

@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import { Command } from "@commander-js/extra-typings";
 import { type Config, resolveConfig } from "../config.ts";
 import { stderrDiagnostics } from "../diagnostics.ts";
@@ -6,6 +5,7 @@ import { badPathError } from "../errors.ts";
 import { formatJson } from "../format/json.ts";
 import type { LogRecord } from "../format/record.ts";
 import { formatText } from "../format/text.ts";
+import { hostIdentity } from "../host.ts";
 import { Monitor } from "../monitor.ts";
 import { fileSink, type Sink, stdoutSink } from "../sinks/sink.ts";
 import { selectSource } from "../sources/select.ts";
@@ -68,10 +68,10 @@ Examples:
 }
 
 export async function runMonitor(config: Config, diag: Diagnostics): Promise<void> {
-  const host = hostname();
+  const host = hostIdentity();
   const format =
     config.format === "json"
-      ? (r: LogRecord) => formatJson(r, { hostname: host })
+      ? (r: LogRecord) => formatJson(r, { hostname: host.hostname, hostId: host.id })
       : (r: LogRecord) => formatText(r);
   const sinkOpts = { maxPending: config.maxPending, warn: (m: string) => diag.warn(m) };
   const sink: Sink = config.output ? fileSink(config.output, sinkOpts) : stdoutSink(sinkOpts);

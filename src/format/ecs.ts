@@ -35,6 +35,8 @@ const ACTION = {
 
 export interface EcsContext {
   hostname: string;
+  /** The machine id (/etc/machine-id), when there is one. */
+  hostId?: string | undefined;
 }
 
 /** Drops undefined members and empty objects so absent facts are absent, not null. */
@@ -192,7 +194,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
           ? undefined
           : ev.bytesSent + ev.bytesReceived,
     },
-    host: { hostname: ctx.hostname },
+    host: { hostname: ctx.hostname, id: ctx.hostId },
     ssh_outbound: {
       connection_id: ev.id,
       source: ev.source,
@@ -232,7 +234,7 @@ function sshSession(ev: EnrichedSession, ctx: EcsContext): Obj {
     event: timedEvent("session", ["end"], "ssh-session", ev.outcome ?? "success", ev),
     process: w.process,
     user: w.user,
-    host: { hostname: ctx.hostname },
+    host: { hostname: ctx.hostname, id: ctx.hostId },
     ssh_outbound: {
       session_id: ev.id,
       via_connection_id: ev.viaConnectionId,
@@ -271,7 +273,7 @@ function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
       start: o ? isoNs(o.sinceNs) : undefined,
       end: o ? isoNs(o.untilNs) : undefined,
     },
-    host: { hostname: ctx.hostname },
+    host: { hostname: ctx.hostname, id: ctx.hostId },
     ssh_outbound: {
       monitor: {
         version: ev.version,

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import type { Daemon, Ev } from "./daemon.ts";
 import type { TestSshd } from "./sshd.ts";
 
@@ -44,10 +45,21 @@ export function assertSshClient(e: Ev, sshd: TestSshd, pid: number, command: str
     identity_files: [`${sshd.dir}/user`],
   });
   assert.equal(e.ssh_outbound.attribution, "complete");
+  // Two hosts of one name stay apart: the machine id is in every record, when the machine has one.
+  assert.equal(e.host.id, machineId());
   assert.equal(e.ssh_outbound.ancestry[0].pid, 1, "ancestry starts at pid 1");
   assert.ok(
     e.ssh_outbound.ancestry.some((a: Ev) => a.pid === process.pid),
     "the test process is among the ancestors",
   );
   assert.equal(e.process.parent.pid, process.pid);
+}
+
+function machineId(): string | undefined {
+  try {
+    const id = readFileSync("/etc/machine-id", "utf8").trim();
+    return /^[0-9a-f]{32}$/.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }

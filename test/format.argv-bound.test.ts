@@ -8,11 +8,14 @@ import {
   boundString,
   byteLength,
   PROCESS_ARGV_MAX,
+  RECORD_MAX,
 } from "../src/format/argv-bound.ts";
 import { toEcs } from "../src/format/ecs.ts";
+import { formatJson } from "../src/format/json.ts";
 import type { EnrichedEvent } from "../src/format/record.ts";
 import { formatText } from "../src/format/text.ts";
 import type { Ev } from "./helpers/daemon.ts";
+import { assertValidEvent } from "./helpers/schema.ts";
 
 test("byte lengths are those of /proc/PID/cmdline: UTF-8, a carried raw byte counts one", () => {
   assert.equal(byteLength("abc"), 3);
@@ -112,4 +115,27 @@ test("text: the tree is name[pid] from pid 1 down, and the command line is whole
   assert.match(line, / tree="init\[1\] > runner\[10\] > ssh\[20\]"\n$/);
   assert.match(line, / cmd="ssh db1 uptime"/);
   assert.ok(!line.includes("f1999"));
+});
+
+test("no record is longer than RECORD_MAX, however the argv, ancestry and target inflate in JSON", () => {
+  const ctl = "\u0001".repeat(1024); // 6 characters each in JSON
+  const ev = event(["ssh", ...Array.from({ length: 64 }, () => ctl), "db1"], [ctl]);
+  ev.ancestry = Array.from({ length: 64 }, (_, i) => ({
+    pid: i + 2,
+    name: "bash",
+    args: [ctl, ctl],
+    user: "root",
+    startNs: 1n,
+  }));
+  ev.target = { client: "ssh", host: ctl, jump: Array.from({ length: 300 }, () => ctl), command: ctl };
+  const line = formatJson(ev, { hostname: "h" });
+  assert.ok(Buffer.byteLength(line) <= RECORD_MAX, `${Buffer.byteLength(line)} bytes`);
+  const j = JSON.parse(line);
+  assertValidEvent(j);
+  assert.ok(j.ssh_outbound.record_cut.bytes > RECORD_MAX, "says how long it would have been");
+  assert.equal(j.ssh_outbound.ancestry.at(-1).pid, 65, "the nearest ancestors are kept");
+  // An ordinary record is written at the first bounds and says nothing of it.
+  const plain = JSON.parse(formatJson(event(["ssh", "db1", "uptime"], ["bash"]), { hostname: "h" }));
+  assert.equal(plain.ssh_outbound.record_cut, undefined);
+  assert.deepEqual(plain.process.args, ["ssh", "db1", "uptime"]);
 });

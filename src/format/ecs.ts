@@ -1,13 +1,6 @@
 import { isoNs } from "../clock.ts";
 import { isEnd } from "../tracker.ts";
-import {
-  ANCESTOR_ARGV_MAX,
-  boundArgs,
-  boundString,
-  type Cut,
-  PROCESS_ARGV_MAX,
-  TARGET_COMMAND_MAX,
-} from "./argv-bound.ts";
+import { BOUNDS, type Bounds, boundArgs, boundString, type Cut } from "./argv-bound.ts";
 import { ExactBytes } from "./exact-bytes.ts";
 import {
   type EnrichedEvent,
@@ -37,6 +30,8 @@ export interface EcsContext {
   hostname: string;
   /** The machine id (/etc/machine-id), when there is one. */
   hostId?: string | undefined;
+  /** How much argv and target text to keep (BOUNDS[0] unless a record has to be made smaller). */
+  bounds?: Bounds;
 }
 
 /** Drops undefined members and empty objects so absent facts are absent, not null. */
@@ -82,29 +77,34 @@ function processFields(
   return { fields, cut: argv?.cut };
 }
 
-function targetFields(t: EnrichedEvent["target"], exact: ExactBytes): Obj | undefined {
+function targetFields(t: EnrichedEvent["target"], exact: ExactBytes, b: Bounds): Obj | undefined {
   if (!t) return undefined;
-  const command = t.command === undefined ? undefined : boundString(t.command, TARGET_COMMAND_MAX);
+  const command = t.command === undefined ? undefined : boundString(t.command, b.text);
   const path = "ssh_outbound.target";
+  // Each string cut at b.text bytes and each list at b.entries: they come from an argv of any size.
+  const one = (s: string | undefined, at: string) =>
+    exact.text(s === undefined ? undefined : boundString(s, b.text).value, at);
+  const list = (l: readonly string[] | undefined, at: string) =>
+    l === undefined ? undefined : l.slice(0, b.entries).map((s, i) => one(s, `${at}.${i}`) as string);
   return {
     client: t.client,
-    user: exact.text(t.user, `${path}.user`),
-    host: exact.text(t.host, `${path}.host`),
+    user: one(t.user, `${path}.user`),
+    host: one(t.host, `${path}.host`),
     port: t.port,
-    jump: exact.list(t.jump, `${path}.jump`),
+    jump: list(t.jump, `${path}.jump`),
     command: exact.text(command?.value, `${path}.command`),
     command_cut: cutFields(command?.cut),
     forwards: t.forwards
       ? {
-          local: exact.list(t.forwards.local, `${path}.forwards.local`),
-          remote: exact.list(t.forwards.remote, `${path}.forwards.remote`),
-          dynamic: exact.list(t.forwards.dynamic, `${path}.forwards.dynamic`),
+          local: list(t.forwards.local, `${path}.forwards.local`),
+          remote: list(t.forwards.remote, `${path}.forwards.remote`),
+          dynamic: list(t.forwards.dynamic, `${path}.forwards.dynamic`),
         }
       : undefined,
-    stdio_forward: exact.text(t.stdioForward, `${path}.stdio_forward`),
+    stdio_forward: one(t.stdioForward, `${path}.stdio_forward`),
     agent_forwarding: t.agent,
     x11_forwarding: t.x11,
-    identity_files: exact.list(t.identities, `${path}.identity_files`),
+    identity_files: list(t.identities, `${path}.identity_files`),
     no_shell: t.noShell,
   };
 }
@@ -113,20 +113,23 @@ function targetFields(t: EnrichedEvent["target"], exact: ExactBytes): Obj | unde
 function who(
   ev: EnrichedEvent | EnrichedSession,
   exact: ExactBytes,
+  b: Bounds,
 ): { process?: Obj; user?: Obj; ours: Obj } {
   const p = ev.process;
-  const own = processFields(p, PROCESS_ARGV_MAX, exact, "process");
+  const own = processFields(p, b.process, exact, "process");
   const process = own.fields;
   if (process && ev.parent) {
-    process.parent = processFields(ev.parent, ANCESTOR_ARGV_MAX, exact, "process.parent").fields;
+    process.parent = processFields(ev.parent, b.ancestor, exact, "process.parent").fields;
   }
+  // The nearest ancestors are kept when the chain is longer than the bounds allow.
+  const from = Math.max(0, ev.ancestry.length - b.entries);
   return {
     process,
     user: p?.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
     ours: {
       args_cut: cutFields(own.cut),
-      ancestry: ev.ancestry.map((a, i) => {
-        const argv = boundArgs(a.args, ANCESTOR_ARGV_MAX);
+      ancestry: ev.ancestry.slice(from).map((a, i) => {
+        const argv = boundArgs(a.args, b.ancestor);
         return {
           pid: a.pid,
           name: exact.text(a.name, `ssh_outbound.ancestry.${i}.name`),
@@ -136,7 +139,7 @@ function who(
           start: isoNs(a.startNs),
         };
       }),
-      target: targetFields(ev.target, exact),
+      target: targetFields(ev.target, exact, b),
     },
   };
 }
@@ -168,7 +171,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
   const s = ev.socket;
   const ending = isEnd(ev.action);
   const exact = new ExactBytes();
-  const w = who(ev, exact);
+  const w = who(ev, exact, ctx.bounds ?? (BOUNDS[0] as Bounds));
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },
@@ -227,7 +230,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
  */
 function sshSession(ev: EnrichedSession, ctx: EcsContext): Obj {
   const exact = new ExactBytes();
-  const w = who(ev, exact);
+  const w = who(ev, exact, ctx.bounds ?? (BOUNDS[0] as Bounds));
   return {
     "@timestamp": isoNs(ev.timeNs),
     ecs: { version: ECS_VERSION },

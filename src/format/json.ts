@@ -1,7 +1,25 @@
+import { BOUNDS, RECORD_MAX } from "./argv-bound.ts";
 import { type EcsContext, toEcs } from "./ecs.ts";
 import type { LogRecord } from "./record.ts";
 
-/** One JSON object per line. JSON.stringify escapes every control character, so no value can break a line. */
+/**
+ * One JSON object per line. JSON.stringify escapes every control character, so no value can break a
+ * line. A record is never longer than RECORD_MAX: one that would be is made again with tighter bounds
+ * (see BOUNDS), and says so in `ssh_outbound.record_cut` with the size it would have had.
+ */
 export function formatJson(r: LogRecord, ctx: EcsContext): string {
-  return `${JSON.stringify(toEcs(r, ctx))}\n`;
+  let first: number | undefined;
+  let line = "";
+  for (const bounds of BOUNDS) {
+    const o = toEcs(r, { ...ctx, bounds });
+    if (first !== undefined) {
+      const ours = o.ssh_outbound as Record<string, unknown> | undefined;
+      if (ours) ours.record_cut = { bytes: first, max: RECORD_MAX };
+    }
+    line = `${JSON.stringify(o)}\n`;
+    const size = Buffer.byteLength(line);
+    if (size <= RECORD_MAX) return line;
+    first ??= size;
+  }
+  return line;
 }

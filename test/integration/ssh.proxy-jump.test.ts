@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, type TestContext, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
 import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
@@ -52,6 +52,32 @@ after(async () => {
   sshd?.stop();
 });
 
+/** This test can run here: the tools are there, and for the eBPF source, the probe can load. */
+function canRun(t: TestContext, source: string): boolean {
+  if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return false;
+  return source !== "ebpf" || needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`);
+}
+
+/** A client config for the test sshd's key and no prompts, after `first` (Host blocks of its own). */
+function clientConfig(s: TestSshd, name: string, first: string[] = []): string {
+  const path = join(s.dir, name);
+  writeFileSync(
+    path,
+    [
+      ...first,
+      "Host *",
+      `  User ${s.user}`,
+      `  IdentityFile ${join(s.dir, "user")}`,
+      "  StrictHostKeyChecking no",
+      "  UserKnownHostsFile /dev/null",
+      "  BatchMode yes",
+      "  LogLevel ERROR",
+      "",
+    ].join("\n"),
+  );
+  return path;
+}
+
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, "127.0.0.1");
@@ -80,12 +106,7 @@ function viaProxy(s: TestSshd, proxy: string): string[] {
 for (const source of ["procfs", "ebpf"]) {
   for (const kind of ["nc", "socat relay"]) {
     test(`${source}: a ProxyCommand (${kind}) is logged with the session's typed target and its client`, async (t) => {
-      if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return;
-      if (
-        source === "ebpf" &&
-        !needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`)
-      )
-        return;
+      if (!canRun(t, source)) return;
       const s = sshd as TestSshd;
       const r = relay as { port: number };
       const d = daemons.get(source) as Daemon;
@@ -124,25 +145,11 @@ for (const source of ["procfs", "ebpf"]) {
 
 for (const source of ["procfs", "ebpf"]) {
   test(`${source}: a jump through our sshd names the session it serves; no record has trailing empty args`, async (t) => {
-    if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return;
-    if (source === "ebpf" && !needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`))
-      return;
+    if (!canRun(t, source)) return;
     const s = sshd as TestSshd;
     const d = daemons.get(source) as Daemon;
     // -J passes -F (not -i or -o) on to the ssh it runs for the hop: the options go in a config file.
-    const config = join(s.dir, `jump-${source}.conf`);
-    writeFileSync(
-      config,
-      [
-        "Host *",
-        `  IdentityFile ${join(s.dir, "user")}`,
-        "  StrictHostKeyChecking no",
-        "  UserKnownHostsFile /dev/null",
-        "  BatchMode yes",
-        "  LogLevel ERROR",
-        "",
-      ].join("\n"),
-    );
+    const config = clientConfig(s, `jump-${source}.conf`);
     // The hop is named otherwise than the destination, or ssh refuses it as a loop.
     const hop = `${s.user}@localhost:${s.port}`;
     const run = await runClient([
@@ -194,33 +201,14 @@ for (const source of ["procfs", "ebpf"]) {
 for (const source of ["procfs", "ebpf"]) {
   for (const hops of [1, 2]) {
     test(`${source}: ssh -J through ${hops} hop(s): each hop's record names the destination, the route and its hop`, async (t) => {
-      if (!needs(t, ready, "sshd, ssh, nc and socat are needed")) return;
-      if (
-        source === "ebpf" &&
-        !needs(t, ebpf.ok, `the eBPF source cannot run: ${ebpf.ok ? "" : ebpf.reason}`)
-      )
-        return;
+      if (!canRun(t, source)) return;
       const s = sshd as TestSshd;
       const d = daemons.get(source) as Daemon;
       // Aliases for one sshd: ssh refuses a jump host named like the destination (a loop).
-      const config = join(s.dir, `route-${source}-${hops}.conf`);
-      writeFileSync(
-        config,
-        [
-          ...["hop1", "hop2", "final"].flatMap((h) => [
-            `Host ${h}`,
-            "  HostName 127.0.0.1",
-            `  Port ${s.port}`,
-          ]),
-          "Host *",
-          `  User ${s.user}`,
-          `  IdentityFile ${join(s.dir, "user")}`,
-          "  StrictHostKeyChecking no",
-          "  UserKnownHostsFile /dev/null",
-          "  BatchMode yes",
-          "  LogLevel ERROR",
-          "",
-        ].join("\n"),
+      const config = clientConfig(
+        s,
+        `route-${source}-${hops}.conf`,
+        ["hop1", "hop2", "final"].flatMap((h) => [`Host ${h}`, "  HostName 127.0.0.1", `  Port ${s.port}`]),
       );
       const jump = hops === 1 ? ["hop1"] : ["hop1", "hop2"];
       // A command of its own: both daemons see every test's runs, and this names this one's records.

@@ -25,7 +25,12 @@ function complete(words: string[]): string[] {
 test("bash completion offers the commands, their options and option values", () => {
   assert.deepEqual(complete(["ssh-outbound-logger", "re"]), ["report"]);
   assert.deepEqual(complete(["ssh-outbound-logger", "report", "--b"]), ["--by"]);
-  assert.deepEqual(complete(["ssh-outbound-logger", "report", "--by", ""]), ["process", "target", "user"]);
+  assert.deepEqual(complete(["ssh-outbound-logger", "report", "--by", ""]), [
+    "host",
+    "process",
+    "target",
+    "user",
+  ]);
   assert.deepEqual(complete(["ssh-outbound-logger", "run", "--source", ""]), ["auto", "ebpf", "procfs"]);
   assert.deepEqual(complete(["ssh-outbound-logger", "doctor", "--j"]), ["--json"]);
 });

@@ -219,7 +219,7 @@ test("--csv quotes per RFC 4180 and defuses spreadsheet formulas; --by counts", 
   const [head, ...body] = csv.stdout.trim().split("\n");
   assert.equal(
     head,
-    "id,host,status,start,end,durationMs,user,pid,process,target,destIp,destPort,sent,received,ancestry,commandLine,observed,via,muxSessions,forwards,agent",
+    "id,host,hostId,status,start,end,durationMs,user,pid,process,target,destIp,destPort,sent,received,ancestry,commandLine,observed,via,muxSessions,forwards,agent",
   );
   assert.equal(body.length, 6);
   const d = body.find((l) => l.startsWith(D)) as string;
@@ -241,7 +241,7 @@ test("bad report options exit 2 naming the option and the value", () => {
   for (const [args, re] of [
     [["--since", "yesterday"], /invalid --since "yesterday"/],
     [["--until", "2026-13-45"], /invalid --until "2026-13-45"/],
-    [["--by", "host"], /invalid --by "host": expected user, target, process/],
+    [["--by", "day"], /invalid --by "day": expected user, target, process, host/],
     [["--json", "--csv"], /invalid --csv/],
   ] as const) {
     const r = runCli(["report", ...args], env);

@@ -6,14 +6,14 @@ import { report } from "../report/report.ts";
 import { NAME } from "../version.ts";
 import { stdoutLines } from "./stdout-lines.ts";
 
-const BY = ["user", "target", "process"] as const;
+const BY = ["user", "target", "process", "host"] as const;
 
 export function reportCommand(): Command<[string[]]> {
   return new Command("report")
     .description("join the log's records into sessions: who connected where, from what, when, for how long")
     .argument(
       "[files...]",
-      "log files, .gz too (default: the configured log file and its rotated files, oldest first)",
+      "log files, .gz too, or directories read whole (a collector's); default: the configured log file and its rotated files, oldest first",
     )
     .option("--since <time>", "sessions going on since this ISO time or this long ago (30m, 24h, 7d)")
     .option("--until <time>", "sessions started until this ISO time or this long ago")
@@ -21,10 +21,16 @@ export function reportCommand(): Command<[string[]]> {
     .option("--target <host>", "to this typed host, user@host[:port], destination ip or ip:port")
     .option("--process <name>", "made by this process name (ssh, scp, sftp, …)")
     .option("--failed", "only failed connection attempts")
+    .option(
+      "--host <name>",
+      "sessions of this host, by name or machine id (repeatable)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option("--forwards", "only sessions that opened tunnels (-L, -R, -D, -W), with the forwards listed")
     .option(
       "--by <field>",
-      "counts per user, target or process: sessions, failed, first and last seen, bytes",
+      "counts per user, target, process or host: sessions, failed, first and last seen, bytes",
     )
     .option("--json", "one JSON object per session (and per monitoring gap)")
     .option("--csv", "CSV with a header row (gaps on stderr)")
@@ -40,6 +46,7 @@ Examples:
   ${NAME} report --target db1.example.com --json | jq .durationMs
   ${NAME} report --failed --since 7d
   ${NAME} report --forwards --since 24h
+  ${NAME} report /srv/ssh-audit/ --by host           a collector's files, every host
   ${NAME} report --by target --since 30d
   ${NAME} report /var/log/ssh-outbound-logger/log.log-2026*.gz --csv > sessions.csv`,
     )
@@ -61,6 +68,7 @@ Examples:
             process: flags.process,
             failed: flags.failed,
             forwards: flags.forwards,
+            hosts: flags.host,
           },
           format: flags.json ? "json" : flags.csv ? "csv" : "table",
           by: flags.by as GroupBy | undefined,

@@ -1,6 +1,6 @@
 import type { Session } from "./sessions.ts";
 
-export type GroupBy = "user" | "target" | "process";
+export type GroupBy = "user" | "target" | "process" | "host";
 
 export interface Group {
   key: string;
@@ -16,6 +16,8 @@ const KEY: Record<GroupBy, (s: Session) => string> = {
   user: (s) => s.user ?? "?",
   target: (s) => s.target ?? (s.destIp ? `${s.destIp}:${s.destPort}` : "?"),
   process: (s) => s.process ?? "?",
+  // Two hosts of one name stay apart by the start of their machine id.
+  host: (s) => (s.hostId ? `${s.host} (${s.hostId.slice(0, 8)})` : s.host),
 };
 
 /** Counts per user, target or process; memory follows the number of distinct keys. */

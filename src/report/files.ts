@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 export const DEFAULT_LOG = "/var/log/ssh-outbound-logger/log.log";
@@ -72,4 +72,29 @@ export function orderLogFiles(paths: readonly string[]): string[] {
       return a.r[1] - b.r[1] || a.r[2].localeCompare(b.r[2]);
     })
     .map((x) => x.p);
+}
+
+/**
+ * The files named, a directory standing for every file under it (a collector's tree: one file per
+ * host and day), each directory's files in name order. A path that cannot be read is kept as it is,
+ * for the reader to name it.
+ */
+export function expandDirectories(paths: readonly string[]): string[] {
+  const out: string[] = [];
+  const walk = (p: string): void => {
+    let isDir = false;
+    try {
+      isDir = statSync(p).isDirectory();
+    } catch {
+      out.push(p);
+      return;
+    }
+    if (!isDir) {
+      out.push(p);
+      return;
+    }
+    for (const name of readdirSync(p).sort()) walk(join(p, name));
+  };
+  for (const p of paths) walk(p);
+  return out;
 }

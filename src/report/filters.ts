@@ -10,6 +10,8 @@ export interface Filters {
   failed?: boolean;
   /** Only sessions that opened tunnels (port or stdio forwards). */
   forwards?: boolean;
+  /** Only these hosts, each by name or machine id. */
+  hosts?: readonly string[];
 }
 
 const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
@@ -33,6 +35,7 @@ export function parseTime(option: string, value: string, now = Date.now()): numb
 export function matches(s: Session, f: Filters): boolean {
   if (f.failed && s.status !== "failed") return false;
   if (f.forwards && !s.forwards) return false;
+  if (f.hosts?.length && !f.hosts.some((h) => h === s.host || h === s.hostId)) return false;
   if (f.since !== undefined && s.end !== undefined && Date.parse(s.end) < f.since) return false;
   if (f.until !== undefined && Date.parse(s.start) > f.until) return false;
   if (f.user !== undefined && s.user !== f.user) return false;
@@ -46,8 +49,9 @@ export function matches(s: Session, f: Filters): boolean {
   return true;
 }
 
-/** Gaps that overlap [since, until]. */
+/** Gaps that overlap [since, until], of the hosts asked for. */
 export function gapMatches(g: Gap, f: Filters): boolean {
+  if (f.hosts?.length && !f.hosts.some((h) => h === g.host || h === g.hostId)) return false;
   if (f.since !== undefined && g.to !== undefined && Date.parse(g.to) < f.since) return false;
   if (f.until !== undefined && Date.parse(g.from) > f.until) return false;
   return true;

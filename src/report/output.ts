@@ -71,6 +71,8 @@ function fit(value: string, width: number): string {
   return v.length > width ? `${v.slice(0, width - 1)}…` : v.padEnd(width);
 }
 
+const HOST: Column = { title: "HOST", width: 16, cell: (s) => s.host };
+
 const FORWARDS: Column = {
   title: "FORWARDS",
   width: 30,
@@ -79,13 +81,16 @@ const FORWARDS: Column = {
 
 /**
  * The aligned table: fixed column widths, so rows stream out as sessions end. With `forwards`, a
- * FORWARDS column (tunnels and agent forwarding) comes before ANCESTRY.
+ * FORWARDS column (tunnels and agent forwarding) comes before ANCESTRY; with `hosts`, HOST first.
  */
 export function tableWriter(
   write: Writer,
-  opts: { forwards?: boolean } = {},
+  opts: { forwards?: boolean; hosts?: boolean } = {},
 ): { header(): void; row(s: Session): void } {
-  const columns = opts.forwards ? [...COLUMNS.slice(0, -1), FORWARDS, ...COLUMNS.slice(-1)] : COLUMNS;
+  const columns = [
+    ...(opts.hosts ? [HOST] : []),
+    ...(opts.forwards ? [...COLUMNS.slice(0, -1), FORWARDS, ...COLUMNS.slice(-1)] : COLUMNS),
+  ];
   return {
     header: () =>
       write(
@@ -117,6 +122,7 @@ export function jsonLine(item: Session | Gap | Record<string, unknown>): string 
 const CSV_FIELDS: (keyof Session)[] = [
   "id",
   "host",
+  "hostId",
   "status",
   "start",
   "end",

@@ -9,6 +9,8 @@ export type ConnectionAction = "opened" | "closed" | "failed" | "unresolved";
 /** What a connection record and an ssh-session record both tell: who, when, to what. */
 export interface WhoRecord {
   id: string;
+  /** host.id, the machine id: two hosts of one name stay apart. */
+  hostId?: string;
   /** ISO time of the record and of the start (event.start). */
   time: string;
   start: string;
@@ -46,6 +48,7 @@ export interface MonitorRecord {
   time: string;
   host: string;
   pid?: number;
+  hostId?: string;
   reason?: string;
   /** monitor-started: the daemon continues the connections its last run had open (state file). */
   continuity?: boolean;
@@ -59,7 +62,7 @@ export interface MuxRecord extends WhoRecord {
 
 export type ReportRecord = ConnectionRecord | MonitorRecord | MuxRecord;
 
-export type SkipReason = "not-json" | "truncated" | "not-ours" | "missing-fields";
+export type SkipReason = "not-json" | "truncated" | "not-ours" | "missing-fields" | "duplicate";
 
 const CONNECTION: Record<string, ConnectionAction> = {
   "connection-opened": "opened",
@@ -138,6 +141,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
   const time = str(j["@timestamp"]);
   if (action === undefined || time === undefined || Number.isNaN(Date.parse(time))) return "not-ours";
   const host = str(j.host?.hostname) ?? "";
+  const hostId = str(j.host?.id);
   if (MONITOR.has(action)) {
     const m = j.ssh_outbound?.monitor ?? {};
     return {
@@ -145,6 +149,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
       action: action as MonitorRecord["action"],
       time,
       host,
+      hostId,
       pid: num(m.pid),
       reason: str(m.reason),
       continuity: typeof m.continuity === "object" && m.continuity !== null,
@@ -154,6 +159,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
     const t = j.ssh_outbound?.target;
     return {
       id,
+      hostId,
       time,
       start: str(j.event?.start) ?? time,
       end: str(j.event?.end),
@@ -200,6 +206,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
 const OPENED = '"action":"connection-opened"';
 const ID = '"connection_id":"';
 const HOST = '"host":{"hostname":"';
+const HOST_ID = '","id":"';
 const TIME = '{"@timestamp":"';
 const ACTION_WITHIN = 400;
 
@@ -209,7 +216,9 @@ const ACTION_WITHIN = 400;
  * half of all lines are not parsed at all). Undefined for any other line, or one not laid out as the
  * daemon writes it (it is then parsed as usual).
  */
-export function peekOpened(line: string): { id: string; host: string; time: string } | undefined {
+export function peekOpened(
+  line: string,
+): { id: string; host: string; hostId?: string; time: string } | undefined {
   // event.action comes early in the daemon's lines: look only there, not through the whole line.
   if (!line.startsWith(TIME) || line.lastIndexOf(OPENED, ACTION_WITHIN) < 0) return undefined;
   const time = line.slice(TIME.length, line.indexOf('"', TIME.length));
@@ -222,5 +231,7 @@ export function peekOpened(line: string): { id: string; host: string; time: stri
   const id = line.slice(i + ID.length, idEnd);
   const host = line.slice(h + HOST.length, hostEnd);
   if (idEnd < 0 || hostEnd < 0 || id.includes("\\") || host.includes("\\")) return undefined;
-  return { id, host, time };
+  if (!line.startsWith(HOST_ID, hostEnd)) return { id, host, time };
+  const hostId = line.slice(hostEnd + HOST_ID.length, line.indexOf('"', hostEnd + HOST_ID.length));
+  return /^[0-9a-f]{32}$/.test(hostId) ? { id, host, hostId, time } : undefined;
 }

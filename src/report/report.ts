@@ -1,6 +1,6 @@
 import { LoggerError } from "../errors.ts";
 import { type GroupBy, Grouper } from "./by.ts";
-import { configuredLog, logFamily, orderLogFiles } from "./files.ts";
+import { configuredLog, expandDirectories, logFamily, orderLogFiles } from "./files.ts";
 import { type Filters, gapMatches, matches } from "./filters.ts";
 import { readLines } from "./lines.ts";
 import {
@@ -14,7 +14,7 @@ import {
   tableWriter,
 } from "./output.ts";
 import { peekOpened, type SkipReason, toRecord } from "./records.ts";
-import { type Gap, type Session, SessionJoiner } from "./sessions.ts";
+import { type Gap, hostKey, type Session, SessionJoiner } from "./sessions.ts";
 
 export interface ReportOptions {
   files: string[];
@@ -43,7 +43,8 @@ export interface ReportSummary {
  * order of their end, then the open ones), with the monitoring gaps among them.
  */
 export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportSummary> {
-  const files = opts.files.length > 0 ? orderLogFiles(opts.files) : logFamily(configuredLog());
+  const files =
+    opts.files.length > 0 ? orderLogFiles(expandDirectories(opts.files)) : logFamily(configuredLog());
   if (files.length === 0) {
     throw new LoggerError(
       "ERR_NO_LOG",
@@ -52,7 +53,8 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   }
   const summary: ReportSummary = { files, sessions: 0, gaps: 0, skipped: {}, unreadable: 0 };
   const grouper = opts.by ? new Grouper(opts.by) : undefined;
-  const table = tableWriter(io.write, { forwards: opts.filters.forwards === true });
+  const hosts = opts.format === "table" && !opts.by ? await hostsOf(files) : 0;
+  const table = tableWriter(io.write, { forwards: opts.filters.forwards === true, hosts: hosts > 1 });
   const gaps: Gap[] = [];
   if (opts.format === "table" && !grouper) table.header();
   if (opts.format === "csv" && !grouper) io.write(csvHeader());
@@ -84,7 +86,7 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   let n = 0;
   for await (const line of lines) {
     const opened = line.complete ? peekOpened(line.text) : undefined;
-    if (opened) joiner.openedLine(opened.id, opened.host, opened.time, line.text);
+    if (opened) joiner.openedLine(opened.id, opened.hostId ?? opened.host, opened.time, line.text);
     else {
       const r = toRecord(line.text, line.complete);
       if (typeof r === "string") skip(r);
@@ -125,4 +127,21 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   }
   await io.drain();
   return summary;
+}
+
+/**
+ * How many hosts the files hold, told by each file's first record (a daemon's log and a collector's
+ * file are each one host's): the table shows a HOST column when there is more than one. Cheap: one
+ * line per file.
+ */
+async function hostsOf(files: readonly string[]): Promise<number> {
+  const hosts = new Set<string>();
+  for (const file of files) {
+    for await (const line of readLines([file], () => undefined)) {
+      const r = toRecord(line.text, line.complete);
+      if (typeof r !== "string") hosts.add(hostKey(r));
+      break;
+    }
+  }
+  return hosts.size;
 }

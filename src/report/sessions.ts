@@ -21,6 +21,8 @@ export interface Session {
   type: "session";
   id: string;
   host: string;
+  /** host.id (the machine id), when the records carry it. */
+  hostId?: string;
   status: Status;
   start: string;
   end?: string;
@@ -53,6 +55,7 @@ export interface Session {
 export interface Gap {
   type: "gap";
   host: string;
+  hostId?: string;
   from: string;
   to?: string;
   reason: string;
@@ -71,6 +74,7 @@ function rowOf(r: WhoRecord, status: Status): Session {
     type: "session",
     id: r.id,
     host: r.host,
+    hostId: r.hostId,
     status,
     start: r.start,
     user: r.user,
@@ -98,15 +102,35 @@ export function muxSessionOf(r: MuxRecord): Session {
   return s;
 }
 
+/** The host a record or session belongs to: its machine id, else its name. */
+export const hostKey = (r: { host: string; hostId?: string | undefined }): string => r.hostId ?? r.host;
+
+/** The ids seen end lately, so a record delivered twice, or an open after its close, is taken once. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+  add(id: string): void {
+    this.ids.add(id);
+    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value as string);
+  }
+}
+
 /**
  * Joins connection records into sessions by connection id, and monitor records into gaps. Sessions
  * are passed on as soon as they end, so memory holds only the open ones: a daemon's ids never
  * continue after it stops, so its open sessions are passed on (unknown) at its monitor-stopped or
- * at the next monitor-started.
+ * at the next monitor-started. Hosts are told apart by machine id. A shipper delivers at least once
+ * and not always in order: a record whose id and action were seen already is counted as a duplicate
+ * and left out, and an open that comes after its close (the last 200,000 ended ids are kept for this)
+ * too.
  */
 export class SessionJoiner {
   /** Open sessions; an open whose line is not parsed yet is kept as that line (see openedLine). */
   private readonly open = new Map<string, Session | { type: "line"; host: string; line: string }>();
+  private readonly ended = new RecentIds(200_000);
   private readonly stopped = new Map<string, MonitorRecord>();
   private readonly running = new Set<string>();
   private readonly lastSeen = new Map<string, string>();
@@ -120,12 +144,11 @@ export class SessionJoiner {
 
   /** A connection-opened line, parsed only if its session never closes. */
   openedLine(id: string, host: string, time: string, line: string): void {
-    if (this.open.has(id)) {
-      const r = toRecord(line, true);
-      if (typeof r === "string") this.skipped(r);
-      else this.push(r);
+    if (this.ended.has(id) || this.open.has(id)) {
+      this.skipped("duplicate");
       return;
     }
+    // `host` is the record's host key (machine id, else name), as hostKey gives it.
     this.open.set(id, { type: "line", host, line });
     this.lastSeen.set(host, time);
   }
@@ -145,7 +168,7 @@ export class SessionJoiner {
     if (r.kind === "monitor") this.monitor(r);
     else if (r.kind === "mux") this.mux(r);
     else this.connection(r);
-    this.lastSeen.set(r.host, r.time);
+    this.lastSeen.set(hostKey(r), r.time);
   }
 
   /**
@@ -155,44 +178,45 @@ export class SessionJoiner {
   end(): void {
     for (const entry of this.open.values()) {
       const s = this.session(entry);
-      if (s) this.emit({ ...s, status: this.stopped.has(s.host) ? "unknown" : "open" });
+      if (s) this.emit({ ...s, status: this.stopped.has(hostKey(s)) ? "unknown" : "open" });
     }
     this.open.clear();
-    for (const [host, stop] of this.stopped) {
-      this.out({ type: "gap", host, from: stop.time, reason: stopReason(stop) });
+    for (const stop of this.stopped.values()) {
+      this.out({ ...gapHost(stop), type: "gap", from: stop.time, reason: stopReason(stop) });
     }
   }
 
   private monitor(r: MonitorRecord): void {
     if (r.action === "monitor-degraded" || r.action === "output-recovered") return;
+    const key = hostKey(r);
     if (r.action === "monitor-started") {
-      const stop = this.stopped.get(r.host);
-      const last = this.lastSeen.get(r.host);
+      const stop = this.stopped.get(key);
+      const last = this.lastSeen.get(key);
       if (stop) {
-        this.out({ type: "gap", host: r.host, from: stop.time, to: r.time, reason: stopReason(stop) });
-      } else if (this.running.has(r.host) && last) {
+        this.out({ ...gapHost(r), type: "gap", from: stop.time, to: r.time, reason: stopReason(stop) });
+      } else if (this.running.has(key) && last) {
         this.out({
+          ...gapHost(r),
           type: "gap",
-          host: r.host,
           from: last,
           to: r.time,
           reason: "no monitor-stopped: the daemon was killed or crashed after its last record",
         });
       }
-      this.stopped.delete(r.host);
-      this.running.add(r.host);
+      this.stopped.delete(key);
+      this.running.add(key);
       // A daemon with a state file continues its last run's connections (same ids) or ends them
       // (closed-while-down): they stay open here. Without one, nobody will ever end them.
-      if (!r.continuity) this.flush(r.host);
+      if (!r.continuity) this.flush(key);
     } else {
-      this.stopped.set(r.host, r);
-      this.running.delete(r.host);
+      this.stopped.set(key, r);
+      this.running.delete(key);
     }
   }
 
-  private flush(host: string): void {
+  private flush(key: string): void {
     for (const [id, entry] of this.open) {
-      if (entry.host !== host) continue;
+      if ((entry.type === "line" ? entry.host : hostKey(entry)) !== key) continue;
       this.open.delete(id);
       const s = this.session(entry);
       if (s) this.emit({ ...s, status: "unknown" });
@@ -200,6 +224,11 @@ export class SessionJoiner {
   }
 
   private mux(r: MuxRecord): void {
+    if (this.ended.has(`mux:${r.id}`)) {
+      this.skipped("duplicate");
+      return;
+    }
+    this.ended.add(`mux:${r.id}`);
     if (r.via !== undefined) this.muxCount.set(r.via, (this.muxCount.get(r.via) ?? 0) + 1);
     this.out(muxSessionOf(r));
   }
@@ -214,12 +243,18 @@ export class SessionJoiner {
 
   private connection(r: ConnectionRecord): void {
     const known = this.open.get(r.id);
+    // Seen ended already (a close delivered twice, an open after its close), or opened twice.
+    if (this.ended.has(r.id) || (r.action === "opened" && known !== undefined)) {
+      this.skipped("duplicate");
+      return;
+    }
     const s = known?.type === "session" ? known : sessionOf(r);
     if (r.action === "opened") {
       s.status = "open";
       this.open.set(r.id, s);
       return;
     }
+    this.ended.add(r.id);
     // A close carries the whole picture too: a session whose open is in a file no longer here
     // is complete from its close alone.
     this.open.delete(r.id);
@@ -231,6 +266,10 @@ export class SessionJoiner {
     s.received = r.received;
     this.emit(s);
   }
+}
+
+function gapHost(r: MonitorRecord): { host: string; hostId?: string } {
+  return r.hostId === undefined ? { host: r.host } : { host: r.host, hostId: r.hostId };
 }
 
 function stopReason(stop: MonitorRecord): string {

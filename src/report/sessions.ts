@@ -91,12 +91,18 @@ function rowOf(r: WhoRecord, status: Status): Session {
 
 /** A session as one connection record describes it (open until an end is read). */
 export function sessionOf(r: ConnectionRecord): Session {
-  return { ...rowOf(r, "open"), destIp: r.destIp, destPort: r.destPort, observed: r.observed };
+  const s = rowOf(r, "open");
+  s.destIp = r.destIp;
+  s.destPort = r.destPort;
+  s.observed = r.observed;
+  return s;
 }
 
 /** A session over a control master: complete from its one record. */
 export function muxSessionOf(r: MuxRecord): Session {
-  const s: Session = { ...rowOf(r, r.outcome === "unknown" ? "unknown" : "closed"), end: r.end, via: r.via };
+  const s = rowOf(r, r.outcome === "unknown" ? "unknown" : "closed");
+  s.end = r.end;
+  s.via = r.via;
   const ms = r.end === undefined ? Number.NaN : Date.parse(r.end) - Date.parse(r.start);
   if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);
   return s;
@@ -105,16 +111,28 @@ export function muxSessionOf(r: MuxRecord): Session {
 /** The host a record or session belongs to: its machine id, else its name. */
 export const hostKey = (r: { host: string; hostId?: string | undefined }): string => r.hostId ?? r.host;
 
-/** The ids seen end lately, so a record delivered twice, or an open after its close, is taken once. */
+/**
+ * The ids seen end lately, so a record delivered twice, or an open after its close, is taken once. A
+ * ring of the last `max`: evicting from the front of a Set that keeps growing is slow in V8 (it walks
+ * the deleted entries), so the order is kept here.
+ */
 class RecentIds {
   private readonly ids = new Set<string>();
-  constructor(private readonly max: number) {}
+  private readonly ring: (string | undefined)[];
+  private at = 0;
+  constructor(max: number) {
+    this.ring = new Array(max);
+  }
   has(id: string): boolean {
     return this.ids.has(id);
   }
   add(id: string): void {
+    if (this.ids.has(id)) return;
+    const old = this.ring[this.at];
+    if (old !== undefined) this.ids.delete(old);
+    this.ring[this.at] = id;
+    this.at = (this.at + 1) % this.ring.length;
     this.ids.add(id);
-    if (this.ids.size > this.max) this.ids.delete(this.ids.values().next().value as string);
   }
 }
 
@@ -124,13 +142,13 @@ class RecentIds {
  * continue after it stops, so its open sessions are passed on (unknown) at its monitor-stopped or
  * at the next monitor-started. Hosts are told apart by machine id. A shipper delivers at least once
  * and not always in order: a record whose id and action were seen already is counted as a duplicate
- * and left out, and an open that comes after its close (the last 200,000 ended ids are kept for this)
+ * and left out, and an open that comes after its close (the last 50,000 ended ids are kept for this)
  * too.
  */
 export class SessionJoiner {
   /** Open sessions; an open whose line is not parsed yet is kept as that line (see openedLine). */
   private readonly open = new Map<string, Session | { type: "line"; host: string; line: string }>();
-  private readonly ended = new RecentIds(200_000);
+  private readonly ended = new RecentIds(50_000);
   private readonly stopped = new Map<string, MonitorRecord>();
   private readonly running = new Set<string>();
   private readonly lastSeen = new Map<string, string>();

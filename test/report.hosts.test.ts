@@ -8,12 +8,12 @@ import { assertValidEvent } from "./helpers/schema.ts";
 import { scratchDir } from "./helpers/scratch.ts";
 
 // A collector's tree: one file per host and day. Two hosts share the name web1 (told apart by their
-// machine ids), a third is db9. The shipper delivered some records twice and one close before its open.
+// machine ids), a third is db9, and web2 is a container sharing the first web1's machine id. The shipper delivered some records twice and one close before its open.
 
 const t = (s: string) => `2026-11-23T${s}.000000000Z`;
 const ID = { a: "a".repeat(32), b: "b".repeat(32), c: "c".repeat(32) };
 const on = (r: Ev, id: string, name = "web1"): Ev => ({ ...r, host: { hostname: name, id } });
-const [A1, A2, B1, C1] = [newId(), newId(), newId(), newId()];
+const [A1, A2, B1, C1, D1] = [newId(), newId(), newId(), newId(), newId()];
 
 const hostA = [
   on(monitor("monitor-started", t("08:00:00")), ID.a),
@@ -53,12 +53,24 @@ const hostC = [
   ),
 ];
 
+// A container on host A's machine: its own name, the same machine id.
+const hostD = [
+  on(monitor("monitor-started", t("08:00:00")), ID.a, "web2"),
+  on(conn({ id: D1, action: "connection-opened", time: t("12:00:00"), user: "dave" }), ID.a, "web2"),
+  on(
+    conn({ id: D1, action: "connection-closed", time: t("12:01:00"), start: t("12:00:00"), user: "dave" }),
+    ID.a,
+    "web2",
+  ),
+];
+
 function tree(): string {
   const dir = scratchDir("sol-collector-");
   for (const [name, records] of [
     ["web1-a", hostA],
     ["web1-b", hostB],
     ["db9", hostC],
+    ["web2", hostD],
   ] as const) {
     mkdirSync(join(dir, name));
     writeFileSync(join(dir, name, "2026-11-23.log"), lines(records));
@@ -73,12 +85,12 @@ const json = (out: string): Ev[] =>
     .map((l) => JSON.parse(l));
 
 test("a collector's directory: hosts of one name apart, duplicates and an open after its close taken once", () => {
-  for (const r of [...hostA, ...hostB, ...hostC]) assertValidEvent(r);
+  for (const r of [...hostA, ...hostB, ...hostC, ...hostD]) assertValidEvent(r);
   const dir = tree();
   const r = runCli(["report", "--json", dir], {});
   assert.equal(r.code, 0, r.stderr);
   const sessions = json(r.stdout).filter((x) => x.type === "session");
-  assert.deepEqual(sessions.map((s) => s.id).sort(), [A1, A2, B1, C1].sort(), "each session once");
+  assert.deepEqual(sessions.map((s) => s.id).sort(), [A1, A2, B1, C1, D1].sort(), "each session once");
   assert.ok(sessions.every((s) => s.status === "closed"));
   assert.match(r.stderr, /3 duplicate/, "the copies are counted, not silently dropped");
 
@@ -89,6 +101,7 @@ test("a collector's directory: hosts of one name apart, duplicates and an open a
     "web1 (aaaaaaaa)": 2,
     "web1 (bbbbbbbb)": 1,
     "db9 (cccccccc)": 1,
+    "web2 (aaaaaaaa)": 1,
   });
 
   const onlyB = json(runCli(["report", "--host", ID.b, "--host", "db9", "--json", dir], {}).stdout);

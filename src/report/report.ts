@@ -86,7 +86,7 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   let n = 0;
   for await (const line of lines) {
     const opened = line.complete ? peekOpened(line.text) : undefined;
-    if (opened) joiner.openedLine(opened.id, opened.hostId ?? opened.host, opened.time, line.text);
+    if (opened) joiner.openedLine(opened.id, hostKey(opened), opened.time, line.text);
     else {
       const r = toRecord(line.text, line.complete);
       if (typeof r === "string") skip(r);

@@ -108,8 +108,12 @@ export function muxSessionOf(r: MuxRecord): Session {
   return s;
 }
 
-/** The host a record or session belongs to: its machine id, else its name. */
-export const hostKey = (r: { host: string; hostId?: string | undefined }): string => r.hostId ?? r.host;
+/**
+ * The host a record or session belongs to: its name and its machine id, both, so that two hosts of one
+ * name stay apart, and so do two names on one machine id (containers and cloned images share it).
+ */
+export const hostKey = (r: { host: string; hostId?: string | undefined }): string =>
+  r.hostId === undefined ? r.host : `${r.host}|${r.hostId}`;
 
 /**
  * The ids seen end lately, so a record delivered twice, or an open after its close, is taken once. A

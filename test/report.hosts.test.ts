@@ -15,54 +15,32 @@ const ID = { a: "a".repeat(32), b: "b".repeat(32), c: "c".repeat(32) };
 const on = (r: Ev, id: string, name = "web1"): Ev => ({ ...r, host: { hostname: name, id } });
 const [A1, A2, B1, C1, D1] = [newId(), newId(), newId(), newId(), newId()];
 
-const hostA = [
-  on(monitor("monitor-started", t("08:00:00")), ID.a),
-  on(conn({ id: A1, action: "connection-opened", time: t("09:00:00"), user: "alice" }), ID.a),
-  on(
-    conn({ id: A1, action: "connection-closed", time: t("09:10:00"), start: t("09:00:00"), user: "alice" }),
-    ID.a,
-  ),
-  // Delivered again after a collector outage: taken once.
-  on(conn({ id: A1, action: "connection-opened", time: t("09:00:00"), user: "alice" }), ID.a),
-  on(
-    conn({ id: A1, action: "connection-closed", time: t("09:10:00"), start: t("09:00:00"), user: "alice" }),
-    ID.a,
-  ),
-  // The close came before the open.
-  on(
-    conn({ id: A2, action: "connection-closed", time: t("10:10:00"), start: t("10:00:00"), user: "alice" }),
-    ID.a,
-  ),
-  on(conn({ id: A2, action: "connection-opened", time: t("10:00:00"), user: "alice" }), ID.a),
-];
-const hostB = [
-  on(monitor("monitor-started", t("08:00:00")), ID.b),
-  on(conn({ id: B1, action: "connection-opened", time: t("09:30:00"), user: "bob" }), ID.b),
-  on(
-    conn({ id: B1, action: "connection-closed", time: t("09:40:00"), start: t("09:30:00"), user: "bob" }),
-    ID.b,
-  ),
-];
-const hostC = [
-  on(monitor("monitor-started", t("08:00:00")), ID.c, "db9"),
-  on(conn({ id: C1, action: "connection-opened", time: t("11:00:00"), user: "carol" }), ID.c, "db9"),
-  on(
-    conn({ id: C1, action: "connection-closed", time: t("11:05:00"), start: t("11:00:00"), user: "carol" }),
-    ID.c,
-    "db9",
-  ),
-];
+/** A host's records: its daemon's start, then each session opened and closed. */
+function host(name: string, id: string, sessions: [string, string, string, string][]): Ev[] {
+  return [
+    on(monitor("monitor-started", t("08:00:00")), id, name),
+    ...sessions.flatMap(([sid, user, from, to]) => [
+      on(conn({ id: sid, action: "connection-opened", time: t(from), user }), id, name),
+      on(conn({ id: sid, action: "connection-closed", time: t(to), start: t(from), user }), id, name),
+    ]),
+  ];
+}
 
+const [openA1, closeA1] = host("web1", ID.a, [[A1, "alice", "09:00:00", "09:10:00"]]).slice(1);
+const [openA2, closeA2] = host("web1", ID.a, [[A2, "alice", "10:00:00", "10:10:00"]]).slice(1);
+const hostA = [
+  ...host("web1", ID.a, [[A1, "alice", "09:00:00", "09:10:00"]]),
+  // Delivered again after a collector outage: taken once.
+  openA1,
+  closeA1,
+  // The close came before the open.
+  closeA2,
+  openA2,
+] as Ev[];
+const hostB = host("web1", ID.b, [[B1, "bob", "09:30:00", "09:40:00"]]);
+const hostC = host("db9", ID.c, [[C1, "carol", "11:00:00", "11:05:00"]]);
 // A container on host A's machine: its own name, the same machine id.
-const hostD = [
-  on(monitor("monitor-started", t("08:00:00")), ID.a, "web2"),
-  on(conn({ id: D1, action: "connection-opened", time: t("12:00:00"), user: "dave" }), ID.a, "web2"),
-  on(
-    conn({ id: D1, action: "connection-closed", time: t("12:01:00"), start: t("12:00:00"), user: "dave" }),
-    ID.a,
-    "web2",
-  ),
-];
+const hostD = host("web2", ID.a, [[D1, "dave", "12:00:00", "12:01:00"]]);
 
 function tree(): string {
   const dir = scratchDir("sol-collector-");

@@ -53,7 +53,7 @@ Examples:
         (s) => tracker.idOfSocket(s),
       );
       const mux = new MuxWatch(new Set(config.clients));
-      for (const obs of mux.tick(scanner.ownClients, scanner.tcpOwners, scanner.held, now))
+      for (const obs of mux.tick(scanner.ownClients, () => scanner.tcpOwners(), scanner.held, now))
         sessions.observe(obs);
       sessions.stop(now);
       const enricher = new Enricher();

@@ -71,38 +71,43 @@ export class MuxWatch {
   /** Clients already decided (a session found, or none) by key; pending ones with when first seen. */
   private readonly decided = new Set<string>();
   private readonly pending = new Map<string, bigint>();
+  /**
+   * pid → key of the clients at the last poll: a pid seen at every poll is the same process (its
+   * stat is read once, when it appears), so a poll costs no read per running client.
+   */
+  private keys = new Map<number, string>();
   sessions = 0;
 
   constructor(private readonly clients: ReadonlySet<string>) {}
 
   /**
-   * One poll. `clientPids`: the SSH clients now (by name); `tcpOwners`: pids that hold a TCP socket
-   * this poll reported (a client with its own connection is no mux client); `holders`: socket inode →
-   * pid for the clients.
+   * One poll. `clientPids`: the SSH clients now (by name); `tcpOwners`: the pids that hold a TCP
+   * socket this poll reported (a client with its own connection is no mux client), asked for only
+   * when a client is still undecided; `holders`: socket inode → pid for the clients.
    */
   tick(
     clientPids: readonly number[],
-    tcpOwners: ReadonlySet<number>,
+    tcpOwners: () => ReadonlySet<number>,
     holders: ReadonlyMap<number, number>,
     nowNs: bigint,
   ): Observation[] {
     const out: Observation[] = [];
-    const alive = new Set(clientPids);
+    const keys = new Map<number, string>();
+    for (const pid of clientPids) {
+      const key = this.keys.get(pid) ?? keyOf(pid);
+      if (key !== undefined) keys.set(pid, key);
+    }
+    this.keys = keys;
     for (const [pid, o] of this.open) {
-      if (alive.has(pid) && keyOf(pid) === o.key) o.seenNs = nowNs;
+      if (keys.get(pid) === o.key) o.seenNs = nowNs;
       else {
         this.open.delete(pid);
         out.push({ type: "session-close", timeNs: nowNs, key: o.key, afterNs: o.seenNs });
       }
     }
-    const keys = new Set<string>();
-    for (const pid of clientPids) {
-      if (this.open.has(pid)) continue;
-      const key = keyOf(pid);
-      if (key === undefined) continue;
-      keys.add(key);
-      if (this.decided.has(key)) continue;
-      if (tcpOwners.has(pid)) {
+    for (const [pid, key] of keys) {
+      if (this.open.has(pid) || this.decided.has(key)) continue;
+      if (tcpOwners().has(pid)) {
         this.decide(key);
         continue;
       }
@@ -119,8 +124,9 @@ export class MuxWatch {
       if (nowNs - since > DECIDE_WITHIN_NS) this.decide(key);
     }
     // Memory follows the clients alive.
-    for (const k of this.decided) if (!keys.has(k)) this.decided.delete(k);
-    for (const k of this.pending.keys()) if (!keys.has(k)) this.pending.delete(k);
+    const alive = new Set(keys.values());
+    for (const k of this.decided) if (!alive.has(k)) this.decided.delete(k);
+    for (const k of this.pending.keys()) if (!alive.has(k)) this.pending.delete(k);
     return out;
   }
 

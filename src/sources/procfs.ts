@@ -94,7 +94,8 @@ export class ProcfsScanner {
   held = new Map<number, number>();
   /** From the last scan: the SSH clients (by name) of our namespace, and who held a reported socket. */
   ownClients: number[] = [];
-  tcpOwners = new Set<number>();
+  private lastFacts: readonly SocketFacts[] = [];
+  private socketOwners: Set<number> | undefined;
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
   malformed = 0;
@@ -117,6 +118,12 @@ export class ProcfsScanner {
     if (this.netlink) return "netlink sock_diag with an in-kernel port filter";
     const why = sockDiagLoadError();
     return `/proc/net/tcp${why ? ` (sock_diag addon not loaded: ${why})` : ""}`;
+  }
+
+  /** The pids that held a socket the last scan reported (made when first asked for after a scan). */
+  tcpOwners(): ReadonlySet<number> {
+    this.socketOwners ??= new Set(this.lastFacts.flatMap((f) => (f.owner ? [f.owner.pid] : [])));
+    return this.socketOwners;
   }
 
   get ownerStats() {
@@ -190,7 +197,8 @@ export class ProcfsScanner {
       if (k.owner !== undefined) c.facts.owner = k.owner;
       out.push(c.facts);
     }
-    this.tcpOwners = new Set(out.flatMap((f) => (f.owner ? [f.owner.pid] : [])));
+    this.lastFacts = out;
+    this.socketOwners = undefined;
     return out;
   }
 
@@ -396,7 +404,7 @@ export class ProcfsSource implements Source {
         events.emit({ type: "snapshot", timeNs: now, sockets, initial });
         initial = false;
         const sc = this.scanner;
-        const sessions = guard.run(() => this.mux.tick(sc.ownClients, sc.tcpOwners, sc.held, now));
+        const sessions = guard.run(() => this.mux.tick(sc.ownClients, () => sc.tcpOwners(), sc.held, now));
         for (const obs of sessions ?? []) events.emit(obs);
       } else this.counters.failed_ticks++;
       const took = Number(process.hrtime.bigint() - t0);

@@ -115,6 +115,10 @@ const rows: Row[] = [
     ["ssh", "-Y", "-i", "k1", "-o", "IdentityFile=k2", "-o", "SessionType=none", "h"],
     t("ssh", { host: "h", x11: true, identities: ["k1", "k2"], noShell: true }),
   ],
+  [
+    ["ssh", "-S", "/run/ctl", "-O", "exit", "db1"],
+    t("ssh", { host: "db1", controlPath: "/run/ctl", controlCommand: "exit" }),
+  ],
   [["python3", "-c", "import socket"], undefined],
   [["nc", "host", "22"], undefined],
   [[], undefined],

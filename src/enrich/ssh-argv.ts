@@ -33,6 +33,8 @@ export interface SshTarget {
   identities?: string[];
   /** No shell or command (-N, -W, SessionType none). */
   noShell?: boolean;
+  /** -O: a command to a running control master (check, forward, cancel, exit, stop, proxy). */
+  controlCommand?: string;
 }
 
 interface GetoptSpec {
@@ -280,6 +282,7 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     else if (l === "A" || l === "a") t.agentByFlag(l === "A");
     else if (l === "X" || l === "Y" || l === "x") t.x11ByFlag(l !== "x");
     else if (l === "N") t.t.noShell = true;
+    else if (l === "O") t.t.controlCommand ??= v;
   };
   let { next, terminated } = getopt(args, 1, SSH, on);
   if (next < args.length) {

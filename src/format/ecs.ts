@@ -106,6 +106,7 @@ function targetFields(t: EnrichedEvent["target"], exact: ExactBytes, b: Bounds):
     x11_forwarding: t.x11,
     identity_files: list(t.identities, `${path}.identity_files`),
     no_shell: t.noShell,
+    control_command: one(t.controlCommand, `${path}.control_command`),
   };
 }
 

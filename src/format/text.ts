@@ -57,7 +57,8 @@ function tunnels(t: EnrichedEvent["target"]): string {
   ];
   return (
     kv("forwards", list.length ? list.join(",") : undefined) +
-    kv("agent", t.agent === undefined ? undefined : t.agent ? "yes" : "no")
+    kv("agent", t.agent === undefined ? undefined : t.agent ? "yes" : "no") +
+    kv("control_cmd", t.controlCommand)
   );
 }
 

@@ -121,6 +121,17 @@ export function socketInode(link: string | undefined): number | undefined {
   return Number(link.slice(8, -1));
 }
 
+/** The inodes of the sockets a process holds (its /proc/PID/fd links); none when it is gone. */
+export function socketInodes(pid: number): number[] {
+  const dir = `${PROC}/${pid}/fd`;
+  const out: number[] = [];
+  for (const name of listDir(dir).names ?? []) {
+    const ino = socketInode(readLink(`${dir}/${name}`));
+    if (ino !== undefined) out.push(ino);
+  }
+  return out;
+}
+
 /** `net:[4026531840]` → 4026531840. */
 export function nsInode(link: string | undefined): number | undefined {
   if (link === undefined) return undefined;

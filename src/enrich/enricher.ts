@@ -135,15 +135,16 @@ export class Enricher {
   }
 
   private gather(ev: ConnectionEvent): Facts {
-    const { facts, live, parent } = this.whoIs(ev.socket.owner, ev.socket.uid);
+    const { facts, live, lineage } = this.whoIs(ev.socket.owner, ev.socket.uid);
     if (!live) return facts;
+    const parent = lineage.at(-1);
     const master = facts.target?.controlMaster?.toLowerCase();
     if (master !== undefined && master !== "no") {
       facts.control = { master: true };
       if (facts.target?.controlPath !== undefined) facts.control.path = facts.target.controlPath;
     }
     if (facts.target) {
-      const served = servedBy(live, facts.target, this.processes.ancestry(live));
+      const served = servedBy(live, facts.target, lineage);
       if (served) {
         facts.target = served.target;
         facts.route = served.route;
@@ -174,13 +175,14 @@ export class Enricher {
 
   /**
    * The process, its ancestry and typed target, read from /proc while it lives (`complete`), else
-   * what the source saw of it (`partial`), else nothing (`none`).
+   * what the source saw of it (`partial`), else nothing (`none`). `lineage` is the ancestors' facts
+   * as read (pid 1 down to the parent), for callers that look further up, without reading them again.
    */
   whoIs(
     owner: Owner | undefined,
     socketUid?: number,
-  ): { facts: Facts; live?: ProcessFacts; parent?: ProcessFacts } {
-    if (!owner) return { facts: { ancestry: [], attribution: "none" } };
+  ): { facts: Facts; live?: ProcessFacts; lineage: ProcessFacts[] } {
+    if (!owner) return { facts: { ancestry: [], attribution: "none" }, lineage: [] };
     const live = this.processes.get(owner.pid);
     // The kernel's name for the task at connect() guards against a pid reused since.
     if (live && (owner.comm === undefined || owner.comm === live.name)) {
@@ -200,7 +202,7 @@ export class Enricher {
       if (parent) facts.parent = this.record(parent);
       const target = parseClientArgv(live.args, live.name);
       if (target) facts.target = target;
-      return parent ? { facts, live, parent } : { facts, live };
+      return { facts, live, lineage: ancestry };
     }
     const process: ProcessRecord = { pid: owner.pid };
     if (owner.comm !== undefined) process.name = owner.comm;
@@ -215,7 +217,7 @@ export class Enricher {
       facts.parent = { pid: owner.ppid };
       if (owner.parentComm !== undefined) facts.parent.name = owner.parentComm;
     }
-    return { facts };
+    return { facts, lineage: [] };
   }
 
   private record(p: ProcessFacts): ProcessRecord {

@@ -1,4 +1,4 @@
-import { listDir, PROC, readLink, readText, socketInode } from "../proc-io.ts";
+import { PROC, readText, socketInodes } from "../proc-io.ts";
 import { parseProcNet } from "../sources/proc-net.ts";
 
 /** The names OpenSSH's server runs under: `sshd` (up to 9.7) and `sshd-session` (9.8 on) for a session. */
@@ -21,12 +21,7 @@ export interface SessionOrigin {
  * Undefined when the process is gone or holds no such connection.
  */
 export function sessionOrigin(pid: number, outboundInode: number | undefined): SessionOrigin | undefined {
-  const held = new Set<number>();
-  const dir = `${PROC}/${pid}/fd`;
-  for (const name of listDir(dir).names ?? []) {
-    const ino = socketInode(readLink(`${dir}/${name}`));
-    if (ino !== undefined && ino !== outboundInode) held.add(ino);
-  }
+  const held = new Set(socketInodes(pid).filter((ino) => ino !== outboundInode));
   if (held.size === 0) return undefined;
   for (const table of ["tcp", "tcp6"]) {
     const text = readText(`${PROC}/${pid}/net/${table}`);

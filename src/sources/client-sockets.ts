@@ -1,4 +1,4 @@
-import { listDir, PROC, readLink, socketInode } from "../proc-io.ts";
+import { socketInodes } from "../proc-io.ts";
 
 /**
  * The sockets held by SSH client processes, whatever port they connect to: the kernel's port filter
@@ -8,14 +8,8 @@ import { listDir, PROC, readLink, socketInode } from "../proc-io.ts";
  *
  * @returns socket inode → pid, for the given client pids.
  */
-export function clientSockets(pids: readonly number[]): Map<number, number> {
+export function clientSockets(pids: Iterable<number>): Map<number, number> {
   const out = new Map<number, number>();
-  for (const pid of pids) {
-    const dir = `${PROC}/${pid}/fd`;
-    for (const name of listDir(dir).names ?? []) {
-      const ino = socketInode(readLink(`${dir}/${name}`));
-      if (ino !== undefined) out.set(ino, pid);
-    }
-  }
+  for (const pid of pids) for (const ino of socketInodes(pid)) out.set(ino, pid);
   return out;
 }

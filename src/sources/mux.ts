@@ -1,4 +1,5 @@
-import { listDir, listPids, PROC, readComm, readLink, readStat, readText, socketInode } from "../proc-io.ts";
+import { listPids, PROC, readComm, readStat, readText } from "../proc-io.ts";
+import { clientSockets } from "./client-sockets.ts";
 import type { MuxSession, Observation, Owner } from "./types.ts";
 import { lookupUnix } from "./unix-diag.ts";
 
@@ -13,23 +14,6 @@ import { lookupUnix } from "./unix-diag.ts";
 
 /** A client decides within this long after it is first seen whether it rides a master. */
 const DECIDE_WITHIN_NS = 3_000_000_000n;
-
-/** Socket inode → pid for the given processes' descriptors. */
-export function socketHolders(pids: Iterable<number>): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const pid of pids) for (const ino of socketsOf(pid)) out.set(ino, pid);
-  return out;
-}
-
-export function socketsOf(pid: number): number[] {
-  const dir = `${PROC}/${pid}/fd`;
-  const out: number[] = [];
-  for (const name of listDir(dir).names ?? []) {
-    const ino = socketInode(readLink(`${dir}/${name}`));
-    if (ino !== undefined) out.push(ino);
-  }
-  return out;
-}
 
 function keyOf(pid: number): string | undefined {
   const st = readStat(pid);
@@ -140,7 +124,7 @@ export class MuxWatch {
     const listener = listenerInode(path);
     if (listener === undefined) return undefined;
     const masters = listPids().filter((p) => p !== pid && this.clients.has(readComm(p) ?? ""));
-    const holders = socketHolders(masters);
+    const holders = clientSockets(masters);
     const masterPid = holders.get(listener);
     if (masterPid === undefined) return undefined;
     const masterSockets = [...holders].filter(([, p]) => p === masterPid).map(([ino]) => ino);

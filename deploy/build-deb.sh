@@ -25,6 +25,9 @@ install -m 0644 "deploy/$name.default" "$stage/etc/default/$name"
 install -m 0644 schema/event.schema.json "$stage/usr/share/$name/event.schema.json"
 install -m 0644 deploy/debian/copyright "$stage/usr/share/doc/$name/copyright"
 install -m 0644 deploy/debian/lintian-overrides "$stage/usr/share/lintian/overrides/$name"
+# rsyslog shipping (README "Fleet"): examples, not enabled; the admin copies them to /etc/rsyslog.d.
+install -d "$stage/usr/share/doc/$name/examples/rsyslog"
+install -m 0644 deploy/rsyslog/sender.conf deploy/rsyslog/collector.conf "$stage/usr/share/doc/$name/examples/rsyslog/"
 if [ -f deploy/bash-completion ]; then
   install -d "$stage/usr/share/bash-completion/completions"
   install -m 0644 deploy/bash-completion "$stage/usr/share/bash-completion/completions/$name"

@@ -1,8 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
+import { v7 as uuidv7 } from "uuid";
 import { type Config, resolveConfig } from "../config.ts";
 import { stderrDiagnostics } from "../diagnostics.ts";
 import { badPathError } from "../errors.ts";
-import { formatJson } from "../format/json.ts";
+import { formatJson, type RunSequence } from "../format/json.ts";
 import type { LogRecord } from "../format/record.ts";
 import { formatText } from "../format/text.ts";
 import { hostIdentity } from "../host.ts";
@@ -69,9 +70,10 @@ Examples:
 
 export async function runMonitor(config: Config, diag: Diagnostics): Promise<void> {
   const host = hostIdentity();
+  const run: RunSequence = { id: uuidv7(), written: 0 };
   const format =
     config.format === "json"
-      ? (r: LogRecord) => formatJson(r, { hostname: host.hostname, hostId: host.id })
+      ? (r: LogRecord) => formatJson(r, { hostname: host.hostname, hostId: host.id }, run)
       : (r: LogRecord) => formatText(r);
   const sinkOpts = { maxPending: config.maxPending, warn: (m: string) => diag.warn(m) };
   const sink: Sink = config.output ? fileSink(config.output, sinkOpts) : stdoutSink(sinkOpts);

@@ -17,7 +17,7 @@ const KEY: Record<GroupBy, (s: Session) => string> = {
   target: (s) => s.target ?? (s.destIp ? `${s.destIp}:${s.destPort}` : "?"),
   process: (s) => s.process ?? "?",
   // Two hosts of one name stay apart by the start of their machine id.
-  host: (s) => (s.hostId ? `${s.host} (${s.hostId.slice(0, 8)})` : s.host),
+  host: (s) => hostLabel(s),
 };
 
 /** Counts per user, target or process; memory follows the number of distinct keys. */
@@ -53,4 +53,9 @@ export class Grouper {
   result(): Group[] {
     return [...this.groups.values()].sort((a, b) => b.sessions - a.sessions || a.key.localeCompare(b.key));
   }
+}
+
+/** A host as people read it: its name and the start of its machine id, `web1 (11111111)`. */
+export function hostLabel(r: { host: string; hostId?: string | undefined }): string {
+  return r.hostId ? `${r.host} (${r.hostId.slice(0, 8)})` : r.host;
 }

@@ -1,5 +1,5 @@
 import { LoggerError } from "../errors.ts";
-import { type GroupBy, Grouper } from "./by.ts";
+import { type GroupBy, Grouper, hostLabel } from "./by.ts";
 import { configuredLog, expandDirectories, logFamily, orderLogFiles } from "./files.ts";
 import { type Filters, gapMatches, matches } from "./filters.ts";
 import { readLines } from "./lines.ts";
@@ -14,6 +14,7 @@ import {
   tableWriter,
 } from "./output.ts";
 import { peekOpened, type SkipReason, toRecord } from "./records.ts";
+import { holesLine, SequenceCheck } from "./sequence.ts";
 import { type Gap, hostKey, type Session, SessionJoiner } from "./sessions.ts";
 
 export interface ReportOptions {
@@ -36,6 +37,8 @@ export interface ReportSummary {
   gaps: number;
   skipped: Partial<Record<SkipReason, number>>;
   unreadable: number;
+  /** Records the daemon numbered that are not in the files (holes in a run's event.sequence). */
+  missing: number;
 }
 
 /**
@@ -51,7 +54,7 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
       `no log files at ${configuredLog()} (name files, or set SSH_OUTBOUND_OUTPUT)`,
     );
   }
-  const summary: ReportSummary = { files, sessions: 0, gaps: 0, skipped: {}, unreadable: 0 };
+  const summary: ReportSummary = { files, sessions: 0, gaps: 0, skipped: {}, unreadable: 0, missing: 0 };
   const grouper = opts.by ? new Grouper(opts.by) : undefined;
   const hosts = opts.format === "table" && !opts.by ? await hostsOf(files) : 0;
   const table = tableWriter(io.write, { forwards: opts.filters.forwards === true, hosts: hosts > 1 });
@@ -79,6 +82,7 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
     summary.skipped[r] = (summary.skipped[r] ?? 0) + 1;
   };
   const joiner = new SessionJoiner(emit, skip);
+  const sequences = new SequenceCheck();
   const lines = readLines(files, (file, err) => {
     summary.unreadable++;
     io.warn(`cannot read ${file}: ${err.message}`);
@@ -86,12 +90,19 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   let n = 0;
   for await (const line of lines) {
     const opened = line.complete ? peekOpened(line.text) : undefined;
-    if (opened) joiner.openedLine(opened.id, hostKey(opened), opened.time, line.text);
-    else {
+    let label = (): string => "?";
+    if (opened) {
+      joiner.openedLine(opened.id, hostKey(opened), opened.time, line.text);
+      label = () => hostLabel(opened);
+    } else {
       const r = toRecord(line.text, line.complete);
       if (typeof r === "string") skip(r);
-      else joiner.push(r);
+      else {
+        joiner.push(r);
+        label = () => hostLabel(r);
+      }
     }
+    if (line.complete) sequences.add(line.text, label);
     if (++n % 1024 === 0) await io.drain();
   }
   joiner.end();
@@ -120,6 +131,13 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   }
   // CSV stays one table: its gaps go to stderr.
   if (opts.format === "csv") for (const g of gaps) io.warn(gapLine(g));
+  const holes = sequences.holes();
+  for (const h of holes) summary.missing += h.missing;
+  if (holes.length > 0) {
+    io.warn(
+      `${summary.missing} record(s) the daemon wrote are not in these files (holes in event.sequence): ${holes.map(holesLine).join("; ")}`,
+    );
+  }
   const skipped = Object.entries(summary.skipped);
   if (skipped.length > 0) {
     const total = skipped.reduce((a, [, c]) => a + (c ?? 0), 0);

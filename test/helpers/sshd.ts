@@ -120,8 +120,8 @@ export async function startSshd(opts: { netnsExec?: string[] } = {}): Promise<Te
   };
 }
 
-/** True once a LISTEN socket on `port` shows in the namespace of `pid`. */
-function listening(port: number, pid: number | undefined): boolean {
+/** True once a LISTEN socket on `port` shows in the network namespace of `pid` (ours when undefined). */
+export function listening(port: number, pid: number | undefined): boolean {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
   try {
     const t = readFileSync(`/proc/${pid ?? "self"}/net/tcp`, "latin1");

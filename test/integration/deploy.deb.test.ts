@@ -39,10 +39,17 @@ test("the .deb holds the binary, unit, logrotate and default files with Debian's
     [`/usr/share/doc/${NAME}/copyright`]: "-rw-r--r-- root/root",
     [`/usr/share/doc/${NAME}/changelog.gz`]: "-rw-r--r-- root/root",
     [`/usr/share/${NAME}/event.schema.json`]: "-rw-r--r-- root/root",
+    // rsyslog shipping, as examples: nothing in /etc/rsyslog.d until the admin puts it there.
+    [`/usr/share/doc/${NAME}/examples/rsyslog/sender.conf`]: "-rw-r--r-- root/root",
+    [`/usr/share/doc/${NAME}/examples/rsyslog/collector.conf`]: "-rw-r--r-- root/root",
   };
   for (const [path, mode] of Object.entries(expected)) assert.equal(listing.get(path), mode, path);
   for (const [path, mode] of listing)
     if (path.endsWith("/")) assert.equal(mode, "drwxr-xr-x root/root", path);
+  assert.ok(
+    ![...listing.keys()].some((p) => p.startsWith("/etc/rsyslog")),
+    "rsyslog is not enabled by the package",
+  );
 
   execFileSync("dpkg-deb", ["-x", deb, join(dir, "root")]);
   const unit = readFileSync(join(dir, "root/lib/systemd/system", `${NAME}.service`), "utf8");

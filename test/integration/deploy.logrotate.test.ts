@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { rmSync, statSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { gunzipSync } from "node:zlib";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
-import { type Daemon, type Ev, ROOT, readEventFile, startDaemon } from "../helpers/daemon.ts";
+import { type Daemon, type Ev, readEventFile, startDaemon } from "../helpers/daemon.ts";
 import { scratchDir } from "../helpers/scratch.ts";
+import { logrotateConfig, trailLines } from "../helpers/shipped.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // The shipped logrotate config, run by the real logrotate binary 22 times while the daemon writes a
@@ -26,33 +26,9 @@ after(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function testConfig(log: string, pidFile: string): string {
-  const shipped = readFileSync(`${ROOT}deploy/ssh-outbound-logger.logrotate`, "utf8");
-  const replace = (s: string, from: string, to: string) => {
-    assert.ok(s.includes(from), `the shipped config contains ${from}`);
-    return s.replaceAll(from, to);
-  };
-  let conf = replace(shipped, "/var/log/ssh-outbound-logger/log.log", log);
-  conf = replace(conf, "/run/ssh-outbound-logger/ssh-outbound-logger.pid", pidFile);
-  conf = replace(conf, "\tdateext\n", "\tdateext\n\tdateformat -%Y%m%d-%H%M%S\n");
-  return conf;
-}
-
-/**
- * Every line of the rotated files (.gz included) and of the current file, oldest first (dateext names
- * sort by time), with the file it came from.
- */
+/** Every line of the log and its rotated files; the current file among them. */
 function allLines(log: string): { file: string; line: string }[] {
-  const out: { file: string; line: string }[] = [];
-  const rotated = readdirSync(dir)
-    .filter((n) => n.startsWith("log.log-"))
-    .sort((a, b) => a.replace(/\.gz$/, "").localeCompare(b.replace(/\.gz$/, "")));
-  for (const name of [...rotated, "log.log"]) {
-    const raw = readFileSync(join(dir, name));
-    const text = (name.endsWith(".gz") ? gunzipSync(raw) : raw).toString("utf8");
-    assert.ok(text === "" || text.endsWith("\n"), `${name} ends with a complete line`);
-    for (const line of text.split("\n").slice(0, -1)) out.push({ file: name, line });
-  }
+  const out = trailLines(dir);
   assert.ok(out.some((l) => join(dir, l.file) === log));
   return out;
 }
@@ -61,7 +37,7 @@ test("22 rotations with the shipped logrotate config lose no event and cut no li
   if (!needs(t, ready, "root and logrotate are needed (apt-get install logrotate)")) return;
   const log = join(dir, "log.log");
   const pidFile = join(dir, "daemon.pid");
-  writeFileSync(join(dir, "logrotate.conf"), testConfig(log, pidFile));
+  writeFileSync(join(dir, "logrotate.conf"), logrotateConfig(log, pidFile));
 
   server = createServer((s) => s.on("error", () => {}));
   await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));

@@ -1,0 +1,439 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
+import { type Daemon, type Ev, ROOT, readEventFile, runCli, startDaemon } from "../helpers/daemon.ts";
+import { type Rsyslogd, startRsyslogd } from "../helpers/rsyslogd.ts";
+import { assertValidEvent } from "../helpers/schema.ts";
+import { scratchDir } from "../helpers/scratch.ts";
+import { logrotateConfig, shippedWith, trailLines } from "../helpers/shipped.ts";
+import { runClient } from "../helpers/ssh.ts";
+import { freePort, listening, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+// The shipped rsyslog sender and collector configs, run by two real rsyslogd (Debian's, with
+// rsyslog-relp), carry the trails of two hosts: each host is a network namespace with its own sshd and
+// ssh clients, and a daemon in a UTS namespace of its own (its own host name) with its own machine id
+// (bind-mounted over /etc/machine-id in a mount namespace). In the middle the collector is stopped for
+// 20 s; meanwhile the sender is restarted and logrotate rotates one host's file twice.
+const RSYSLOG_MODULES = "/usr/lib/x86_64-linux-gnu/rsyslog";
+const ready =
+  IS_ROOT &&
+  Boolean(SSHD) &&
+  hasCommand("rsyslogd") &&
+  hasCommand("logrotate") &&
+  hasCommand("unshare") &&
+  hasCommand("nsenter") &&
+  hasRelp();
+const OUTAGE_MS = 20_000;
+// 40,000 control characters of argv, each written \u0001: a record of about 245 KB, near the bound.
+const BIG_ARG = "\x01".repeat(40_000);
+
+function hasRelp(): boolean {
+  for (const dir of [RSYSLOG_MODULES, "/usr/lib64/rsyslog", "/usr/lib/rsyslog"]) {
+    try {
+      if (readdirSync(dir).includes("omrelp.so")) return true;
+    } catch {
+      // not this layout
+    }
+  }
+  return false;
+}
+
+/**
+ * A host: network, pid, UTS and mount namespaces of its own, held by a `sleep` as its pid 1, with its
+ * own host name and machine id. Its daemon, its ssh clients and its logrotate run inside all four (the
+ * daemon sees only the host's processes and sockets, and logrotate signals the pid its pid file names);
+ * its sshd shares only the network.
+ */
+interface Host {
+  name: string;
+  id: string;
+  dir: string;
+  init: ChildProcess;
+  /** The host's pid 1 as this test sees it: killing it ends everything in the host. */
+  initPid: number;
+  /** nsenter's arguments that run a command in the host. */
+  inside: string[];
+  sshd: TestSshd;
+  daemon: Daemon;
+  /** The daemon's pid as this test sees it (nsenter forks it, and does not pass signals on). */
+  daemonPid: number;
+  runs: number;
+}
+
+const hosts: Host[] = [];
+const daemons: Rsyslogd[] = [];
+
+after(async () => {
+  for (const h of hosts) {
+    await stopDaemon(h);
+    h.sshd.stop();
+    // unshare --fork ignores SIGTERM while it waits; the host's pid 1 takes every process with it.
+    try {
+      process.kill(h.initPid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  for (const r of daemons) await r.stop();
+});
+
+/** The first child of a process, once it has one. */
+function childOf(pid: number): Promise<number> {
+  return waitFor(
+    `a child of ${pid}`,
+    () => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]);
+      } catch {
+        return undefined;
+      }
+    },
+    10_000,
+  );
+}
+
+async function startHost(root: string, name: string, id: string): Promise<Host> {
+  const dir = join(root, name);
+  execFileSync("install", ["-d", "-m", "0755", dir]);
+  writeFileSync(join(dir, "machine-id"), `${id}\n`);
+  const init = spawn(
+    "unshare",
+    [
+      ...["--net", "--pid", "--fork", "--kill-child", "--uts", "--mount", "--mount-proc", "sh", "-c"],
+      `ip link set lo up && hostname ${name} && mount --bind ${join(dir, "machine-id")} /etc/machine-id && exec sleep infinity`,
+    ],
+    { stdio: "ignore" },
+  );
+  const initPid = await childOf(init.pid as number);
+  await waitFor(
+    `${name}'s pid 1 ready`,
+    () => readFileSync(`/proc/${initPid}/comm`, "utf8") === "sleep\n",
+    10_000,
+  );
+  const inside = ["nsenter", "-t", String(initPid), "-n", "-p", "-u", "-m", `--wd=${ROOT}`];
+  const sshd = await startSshd({ netnsExec: ["nsenter", "-t", String(initPid), "-n"] });
+  const daemon = startDaemon(
+    [
+      ...["run", "--source", "procfs", "--interval", "20", "--stats-interval", "0"],
+      ...["--output", join(dir, "log.log"), "--pid-file", join(dir, "daemon.pid")],
+      ...["--ports", String(sshd.port)],
+    ],
+    { runtime: [...inside, process.execPath, "--import", "tsx"] },
+  );
+  const h: Host = { name, id, dir, init, initPid, inside, sshd, daemon, daemonPid: 0, runs: 0 };
+  hosts.push(h);
+  h.daemonPid = await childOf(daemon.child.pid as number);
+  await waitFor(
+    `${name}'s monitor-started; stderr: ${daemon.stderr()}`,
+    () => readEventFile(join(dir, "log.log")).some((e) => e.event.action === "monitor-started"),
+    15_000,
+  );
+  return h;
+}
+
+/** SIGTERM to the daemon itself; its exit code (nsenter exits with it). */
+async function stopDaemon(h: Host): Promise<number | null> {
+  const { child } = h.daemon;
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  if (h.daemonPid) process.kill(h.daemonPid, "SIGTERM");
+  else child.kill("SIGTERM");
+  return exited;
+}
+
+const closes = (h: Host) =>
+  trailLines(h.dir).filter((l) => (JSON.parse(l.line) as Ev).event.action === "connection-closed").length;
+
+/** Real ssh sessions from a host, one after another; each is logged closed before the next. */
+async function sessions(h: Host, n: number, big = false): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const before = closes(h);
+    const args = big && i === 0 ? ["true", BIG_ARG] : ["true"];
+    const run = await runClient([...h.sshd.sshArgs, ...args], { prefix: h.inside });
+    assert.equal(run.code, 0, run.stderr);
+    h.runs++;
+    await waitFor(`${h.name}: the close of its ssh run ${h.runs}`, () => closes(h) > before, 15_000);
+  }
+}
+
+/** The lines at the collector, by the directory it wrote them to. */
+function collected(dir: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const sub of names) {
+    const path = join(dir, sub);
+    const files = statSync(path).isDirectory() ? readdirSync(path).map((f) => join(path, f)) : [path];
+    for (const f of files) {
+      const text = readFileSync(f, "utf8");
+      const end = text.lastIndexOf("\n");
+      out.set(sub, [...(out.get(sub) ?? []), ...(end < 0 ? [] : text.slice(0, end).split("\n"))]);
+    }
+  }
+  return out;
+}
+
+const hostDir = (h: Host) => `${h.name}-${h.id}`;
+
+/** The lines of a host's trail (rotated files included) not yet at the collector. */
+function missing(h: Host, at: Map<string, string[]>): number {
+  const there = new Set(at.get(hostDir(h)) ?? []);
+  return trailLines(h.dir).filter((l) => !there.has(l.line)).length;
+}
+
+interface Fleet {
+  root: string;
+  inbox: string;
+  web1: Host;
+  db1: Host;
+  collectorConf: string;
+  senderConf: string;
+  port: number;
+  collector: Rsyslogd;
+  sender: Rsyslogd;
+}
+
+const NEEDS =
+  "root, sshd, rsyslogd with rsyslog-relp, logrotate, unshare and nsenter are needed (apt-get install rsyslog rsyslog-relp logrotate)";
+let fleet: Fleet | undefined;
+
+/** The collector (the shipped config) listening on a loopback port of its own. */
+async function startCollector(f: Pick<Fleet, "root" | "collectorConf" | "port">): Promise<Rsyslogd> {
+  const c = startRsyslogd(f.root, "collector", f.collectorConf);
+  daemons.push(c);
+  await waitFor(
+    `the collector listening on ${f.port}; ${c.stderr()}`,
+    () => listening(f.port, c.child.pid),
+    10_000,
+  );
+  return c;
+}
+
+function startSender(f: Pick<Fleet, "root" | "senderConf">): Rsyslogd {
+  const s = startRsyslogd(f.root, "sender", f.senderConf);
+  daemons.push(s);
+  return s;
+}
+
+/** Two hosts, a collector and a sender carrying both hosts' files, each config as shipped. */
+async function startFleet(): Promise<Fleet> {
+  const root = scratchDir("sol-fleet-");
+  const inbox = join(root, "srv-ssh-audit");
+  execFileSync("install", ["-d", "-m", "0750", inbox]);
+  execFileSync("install", ["-d", join(root, "collector-work"), join(root, "sender-work")]);
+  const port = await freePort();
+  // As installed: the shipped file included by a main config that sets the work directory.
+  const snippet = (name: string, text: string) => {
+    const path = join(root, `60-${name}.conf`);
+    writeFileSync(path, text);
+    return `include(file="${path}")`;
+  };
+  const collectorConf = [
+    `global(workDirectory="${join(root, "collector-work")}")`,
+    snippet(
+      "collector",
+      shippedWith("rsyslog/collector.conf", [
+        ["/srv/ssh-audit", inbox],
+        ['port="2514"', `port="${port}" address="127.0.0.1"`],
+      ]),
+    ),
+  ].join("\n");
+  const collector = await startCollector({ root, collectorConf, port });
+  const web1 = await startHost(root, "web1", "11111111111111111111111111111111");
+  const db1 = await startHost(root, "db1", "22222222222222222222222222222222");
+  // One sender carries both hosts' files: the shipped input, once per host.
+  const shipped = shippedWith("rsyslog/sender.conf", [
+    ['target="collector.example.invalid"', 'target="127.0.0.1"'],
+    ['port="2514"', `port="${port}"`],
+  ]);
+  const input = shipped.split("\n").filter((l) => l.startsWith('input(type="imfile"'));
+  assert.equal(input.length, 1, "the shipped sender has one imfile input");
+  const inputs = [web1, db1].map((h) =>
+    (input[0] as string).replace("/var/log/ssh-outbound-logger/log.log", join(h.dir, "log.log")),
+  );
+  const senderConf = [
+    // Debian's main config loads its inputs before /etc/rsyslog.d, and sets the work directory.
+    'module(load="imuxsock" SysSock.Use="off")',
+    `global(workDirectory="${join(root, "sender-work")}")`,
+    snippet("sender", shipped.replace(input[0] as string, inputs.join("\n"))),
+  ].join("\n");
+  const sender = startSender({ root, senderConf });
+  return { root, inbox, web1, db1, collectorConf, senderConf, port, collector, sender };
+}
+
+const allArrived = (f: Fleet) => {
+  const at = collected(f.inbox);
+  return missing(f.web1, at) + missing(f.db1, at) === 0;
+};
+
+test("two hosts' trails through a real rsyslog sender and collector: every record, byte for byte, through a collector outage, a sender restart and two rotations", async (t) => {
+  if (!needs(t, ready, NEEDS)) return;
+  const f = await startFleet();
+  fleet = f;
+  const { web1, db1, inbox } = f;
+
+  // Before the outage: sessions from both hosts, one with a record near the bound, all delivered.
+  await sessions(web1, 3, true);
+  await sessions(db1, 3, true);
+  await waitFor("every record so far at the collector", () => allArrived(f), 30_000);
+
+  // The outage: the collector stopped and the sender restarted; sessions go on, and web1's file
+  // rotates twice. (The sender is restarted before it has sent anything the collector did not
+  // acknowledge: see the next test for what rsyslog loses otherwise.)
+  assert.equal(await f.collector.stop(), 0, f.collector.stderr());
+  const down = Date.now();
+  assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+  f.sender = startSender(f);
+  await sessions(web1, 2, true);
+  await sessions(db1, 2, true);
+  writeFileSync(
+    join(f.root, "logrotate.conf"),
+    logrotateConfig(join(web1.dir, "log.log"), join(web1.dir, "daemon.pid")),
+  );
+  for (let i = 1; i <= 2; i++) {
+    // dateext names have a resolution of one second: the second rotation waits for the next one.
+    const next = Math.floor(Date.now() / 1000 + 1) * 1000;
+    await waitFor("the next second", () => Date.now() >= next, 3_000);
+    execFileSync(web1.inside[0] as string, [
+      ...web1.inside.slice(1),
+      ...["logrotate", "-f", "-s", join(f.root, "logrotate.state"), join(f.root, "logrotate.conf")],
+    ]);
+    await waitFor(
+      `web1's reopen ${i}`,
+      () => web1.daemon.stderr().split("SIGHUP: output reopened").length - 1 === i,
+      10_000,
+    );
+    await sessions(web1, 2);
+    await sessions(db1, 2);
+  }
+  await waitFor("the outage's 20 s", () => Date.now() - down >= OUTAGE_MS, OUTAGE_MS + 1_000);
+  assert.ok(missing(web1, collected(inbox)) > 0, "records wait for the collector");
+  f.collector = await startCollector(f);
+  await sessions(web1, 1);
+  await sessions(db1, 1);
+  await waitFor("every record of both hosts at the collector", () => allArrived(f), 60_000);
+
+  // Byte for byte: the collector has each host's lines in that host's directory, and nothing else.
+  const at = collected(inbox);
+  assert.deepEqual([...at.keys()].sort(), [hostDir(db1), hostDir(web1)].sort(), "one directory per host");
+  const rotated = readdirSync(web1.dir).filter((n) => n.startsWith("log.log-"));
+  assert.equal(rotated.length, 2, `web1's rotated files: ${rotated}`);
+  assert.ok(
+    rotated.some((n) => n.endsWith(".gz")),
+    "the first rotated file was compressed",
+  );
+  let copies = 0;
+  for (const h of [web1, db1]) {
+    const sent = trailLines(h.dir).map((l) => l.line);
+    const got = at.get(hostDir(h)) ?? [];
+    const sentSet = new Set(sent);
+    assert.equal(sentSet.size, sent.length, `${h.name}'s lines are all different`);
+    assert.deepEqual(
+      got.filter((l) => !sentSet.has(l)).map((l) => l.slice(0, 120)),
+      [],
+      `the collector has no line ${h.name} did not write`,
+    );
+    copies += got.length - new Set(got).size;
+    const events = sent.map((l) => JSON.parse(l) as Ev);
+    for (const e of events) assertValidEvent(e);
+    assert.ok(
+      events.every((e) => e.host.hostname === h.name && e.host.id === h.id),
+      `${h.name}'s records name it`,
+    );
+    assert.deepEqual(
+      events.map((e) => e.event.sequence),
+      events.map((_, i) => i + 1),
+      `${h.name}'s records are numbered 1, 2, … in one run`,
+    );
+    const biggest = Math.max(...sent.map((l) => Buffer.byteLength(l)));
+    assert.ok(biggest >= 200_000 && biggest <= 262_144, `${h.name}'s largest record: ${biggest} bytes`);
+
+    // The report over the collector's directory: exactly this host's sessions, copies taken once.
+    const opened = events
+      .filter((e) => e.event.action === "connection-opened")
+      .map((e) => e.ssh_outbound.connection_id as string);
+    assert.equal(opened.length, h.runs, `${h.name}: one connection per ssh run`);
+    const r = runCli(["report", "--host", h.name, "--json", inbox]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /not in these files/, "no record is missing");
+    const reported = jsonLines(r.stdout).filter((x) => x.type === "session");
+    assert.deepEqual(reported.map((s) => s.id).sort(), [...opened].sort(), `${h.name}'s sessions`);
+    assert.ok(reported.every((s) => s.status === "closed"));
+  }
+  const byHost = runCli(["report", "--by", "host", "--json", inbox]);
+  assert.equal(byHost.code, 0, byHost.stderr);
+  const groups = jsonLines(byHost.stdout).filter((x) => x.type === "group");
+  assert.deepEqual(
+    Object.fromEntries(groups.map((g) => [g.key, g.sessions])),
+    Object.fromEntries([web1, db1].map((h) => [`${h.name} (${h.id.slice(0, 8)})`, h.runs])),
+  );
+  t.diagnostic(
+    `records: ${[web1, db1].map((h) => `${h.name} ${trailLines(h.dir).length}`).join(", ")}; copies at the collector: ${copies}`,
+  );
+});
+
+test("a sender restarted with records the collector never acknowledged loses them in rsyslog; report names each one", async (t) => {
+  if (!needs(t, ready, NEEDS)) return;
+  if (!fleet) return t.skip("the fleet of the test before did not start");
+  const f = fleet;
+  await waitFor("every record so far at the collector", () => allArrived(f), 60_000);
+  assert.equal(await f.collector.stop(), 0, f.collector.stderr());
+  // A session while the collector is away: the sender sends its records into the closed connection.
+  await sessions(f.web1, 2);
+  assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+  f.sender = startSender(f);
+  f.collector = await startCollector(f);
+  await sessions(f.web1, 1);
+  for (const h of [f.web1, f.db1]) assert.equal(await stopDaemon(h), 0, h.daemon.stderr());
+  // Everything rsyslog still has arrives: the hosts' last records (monitor-stopped) are there.
+  await waitFor(
+    "both monitor-stopped records at the collector",
+    () => {
+      const at = collected(f.inbox);
+      return [f.web1, f.db1].every((h) =>
+        (at.get(hostDir(h)) ?? []).some((l) => l.includes('"action":"monitor-stopped"')),
+      );
+    },
+    60_000,
+  );
+  const at = collected(f.inbox);
+  const there = new Set(at.get(hostDir(f.web1)) ?? []);
+  const lost = trailLines(f.web1.dir)
+    .filter((l) => !there.has(l.line))
+    .map((l) => (JSON.parse(l.line) as Ev).event.sequence as number);
+  assert.equal(missing(f.db1, at), 0, "db1 sent nothing while the collector was away");
+  const r = runCli(["report", "--json", f.inbox]);
+  assert.equal(r.code, 0, r.stderr);
+  if (lost.length === 0) {
+    assert.doesNotMatch(r.stderr, /not in these files/);
+  } else {
+    // Every lost record is named, by host, run and number: the loss is not silent.
+    const said = new RegExp(
+      `${lost.length} record\\(s\\) the daemon wrote are not in these files .*web1 \\(11111111\\) run `,
+    );
+    assert.match(r.stderr, said);
+    const numbers = /web1 \(11111111\) run [0-9a-f]{8}…: ([0-9, –]+)/.exec(r.stderr)?.[1] ?? "";
+    const named = numbers.split(", ").flatMap((x) => {
+      const [a, b] = x.split("–").map(Number) as [number, number | undefined];
+      return Array.from({ length: (b ?? a) - a + 1 }, (_, i) => a + i);
+    });
+    assert.deepEqual(named, lost);
+  }
+  t.diagnostic(`records rsyslog lost at the sender's restart: ${lost.length} (sequence ${lost.join(", ")})`);
+});
+
+function jsonLines(out: string): Ev[] {
+  return out
+    .trim()
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Ev);
+}

@@ -1,4 +1,10 @@
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 const CLK_TCK = 100;
 
@@ -52,4 +58,31 @@ export function peakRssMb(pid: number): number | undefined {
 export function percentile(sorted: readonly number[], p: number): number | undefined {
   if (sorted.length === 0) return undefined;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** `report ARGS` with the compiled CLI (dist/cli.js): wall time, peak RSS, lines written. */
+export async function timeReport(
+  args: string[],
+): Promise<{ seconds: number; peakMb: number; lines: number }> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, "dist/cli.js"), "report", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let lines = 0;
+  child.stdout.on("data", (d: Buffer) => {
+    for (const b of d) if (b === 10) lines++;
+  });
+  let peakKb = 0;
+  const sample = setInterval(() => {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+      if (m) peakKb = Math.max(peakKb, Number(m[1]));
+    } catch {
+      // exited
+    }
+  }, 20);
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  clearInterval(sample);
+  if (code !== 0) throw new Error(`report exited ${code}`);
+  return { seconds: (performance.now() - t0) / 1000, peakMb: peakKb / 1024, lines };
 }

@@ -6,7 +6,6 @@
  * rotated files, one plain, the live one) and times `report` over it with the compiled CLI, sampling
  * the process's peak RSS. Writes bench/results/report-DATE.md.
  */
-import { spawn } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join } from "node:path";
@@ -14,6 +13,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { conn, monitor, newId } from "../test/helpers/records.ts";
+import { timeReport } from "./measure.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const argv = process.argv.slice(2);
@@ -77,30 +77,6 @@ async function generate(): Promise<string[]> {
     } else files.push(path);
   }
   return files;
-}
-
-async function timeReport(args: string[]): Promise<{ seconds: number; peakMb: number; lines: number }> {
-  const t0 = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, "dist/cli.js"), "report", ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let lines = 0;
-  child.stdout.on("data", (d: Buffer) => {
-    for (const b of d) if (b === 10) lines++;
-  });
-  let peakKb = 0;
-  const sample = setInterval(() => {
-    try {
-      const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-      if (m) peakKb = Math.max(peakKb, Number(m[1]));
-    } catch {
-      // exited
-    }
-  }, 20);
-  const code = await new Promise<number | null>((r) => child.once("exit", r));
-  clearInterval(sample);
-  if (code !== 0) throw new Error(`report exited ${code}`);
-  return { seconds: (performance.now() - t0) / 1000, peakMb: peakKb / 1024, lines };
 }
 
 const g0 = performance.now();

@@ -14,6 +14,8 @@
 //   pending(probe): number       batches handed over and not yet given to onRecords
 //   drain(probe): Buffer         after stop: what is still in the ring buffer, read now
 //   close(probe): void           detach and free; no call to onRecords after it
+//   monotonicNs(): bigint        CLOCK_MONOTONIC now, the clock of bpf_ktime_get_ns (Bun's
+//                                process.hrtime counts from the process's start, not from boot)
 // Stopping without losing a record: stop, let the event loop run until pending is 0, drain, close.
 //
 // Errors are thrown with the errno name as `code` (EPERM, EINVAL …) and a message saying which step
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -444,8 +447,19 @@ static napi_value Close(napi_env env, napi_callback_info info) {
   return undef;
 }
 
+static napi_value MonotonicNs(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  napi_value out;
+  napi_create_bigint_uint64(env, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
+  napi_create_function(env, "monotonicNs", NAPI_AUTO_LENGTH, MonotonicNs, NULL, &fn);
+  napi_set_named_property(env, exports, "monotonicNs", fn);
   napi_create_function(env, "open", NAPI_AUTO_LENGTH, Open, NULL, &fn);
   napi_set_named_property(env, exports, "open", fn);
   napi_create_function(env, "lost", NAPI_AUTO_LENGTH, Lost, NULL, &fn);

@@ -1,26 +1,39 @@
 /**
- * Wall-clock time in nanoseconds, with the resolution of the monotonic clock. Node's hrtime and the
- * kernel's ktime_get_ns() (bpf_ktime_get_ns in the probe) both read CLOCK_MONOTONIC, so one offset, taken once,
- * turns kernel timestamps into wall-clock time. The offset is refreshed when asked (after a suspend or
- * an NTP step the two clocks drift apart; the eBPF source refreshes it periodically).
+ * Wall-clock time in nanoseconds, with the resolution of the monotonic clock: the runtime's hrtime plus
+ * one offset, taken once. Kernel timestamps (bpf_ktime_get_ns in the probe: CLOCK_MONOTONIC, from
+ * boot) have an offset of their own, from the kernel's monotonic clock as the probe addon reads it:
+ * Node's hrtime is CLOCK_MONOTONIC, but Bun's (the single binary) counts from the process's start, so
+ * the two cannot share one. Both offsets are refreshed when asked (after a suspend or an NTP step the
+ * clocks drift apart; the eBPF source refreshes them periodically).
  */
 class Clock {
   private offsetNs = 0n;
+  private kernelOffsetNs = 0n;
+  private kernelMonotonic: (() => bigint) | undefined;
 
   constructor() {
     this.resync();
   }
 
+  /** Kernel timestamps are CLOCK_MONOTONIC as `now` reads it (the probe addon's monotonicNs). */
+  useKernelMonotonic(now: () => bigint): void {
+    this.kernelMonotonic = now;
+    this.resync();
+  }
+
   resync(): void {
-    this.offsetNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+    const wall = BigInt(Date.now()) * 1_000_000n;
+    this.offsetNs = wall - process.hrtime.bigint();
+    this.kernelOffsetNs = this.kernelMonotonic ? wall - this.kernelMonotonic() : this.offsetNs;
   }
 
   nowNs(): bigint {
     return process.hrtime.bigint() + this.offsetNs;
   }
 
-  monotonicToWallNs(monoNs: bigint): bigint {
-    return monoNs + this.offsetNs;
+  /** A kernel CLOCK_MONOTONIC time as wall-clock time. */
+  kernelToWallNs(monoNs: bigint): bigint {
+    return monoNs + this.kernelOffsetNs;
   }
 }
 

@@ -46,6 +46,7 @@ interface Addon {
   pending(h: Handle): number;
   drain(h: Handle): Buffer;
   close(h: Handle): void;
+  monotonicNs(): bigint;
   recordVersion: number;
   recordSize: number;
   clientRecordSize: number;
@@ -134,6 +135,7 @@ export class BpfProbe {
         "ERR_PROBE_UNAVAILABLE",
         `the eBPF probe addon is not available: ${native.error()}`,
       );
+    clock.useKernelMonotonic(() => a.monotonicNs());
     const t0 = process.hrtime.bigint();
     try {
       this.handle = a.open([...this.opts.ports], [...this.opts.clients], (records) =>
@@ -183,7 +185,7 @@ export class BpfProbe {
     }
     const events = parseProbeRecords(
       records,
-      (mono) => clock.monotonicToWallNs(mono),
+      (mono) => clock.kernelToWallNs(mono),
       () => this.counters.unknown_records++,
     );
     this.counters.kernel_events += events.length;

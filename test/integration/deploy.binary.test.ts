@@ -56,10 +56,21 @@ for (const source of ["procfs", "ebpf"] as const) {
     });
     try {
       await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started");
+      const before = Date.now();
       const run = await runClient([...s.sshArgs, "true"]);
       assert.equal(run.code, 0, run.stderr);
       const [o, c] = await session(d, `ssh pid ${run.pid}`, (e) => e.process?.pid === run.pid);
-      for (const e of [o, c]) assertSshClient(e, s, run.pid, "true");
+      const after = Date.now();
+      for (const e of [o, c]) {
+        assertSshClient(e, s, run.pid, "true");
+        // The times are the wall clock's: Bun's hrtime counts from the process's start, not from boot
+        // as the kernel's timestamps do (the packaged binary once wrote times hours ahead).
+        const at = Date.parse(e["@timestamp"]);
+        assert.ok(
+          at >= before - 1000 && at <= after + 1000,
+          `${e["@timestamp"]} is between the run's start and end`,
+        );
+      }
       assert.match(d.stderr(), new RegExp(`started: source ${source}`));
     } finally {
       assert.equal(await d.stop(), 0, d.stderr());

@@ -119,6 +119,33 @@ struct {
   __type(value, struct unix_path);
 } unix_connecting SEC(".maps");
 
+// The daemon's pid namespace (device and inode of /proc/self/ns/pid), set by the loader only when that
+// is not the initial one (a container): pids are then given as the daemon sees them in /proc, and a
+// task of another namespace is not ours to report. Zero: pids as the kernel numbers them, every task.
+struct pidns_of_daemon {
+  __u64 dev;
+  __u64 ino;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct pidns_of_daemon);
+} pidns SEC(".maps");
+
+// The current task's tgid << 32 | tid as the daemon sees them; 0 when it cannot see the task.
+// `translated` says whether the pids are the namespace's (its parent's pid is then not known here).
+static __always_inline __u64 current_ids(int *translated) {
+  __u32 zero = 0;
+  struct pidns_of_daemon *ns = bpf_map_lookup_elem(&pidns, &zero);
+  *translated = 0;
+  if (!ns || ns->ino == 0) return bpf_get_current_pid_tgid();
+  struct bpf_pidns_info info = {};
+  if (bpf_get_ns_current_pid_tgid(ns->dev, ns->ino, &info, sizeof(info)) != 0) return 0;
+  *translated = 1;
+  return ((__u64)info.tgid << 32) | info.pid;
+}
+
 // Records that did not fit in the ring buffer, counted by the program itself.
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -183,6 +210,9 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
   __u16 dport = BPF_CORE_READ(ctx, dport);
 
   if (newstate == TCP_SYN_SENT) {
+    int translated;
+    __u64 id = current_ids(&translated);
+    if (!id) return 0;
     char comm[PROBE_COMM_LEN] = {};
     bpf_get_current_comm(comm, sizeof(comm));
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -199,13 +229,12 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     struct probe_record *r = reserve(PROBE_CONNECT, sk);
     if (!r) return 0;
     addresses(r, ctx);
-    __u64 id = bpf_get_current_pid_tgid();
     r->pid = id >> 32;
     r->tid = (__u32)id;
     r->uid = (__u32)bpf_get_current_uid_gid();
     __builtin_memcpy(r->comm, comm, sizeof(comm));
     __builtin_memcpy(r->pcomm, pcomm, sizeof(pcomm));
-    r->ppid = BPF_CORE_READ(parent, tgid);
+    r->ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
     struct sock *s = (struct sock *)sk;
     r->netns = netns_of(s);
     r->inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
@@ -276,20 +305,21 @@ int on_connect_enter(struct sys_enter_connect_ctx *ctx) {
 
 SEC("tracepoint/syscalls/sys_exit_connect")
 int on_connect_exit(struct sys_exit_connect_ctx *ctx) {
-  __u64 id = bpf_get_current_pid_tgid();
-  __u32 tid = (__u32)id;
+  __u32 tid = (__u32)bpf_get_current_pid_tgid();
   struct unix_path *p = bpf_map_lookup_elem(&unix_connecting, &tid);
   if (!p) return 0;
-  if (ctx->ret == 0) {
+  int translated;
+  __u64 id = current_ids(&translated);
+  if (ctx->ret == 0 && id) {
     struct probe_client_record *r = reserve_client(PROBE_UNIX_CONNECT);
     if (r) {
       r->base.pid = id >> 32;
-      r->base.tid = tid;
+      r->base.tid = (__u32)id;
       r->base.uid = (__u32)bpf_get_current_uid_gid();
       bpf_get_current_comm(r->base.comm, sizeof(r->base.comm));
       struct task_struct *task = (struct task_struct *)bpf_get_current_task();
       struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-      r->base.ppid = BPF_CORE_READ(parent, tgid);
+      r->base.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
       BPF_CORE_READ_STR_INTO(&r->base.pcomm, parent, comm);
       __builtin_memcpy(r->path, p->path, sizeof(r->path));
       bpf_ringbuf_submit(r, 0);
@@ -302,8 +332,11 @@ int on_connect_exit(struct sys_exit_connect_ctx *ctx) {
 // An SSH client's process ends (its main thread exits): the end of a session it carried over a master.
 SEC("tracepoint/sched/sched_process_exit")
 int on_exit(void *ctx) {
-  __u64 id = bpf_get_current_pid_tgid();
-  if ((__u32)id != (__u32)(id >> 32)) return 0;
+  __u64 kernel = bpf_get_current_pid_tgid();
+  if ((__u32)kernel != (__u32)(kernel >> 32)) return 0;
+  int translated;
+  __u64 id = current_ids(&translated);
+  if (!id) return 0;
   char comm[PROBE_COMM_LEN] = {};
   if (!is_client(comm)) return 0;
   struct probe_client_record *r = reserve_client(PROBE_EXIT);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
@@ -265,6 +266,23 @@ static int fill_maps(napi_env env, Probe *p, napi_value ports, napi_value client
   return 0;
 }
 
+// The initial pid namespace's inode (PROC_PID_INIT_INO, include/linux/proc_ns.h): a daemon whose own is
+// another runs in a container, and the program gives pids as that namespace numbers them.
+#define PID_NS_INIT_INO 0xEFFFFFFCu
+
+static int set_pidns(Probe *p) {
+  struct stat st;
+  if (stat("/proc/self/ns/pid", &st) != 0 || st.st_ino == PID_NS_INIT_INO) return 0;
+  struct {
+    __u64 dev;
+    __u64 ino;
+  } ns = {st.st_dev, st.st_ino};
+  __u32 zero = 0;
+  int fd = bpf_object__find_map_fd_by_name(p->obj, "pidns");
+  if (fd < 0) return fd;
+  return bpf_map_update_elem(fd, &zero, &ns, BPF_ANY) == 0 ? 0 : -errno;
+}
+
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -295,6 +313,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   if ((err = bpf_object__load(p->obj)) < 0) goto failed_load;
   if ((err = fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
+  if ((err = set_pidns(p)) < 0) goto failed_maps;
   struct bpf_program *prog = bpf_object__find_program_by_name(p->obj, "on_state");
   p->link = prog ? bpf_program__attach(prog) : NULL;
   if (!p->link) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -52,7 +52,6 @@ interface Host {
   name: string;
   id: string;
   dir: string;
-  init: ChildProcess;
   /** The host's pid 1 as this test sees it: killing it ends everything in the host. */
   initPid: number;
   /** nsenter's arguments that run a command in the host. */
@@ -124,7 +123,7 @@ async function startHost(root: string, name: string, id: string): Promise<Host> 
     ],
     { runtime: [...inside, process.execPath, "--import", "tsx"] },
   );
-  const h: Host = { name, id, dir, init, initPid, inside, sshd, daemon, daemonPid: 0, runs: 0 };
+  const h: Host = { name, id, dir, initPid, inside, sshd, daemon, daemonPid: 0, runs: 0 };
   hosts.push(h);
   h.daemonPid = await childOf(daemon.child.pid as number);
   await waitFor(

@@ -85,6 +85,46 @@ export function readBytes(path: string): Buffer | undefined {
   }
 }
 
+/**
+ * The first `max` bytes of a file and its whole size, reading the rest into the scratch buffer and
+ * counting it: what we keep is bounded whatever the file holds (an argv of megabytes), and the size
+ * still tells the reader how much was cut (and `nulsAfter`, the NUL bytes past the kept part, how many
+ * NUL-separated strings). Undefined when it vanished, as readText.
+ */
+export function readBounded(
+  path: string,
+  max: number,
+): { bytes: Buffer; total: number; nulsAfter: number } | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    return tolerate(path, error);
+  }
+  try {
+    const kept = Buffer.allocUnsafe(max);
+    let len = 0;
+    while (len < max) {
+      const n = readSync(fd, kept, len, max - len, null);
+      if (n === 0) return { bytes: kept.subarray(0, len), total: len, nulsAfter: 0 };
+      len += n;
+    }
+    let total = len;
+    let nulsAfter = 0;
+    for (;;) {
+      const n = readSync(fd, SCRATCH, 0, SCRATCH.length, null);
+      if (n === 0) break;
+      total += n;
+      for (let at = SCRATCH.indexOf(0); at >= 0 && at < n; at = SCRATCH.indexOf(0, at + 1)) nulsAfter++;
+    }
+    return { bytes: kept, total, nulsAfter };
+  } catch (error) {
+    return tolerate(path, error);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function readLink(path: string): string | undefined {
   try {
     return readlinkSync(path);

@@ -8,7 +8,7 @@ const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, impor
 test("IPv4 lines decode addresses, ports, states, uid and inode", () => {
   const { entries, malformed, listening } = parseProcNet(fixture("proc-net-tcp.txt"));
   assert.equal(malformed, 0);
-  assert.deepEqual(listening, [2299]);
+  assert.deepEqual(listening, [{ ip: "127.0.0.1", port: 2299 }]);
   assert.deepEqual(entries[1], {
     family: "ipv4",
     localIp: "127.0.0.1",

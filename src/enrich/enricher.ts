@@ -1,3 +1,4 @@
+import { boundArgs } from "../bytes.ts";
 import type { SessionEvent } from "../session-tracker.ts";
 import type { Owner } from "../sources/types.ts";
 import { type ConnectionEvent, isEnd } from "../tracker.ts";
@@ -7,7 +8,7 @@ import type { ProcessFacts } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
 import { type Route, servedBy } from "./route.ts";
-import { parseClientArgv, type SshTarget } from "./ssh-argv.ts";
+import type { SshTarget } from "./ssh-argv.ts";
 import { Users } from "./users.ts";
 
 export type { ConnectionEvent } from "../tracker.ts";
@@ -19,7 +20,11 @@ export interface ProcessRecord {
   name?: string;
   ppid?: number;
   executable?: string;
+  executableDeleted?: boolean;
   args?: string[];
+  /** The whole argv's size and count, when `args` is a prefix of it. */
+  argsBytes?: number;
+  argsCount?: number;
   startNs?: bigint;
   uid?: number;
   user?: string;
@@ -30,7 +35,9 @@ export interface ProcessRecord {
 export interface AncestorRecord {
   pid: number;
   name: string;
+  /** At most ANCESTOR_ARGV_KEEP bytes of the argv; argsBytes is the whole size when cut. */
   args: string[];
+  argsBytes?: number;
   user: string;
   startNs: bigint;
 }
@@ -61,6 +68,18 @@ export interface EnrichedEvent extends ConnectionEvent {
 }
 
 type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
+
+/**
+ * How much of an ancestor's (and the parent's) argv a connection keeps while it is open: what a
+ * record shows of them (format's ANCESTOR_ARGV_MAX). Cut when gathered, so the memory an open
+ * connection holds is bounded whatever command lines its ancestors were given.
+ */
+export const ANCESTOR_ARGV_KEEP = 1024;
+
+function keptArgs(p: ProcessFacts, max: number): { args: string[]; argsBytes?: number } {
+  const b = boundArgs(p.args, max, p.argsBytes);
+  return b.cut ? { args: b.args, argsBytes: b.cut.bytes } : { args: b.args };
+}
 
 /** A session over a master's connection, with who ran it and what they typed. */
 export interface EnrichedSession extends SessionEvent {
@@ -144,7 +163,7 @@ export class Enricher {
       if (facts.target?.controlPath !== undefined) facts.control.path = facts.target.controlPath;
     }
     if (facts.target) {
-      const served = servedBy(live, facts.target, lineage);
+      const served = servedBy(live, facts.target, lineage, (p) => this.processes.target(p));
       if (served) {
         facts.target = served.target;
         facts.route = served.route;
@@ -164,7 +183,7 @@ export class Enricher {
       }
     } else if (parent) {
       // A ProxyCommand (nc, socat, a cloud session helper): the session it carries is its parent's.
-      const served = parseClientArgv(parent.args, parent.name);
+      const served = this.processes.target(parent);
       if (served && isProxyOf(live.pid, parent.pid)) {
         facts.target = served;
         facts.proxyFor = { pid: parent.pid };
@@ -193,14 +212,14 @@ export class Enricher {
         ancestry: ancestry.map((p) => ({
           pid: p.pid,
           name: p.name,
-          args: p.args,
+          ...keptArgs(p, ANCESTOR_ARGV_KEEP),
           user: this.users.name(p.uid),
           startNs: p.startNs,
         })),
         attribution: "complete",
       };
-      if (parent) facts.parent = this.record(parent);
-      const target = parseClientArgv(live.args, live.name);
+      if (parent) facts.parent = this.record(parent, ANCESTOR_ARGV_KEEP);
+      const target = this.processes.target(live);
       if (target) facts.target = target;
       return { facts, live, lineage: ancestry };
     }
@@ -220,19 +239,24 @@ export class Enricher {
     return { facts, lineage: [] };
   }
 
-  private record(p: ProcessFacts): ProcessRecord {
+  /** `keep`: bytes of argv kept (the connecting process keeps all that was read). */
+  private record(p: ProcessFacts, keep?: number): ProcessRecord {
+    const argv = keep === undefined ? { args: p.args, argsBytes: p.argsBytes } : keptArgs(p, keep);
     const r: ProcessRecord = {
       pid: p.pid,
       name: p.name,
       ppid: p.ppid,
-      args: p.args,
+      args: argv.args,
       startNs: p.startNs,
       uid: p.uid,
       user: this.users.name(p.uid),
       euid: p.euid,
       euser: this.users.name(p.euid),
     };
+    if (argv.argsBytes !== undefined) r.argsBytes = argv.argsBytes;
+    if (p.argsCount !== undefined) r.argsCount = p.argsCount;
     if (p.executable !== undefined) r.executable = p.executable;
+    if (p.executableDeleted) r.executableDeleted = true;
     return r;
   }
 }

@@ -13,7 +13,18 @@ export function splitOptionLine(line: string): { key: string; rest: string } | u
   const m = /^[ \t]*([^ \t=]*)[ \t]*(?:=[ \t]*)?(.*)$/s.exec(line);
   const key = m?.[1] ?? "";
   if (key === "" || key.startsWith("#")) return undefined;
-  return { key: key.toLowerCase(), rest: (m?.[2] ?? "").replace(/[ \t\r\n\f]+$/, "") };
+  return { key: key.toLowerCase(), rest: trimEndBlanks(m?.[2] ?? "") };
+}
+
+/**
+ * Trailing blanks off, by a scan from the end: the regex /[ \t]+$/ is quadratic in a long run of
+ * blanks that does not end the string (each start of the run is tried to its end), and the string
+ * comes from an argv chosen by whoever runs the client.
+ */
+function trimEndBlanks(s: string): string {
+  let end = s.length;
+  while (end > 0 && " \t\r\n\f".includes(s[end - 1] as string)) end--;
+  return s.slice(0, end);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { decodeUtf8Escaped } from "../bytes.ts";
-import { PROC, readBytes, readLink, readText, type StatLine } from "../proc-io.ts";
+import { PROC, readBounded, readLink, readText, type StatLine } from "../proc-io.ts";
 
 export { parseStat, readStat, type StatLine } from "../proc-io.ts";
 
@@ -9,7 +9,13 @@ export interface ProcessFacts {
   ppid: number;
   name: string;
   executable?: string;
+  /** The executable's file was deleted or replaced after exec (the kernel's " (deleted)" mark). */
+  executableDeleted?: boolean;
+  /** At most ARGV_READ_MAX bytes of the argv: the last argument may be cut (see argsBytes). */
   args: string[];
+  /** The whole argv's size in bytes (each argument with its NUL) and its count, when more than was read. */
+  argsBytes?: number;
+  argsCount?: number;
   /** Start time as ns since the epoch. */
   startNs: bigint;
   /** Real uid (who started it) and effective uid (whose rights it uses). */
@@ -32,11 +38,29 @@ function bootTimeNs(): bigint {
   return bootNs;
 }
 
+/**
+ * How much of a process's argv is read: what the connecting process's record keeps (64 KiB). Linux
+ * allows megabytes, chosen by whoever starts the process; reading, decoding, parsing and caching a
+ * bounded prefix keeps every per-process cost bounded, and the whole size is still told.
+ */
+export const ARGV_READ_MAX = 64 * 1024;
+
 /** NUL-separated argv; bytes that are not UTF-8 are kept (see decodeUtf8Escaped), never replaced. */
-export function parseCmdline(buf: Buffer): string[] {
+export function parseCmdline(buf: Buffer, cut = false): string[] {
   if (buf.length === 0) return [];
-  const end = buf[buf.length - 1] === 0 ? buf.length - 1 : buf.length;
+  const end = cut ? completeUtf8(buf) : buf[buf.length - 1] === 0 ? buf.length - 1 : buf.length;
   return trimTitlePadding(decodeUtf8Escaped(buf.subarray(0, end)).split("\0"));
+}
+
+/** The length of `buf` without a UTF-8 sequence that the read cut short at its end. */
+function completeUtf8(buf: Buffer): number {
+  for (let back = 1; back <= 3 && back <= buf.length; back++) {
+    const b = buf[buf.length - back] as number;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back for the lead
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > back ? buf.length - back : buf.length;
+  }
+  return buf.length;
 }
 
 /**
@@ -61,19 +85,32 @@ function parseUids(status: string): { uid: number; euid: number } | undefined {
 export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | undefined {
   const status = readText(`${PROC}/${pid}/status`);
   const ids = status === undefined ? undefined : parseUids(status);
-  const cmdline = readBytes(`${PROC}/${pid}/cmdline`);
+  const cmdline = readBounded(`${PROC}/${pid}/cmdline`, ARGV_READ_MAX);
   if (ids === undefined || cmdline === undefined) return undefined;
+  const cut = cmdline.total > cmdline.bytes.length;
   const facts: ProcessFacts = {
     pid,
     ppid: stat.ppid,
     name: stat.comm,
-    args: parseCmdline(cmdline),
+    args: parseCmdline(cmdline.bytes, cut),
     startNs: bootTimeNs() + (BigInt(stat.startTicks) * 1_000_000_000n) / BigInt(CLK_TCK),
     uid: ids.uid,
     euid: ids.euid,
   };
   // Only the owner or a privileged reader may follow exe; missing it is not an error.
   const exe = readLink(`${PROC}/${pid}/exe`);
-  if (exe !== undefined) facts.executable = exe.replace(/ \(deleted\)$/, "");
+  if (cut) {
+    facts.argsBytes = cmdline.total;
+    // The last argument read is cut: its NUL is among those after the kept part.
+    facts.argsCount = facts.args.length - 1 + cmdline.nulsAfter;
+  }
+  if (exe !== undefined) {
+    // The mark is kept as a fact of its own: a binary deleted after it started is a classic sign of
+    // malware hiding its file. (A path really ending in " (deleted)" reads the same; the kernel gives
+    // no other way to tell, and the record says both.)
+    const deleted = exe.endsWith(" (deleted)");
+    facts.executable = deleted ? exe.slice(0, -" (deleted)".length) : exe;
+    if (deleted) facts.executableDeleted = true;
+  }
   return facts;
 }

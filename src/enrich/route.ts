@@ -1,6 +1,6 @@
 import type { ProcessFacts } from "./process.ts";
 import { isProxyOf } from "./proxy.ts";
-import { parseClientArgv, type SshTarget } from "./ssh-argv.ts";
+import type { SshTarget } from "./ssh-argv.ts";
 
 /** Which hop of a route a connection goes to: 1 is the first jump host, `of` the destination itself. */
 export interface Route {
@@ -19,12 +19,13 @@ export function servedBy(
   live: ProcessFacts,
   target: SshTarget,
   ancestry: readonly ProcessFacts[],
+  targetOf: (p: ProcessFacts) => SshTarget | undefined,
 ): { target: SshTarget; route: Route; proxyFor: number } | undefined {
   let cur = live;
   let curTarget = target;
   for (let i = ancestry.length - 1; i >= 0 && curTarget.stdioForward !== undefined; i--) {
     const parent = ancestry[i] as ProcessFacts;
-    const above = parseClientArgv(parent.args, parent.name);
+    const above = targetOf(parent);
     if (!above || !isProxyOf(cur.pid, parent.pid)) break;
     cur = parent;
     curTarget = above;

@@ -63,13 +63,13 @@ function processFields(
   path: string,
 ): { fields?: Obj; cut?: Cut } {
   if (!p) return {};
-  const argv = p.args ? boundArgs(p.args, maxArgv) : undefined;
+  const argv = p.args ? boundArgs(p.args, maxArgv, p.argsBytes) : undefined;
   const fields: Obj = {
     pid: p.pid,
     name: exact.text(p.name, `${path}.name`),
     executable: exact.text(p.executable, `${path}.executable`),
     args: exact.list(argv?.args, `${path}.args`),
-    args_count: p.args?.length,
+    args_count: p.argsCount ?? p.args?.length,
     start: p.startNs === undefined ? undefined : isoNs(p.startNs),
     user: p.euid === undefined ? undefined : { id: String(p.euid), name: p.euser },
     real_user: p.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
@@ -129,8 +129,9 @@ function who(
     user: p?.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
     ours: {
       args_cut: cutFields(own.cut),
+      executable_deleted: p?.executableDeleted,
       ancestry: ev.ancestry.slice(from).map((a, i) => {
-        const argv = boundArgs(a.args, b.ancestor);
+        const argv = boundArgs(a.args, b.ancestor, a.argsBytes);
         return {
           pid: a.pid,
           name: exact.text(a.name, `ssh_outbound.ancestry.${i}.name`),

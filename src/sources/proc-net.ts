@@ -85,9 +85,9 @@ const KEEP_ALL: ParseFilter = { keep: () => true };
 export function parseProcNet(
   text: string,
   filter: ParseFilter = KEEP_ALL,
-): { entries: ProcNetEntry[]; malformed: number; listening: number[] } {
+): { entries: ProcNetEntry[]; malformed: number; listening: { ip: string; port: number }[] } {
   const entries: ProcNetEntry[] = [];
-  const listening: number[] = [];
+  const listening: { ip: string; port: number }[] = [];
   let malformed = 0;
   let start = text.indexOf("\n") + 1; // skip the header
   while (start > 0 && start < text.length) {
@@ -116,7 +116,7 @@ export function parseProcNet(
       malformed++;
       continue;
     }
-    if (state === "LISTEN") listening.push(localPort);
+    if (state === "LISTEN") listening.push({ ip: decodeAddress(local.slice(0, lc)).ip, port: localPort });
     if (!filter.keep(remotePort, state, ino, localPort)) continue;
     const l = decodeAddress(local.slice(0, lc));
     const r = decodeAddress(remote.slice(0, rc));

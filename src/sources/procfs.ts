@@ -1,6 +1,7 @@
 import { clock } from "../clock.ts";
 import { listPids, PROC, pidReadFaults, readText } from "../proc-io.ts";
 import { clientSockets } from "./client-sockets.ts";
+import { Listeners } from "./direction.ts";
 import { SourceError } from "./errors.ts";
 import { Guard, sayAtMostEvery } from "./guard.ts";
 import { MuxWatch } from "./mux.ts";
@@ -51,8 +52,8 @@ const stillHeld = (e: ProcNetEntry): boolean => e.inode !== 0;
 
 interface Tables {
   entries: ProcNetEntry[];
-  /** Local ports listening in the namespace. */
-  listen: Set<number>;
+  /** The namespace's listening sockets: which entries are inbound (see direction.ts). */
+  listen: Listeners;
 }
 
 /**
@@ -146,8 +147,12 @@ export class ProcfsScanner {
       // Our own namespace through netlink when we can; other namespaces (and the fallback) via /proc.
       const tables = (pid === process.pid && this.ownNamespace(clients.get(ns) ?? [])) || this.viaProc(pid);
       for (const e of tables.entries) {
-        // Our end is a port this namespace listens on: an inbound session, not ours to log.
-        if (tables.listen.has(e.localPort) || e.remotePort === 0) continue;
+        if (e.remotePort === 0) continue;
+        // Accepted by one of the namespace's listeners: an inbound session, not ours to log. A socket
+        // seen connecting is outbound, whatever its ports.
+        const local = { ip: e.localIp, port: e.localPort };
+        const remote = { ip: e.remoteIp, port: e.remotePort };
+        if (e.state !== "SYN_SENT" && tables.listen.inbound(local, remote, this.ports)) continue;
         candidates.push({
           portMatch: this.ports.has(e.remotePort),
           facts: {
@@ -155,8 +160,8 @@ export class ProcfsScanner {
             inode: e.inode,
             netns: ns,
             family: e.family,
-            local: { ip: e.localIp, port: e.localPort },
-            remote: { ip: e.remoteIp, port: e.remotePort },
+            local,
+            remote,
             state: e.state,
             uid: e.uid,
           },
@@ -241,7 +246,7 @@ export class ProcfsScanner {
     const base = pid === process.pid ? `${PROC}/self/net` : `${PROC}/${pid}/net`;
     // A socket listening on [::] shows in tcp6 while its IPv4 sessions show in tcp: both tables'
     // listening ports count before deciding what is inbound.
-    const listen = new Set<number>();
+    const listen = new Listeners();
     const entries: ProcNetEntry[] = [];
     for (const file of ["tcp", "tcp6"]) {
       const text = readText(`${base}/${file}`);
@@ -250,7 +255,7 @@ export class ProcfsScanner {
         keep: (_remotePort, state, inode) => inode !== 0 && !IGNORED.has(state),
       });
       this.malformed += parsed.malformed;
-      for (const p of parsed.listening) listen.add(p);
+      for (const l of parsed.listening) listen.add(l.ip, l.port);
       entries.push(...parsed.entries);
     }
     return { entries, listen };
@@ -336,11 +341,11 @@ export class ProcfsScanner {
       for (const ino of this.heldNotTcp.keys()) if (!held.has(ino)) this.heldNotTcp.delete(ino);
       this.heldTcp = carried;
       const all: ProcNetEntry[] = [...entries, ...carried.values()];
-      const listen = new Set<number>();
+      const listen = new Listeners();
       if (all.length > 0) {
         // Only the listening table: the kernel does not walk the established one for this.
         this.netlinkDumps += 2;
-        for (const l of listSockets(LISTEN_STATE, [])) listen.add(l.localPort);
+        for (const l of listSockets(LISTEN_STATE, [])) listen.add(l.localIp, l.localPort);
       }
       return { entries: all, listen };
     } catch (err) {

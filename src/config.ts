@@ -17,6 +17,8 @@ export interface Config {
   stateFile: string | undefined;
   /** Records held in memory while the output fails. */
   maxPending: number;
+  /** Connections a second each user may make before they are counted in summaries; 0: no limit. */
+  userRate: number;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -31,6 +33,7 @@ export interface RawOptions {
   statsInterval?: string | undefined;
   stateFile?: string | undefined;
   maxPending?: string | undefined;
+  userRate?: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -40,6 +43,7 @@ export const DEFAULTS = {
   source: "auto" as SourceChoice,
   statsIntervalS: 300,
   maxPending: 10_000,
+  userRate: 20,
 };
 
 /**
@@ -57,6 +61,7 @@ export const ENV = {
   statsInterval: ["SSH_OUTBOUND_STATS_INTERVAL"],
   stateFile: ["SSH_OUTBOUND_STATE_FILE"],
   maxPending: ["SSH_OUTBOUND_MAX_PENDING"],
+  userRate: ["SSH_OUTBOUND_USER_RATE"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
 
 const FLAG: Record<keyof RawOptions, string> = {
@@ -70,6 +75,7 @@ const FLAG: Record<keyof RawOptions, string> = {
   statsInterval: "--stats-interval",
   stateFile: "--state-file",
   maxPending: "--max-pending",
+  userRate: "--user-rate",
 };
 
 interface Picked {
@@ -110,6 +116,10 @@ export function validateStatsInterval(p: Picked): number {
 
 export function validateMaxPending(p: Picked): number {
   return integerIn(p, 1, 10_000_000, "records");
+}
+
+export function validateUserRate(p: Picked): number {
+  return integerIn(p, 0, 1_000_000, "connections a second (0 turns the limit off)");
 }
 
 export function validatePorts(p: Picked): number[] {
@@ -191,5 +201,6 @@ export function resolveConfig(
     statsIntervalS: get("statsInterval", validateStatsInterval, DEFAULTS.statsIntervalS),
     stateFile: get("stateFile", validatePath, undefined as string | undefined),
     maxPending: get("maxPending", validateMaxPending, DEFAULTS.maxPending),
+    userRate: get("userRate", validateUserRate, DEFAULTS.userRate),
   };
 }

@@ -1,6 +1,7 @@
 import { clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { readStat } from "./enrich/process.ts";
+import { floodPolicy } from "./flood.ts";
 import type { LogRecord, MonitorAction, MonitorEvent } from "./format/record.ts";
 import { removeIfOurs, replaceFile } from "./fs-safe.ts";
 import { Pipeline } from "./pipeline.ts";
@@ -35,6 +36,7 @@ export class Monitor {
   readonly pipeline: Pipeline;
   private statsTimer: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
+  private floodTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
   private pidIno: number | undefined;
 
@@ -45,6 +47,7 @@ export class Monitor {
       diag: parts.diag,
       sourceName: () => parts.source.name,
       tracker: { ownerStart },
+      flood: floodPolicy(parts.config.userRate),
     });
     parts.sink.onRecovered = (r) =>
       this.record("output-recovered", `writing works again after ${r.error}`, {
@@ -53,6 +56,7 @@ export class Monitor {
           untilNs: BigInt(r.untilMs) * 1_000_000n,
           held: r.held,
           dropped: r.dropped,
+          droppedBy: r.droppedBy,
           error: r.error,
         },
       });
@@ -82,6 +86,9 @@ export class Monitor {
     }
     this.record("monitor-started", source.reason, extra, true);
     this.pipeline.open();
+    // The flood gate lets held sessions through and writes due summaries (flood.ts).
+    this.floodTimer = setInterval(() => this.pipeline.tick(clock.nowNs()), 500);
+    this.floodTimer.unref();
     diag.info(
       `started: source ${source.name} (${source.reason}), ports ${config.ports.join(",")}, ` +
         `clients ${config.clients.join(",")}, writing ${config.format} to ${config.output ?? "stdout"}` +
@@ -109,6 +116,7 @@ export class Monitor {
     this.stopping ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
       if (this.stateTimer) clearInterval(this.stateTimer);
+      if (this.floodTimer) clearInterval(this.floodTimer);
       await this.parts.source
         .stop()
         .catch((error: Error) => this.parts.diag.warn(`stopping the source: ${error.message}`));
@@ -139,6 +147,9 @@ export class Monitor {
       write_errors: sink.write_errors,
       records_held: sink.held,
       records_dropped: sink.dropped,
+      flood_held: this.pipeline.flood.held,
+      flood_suppressed: this.pipeline.flood.suppressed,
+      flood_promoted: this.pipeline.flood.promoted,
     };
     if (this.parts.state) {
       out.state_saves = this.parts.state.saves;

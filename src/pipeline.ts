@@ -1,6 +1,7 @@
 import { Enricher } from "./enrich/enricher.ts";
 import type { LoggerError } from "./errors.ts";
-import type { LogRecord } from "./format/record.ts";
+import { FloodGate, type FloodPolicy, type SuppressedSummary } from "./flood.ts";
+import { isMonitorEvent, isSuppressed, type LogRecord } from "./format/record.ts";
 import { type SessionEvent, SessionTracker } from "./session-tracker.ts";
 import type { Sink } from "./sinks/sink.ts";
 import type { Diagnostics, Observation, SourceName } from "./sources/types.ts";
@@ -13,6 +14,8 @@ export interface PipelineParts {
   /** The name of the source delivering now (written on each record). */
   sourceName: () => SourceName;
   tracker?: TrackerOptions;
+  /** Per-user rate of connections written one by one (see flood.ts); default FLOOD_DEFAULTS. */
+  flood?: FloodPolicy;
 }
 
 /**
@@ -25,11 +28,34 @@ export class Pipeline {
   readonly tracker: Tracker;
   readonly sessions: SessionTracker;
   private readonly enricher = new Enricher();
-  readonly counts = { opened: 0, closed: 0, failed: 0, unresolved: 0, sessions: 0, pipeline_errors: 0 };
-  private waiting: string[] | undefined = [];
+  private readonly gate: FloodGate;
+  readonly counts = {
+    opened: 0,
+    closed: 0,
+    failed: 0,
+    unresolved: 0,
+    sessions: 0,
+    suppressed_summaries: 0,
+    pipeline_errors: 0,
+  };
+  private waiting: { line: string; tag: string }[] | undefined = [];
 
   constructor(private readonly parts: PipelineParts) {
-    this.tracker = new Tracker(parts.sourceName(), (ev) => this.onConnection(ev), parts.tracker);
+    this.gate = new FloodGate(
+      { pass: (ev) => this.onConnection(ev), summary: (s) => this.onSuppressed(s) },
+      parts.flood,
+    );
+    this.tracker = new Tracker(
+      parts.sourceName(),
+      (ev) => {
+        try {
+          this.gate.admit(ev);
+        } catch (error) {
+          this.pipelineError(error);
+        }
+      },
+      parts.tracker,
+    );
     this.sessions = new SessionTracker(
       parts.sourceName(),
       (ev) => this.onSession(ev),
@@ -51,8 +77,9 @@ export class Pipeline {
   write(r: LogRecord, first = false): void {
     try {
       const line = this.parts.format(r);
-      if (this.waiting && !first) this.waiting.push(line);
-      else this.parts.sink.write(line);
+      const tag = `${userOf(r)}:${r.action}`;
+      if (this.waiting && !first) this.waiting.push({ line, tag });
+      else this.parts.sink.write(line, tag);
     } catch (error) {
       this.pipelineError(error);
     }
@@ -62,7 +89,22 @@ export class Pipeline {
   open(): void {
     const kept = this.waiting ?? [];
     this.waiting = undefined;
-    for (const line of kept) this.parts.sink.write(line);
+    for (const k of kept) this.parts.sink.write(k.line, k.tag);
+  }
+
+  /** Held connections that turned out to be sessions go on; flood summaries due are written. */
+  tick(nowNs: bigint): void {
+    try {
+      this.gate.tick(nowNs, this.parts.sourceName());
+    } catch (error) {
+      this.pipelineError(error);
+    }
+  }
+
+  /** Connections held back by the flood gate now, and what it has counted. */
+  get flood(): { held: number; suppressed: number; promoted: number } {
+    const c = this.gate.counts;
+    return { held: this.gate.heldCount, suppressed: c.suppressed, promoted: c.promoted };
   }
 
   private onConnection(ev: ConnectionEvent): void {
@@ -76,13 +118,20 @@ export class Pipeline {
     }
   }
 
-  /** At stop: sessions still running are written with their end unknown. */
+  /** At stop: sessions still running are written with their end unknown, flood summaries at once. */
   stopSessions(nowNs: bigint): void {
     try {
+      this.gate.flush(nowNs, this.parts.sourceName());
       this.sessions.stop(nowNs);
     } catch (error) {
       this.pipelineError(error);
     }
+  }
+
+  private onSuppressed(s: SuppressedSummary): void {
+    if (s.uid !== undefined) s.user = this.enricher.users.name(s.uid);
+    this.counts.suppressed_summaries++;
+    this.write(s);
   }
 
   private onSession(ev: SessionEvent): void {
@@ -106,4 +155,11 @@ export class Pipeline {
       `an event could not be handled (${this.counts.pipeline_errors} so far): ${e.stack ?? String(e)}`,
     );
   }
+}
+
+/** Whose record it is, for counting what a full queue drops: the user, else the daemon's own. */
+function userOf(r: LogRecord): string {
+  if (isMonitorEvent(r)) return "monitor";
+  if (isSuppressed(r)) return r.user ?? String(r.uid ?? "unknown");
+  return r.process?.user ?? (r.process?.uid !== undefined ? String(r.process.uid) : "unknown");
 }

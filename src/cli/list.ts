@@ -70,7 +70,7 @@ Examples:
           continue;
         }
         const r = recordOf(ecs);
-        if (typeof r === "string" || r.kind === "monitor") continue;
+        if (typeof r === "string" || r.kind === "monitor" || r.kind === "suppressed") continue;
         if (r.kind === "mux") {
           table.row({ ...muxSessionOf(r), status: "open" });
           continue;

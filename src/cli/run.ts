@@ -53,6 +53,10 @@ export function runCommand(): Command {
       "--max-pending <n>",
       "records held in memory while the output cannot be written (env SSH_OUTBOUND_MAX_PENDING; default 10000)",
     )
+    .option(
+      "--user-rate <n>",
+      "connections a second each user may make before the rest are counted in connections-suppressed records instead of written one by one; 0 for no limit (env SSH_OUTBOUND_USER_RATE; default 20, bursts of 5 s)",
+    )
     .addHelpText(
       "after",
       `

@@ -65,6 +65,8 @@ export interface EnrichedEvent extends ConnectionEvent {
   forwardedFor?: { user: string; ip: string; port: number };
   communityId?: string;
   attribution: Attribution;
+  /** With attribution `none`: the socket's owner as the kernel gives it (no process was found). */
+  socketUser?: { uid: number; name: string };
 }
 
 type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
@@ -201,7 +203,11 @@ export class Enricher {
     owner: Owner | undefined,
     socketUid?: number,
   ): { facts: Facts; live?: ProcessFacts; lineage: ProcessFacts[] } {
-    if (!owner) return { facts: { ancestry: [], attribution: "none" }, lineage: [] };
+    if (!owner) {
+      const facts: Facts = { ancestry: [], attribution: "none" };
+      if (socketUid !== undefined) facts.socketUser = { uid: socketUid, name: this.users.name(socketUid) };
+      return { facts, lineage: [] };
+    }
     const live = this.processes.get(owner.pid);
     // The kernel's name for the task at connect() guards against a pid reused since.
     if (live && (owner.comm === undefined || owner.comm === live.name)) {

@@ -7,9 +7,11 @@ import {
   type EnrichedSession,
   isMonitorEvent,
   isSession,
+  isSuppressed,
   type LogRecord,
   type MonitorEvent,
   type ProcessRecord,
+  type SuppressedSummary,
 } from "./record.ts";
 
 /** The ECS version whose field set the records follow. */
@@ -126,7 +128,12 @@ function who(
   const from = Math.max(0, ev.ancestry.length - b.entries);
   return {
     process,
-    user: p?.uid === undefined ? undefined : { id: String(p.uid), name: p.user },
+    user:
+      p?.uid !== undefined
+        ? { id: String(p.uid), name: p.user }
+        : "socketUser" in ev && ev.socketUser
+          ? { id: String(ev.socketUser.uid), name: ev.socketUser.name }
+          : undefined,
     ours: {
       args_cut: cutFields(own.cut),
       executable_deleted: p?.executableDeleted,
@@ -261,6 +268,7 @@ const MONITOR_TYPE: Record<MonitorEvent["action"], string> = {
   "monitor-stopped": "end",
   "monitor-degraded": "change",
   "output-recovered": "change",
+  "events-lost": "change",
 };
 
 function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
@@ -274,9 +282,9 @@ function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
       category: ["process"],
       type: [MONITOR_TYPE[ev.action]],
       action: ev.action,
-      outcome: ev.action === "monitor-degraded" ? "failure" : "success",
-      start: o ? isoNs(o.sinceNs) : undefined,
-      end: o ? isoNs(o.untilNs) : undefined,
+      outcome: ev.action === "monitor-degraded" || ev.action === "events-lost" ? "failure" : "success",
+      start: o ? isoNs(o.sinceNs) : ev.loss ? isoNs(ev.loss.sinceNs) : undefined,
+      end: o ? isoNs(o.untilNs) : ev.loss ? isoNs(ev.loss.untilNs) : undefined,
     },
     host: { hostname: ctx.hostname, id: ctx.hostId },
     ssh_outbound: {
@@ -297,14 +305,69 @@ function monitor(ev: MonitorEvent, ctx: EcsContext): Obj {
               note: c.note,
             }
           : undefined,
-        outage: o ? { held: o.held, dropped: o.dropped, error: o.error } : undefined,
+        outage: o
+          ? {
+              held: o.held,
+              dropped: o.dropped,
+              error: o.error,
+              dropped_by: o.droppedBy && Object.keys(o.droppedBy).length ? o.droppedBy : undefined,
+            }
+          : undefined,
+        lost: ev.loss ? { stage: ev.loss.stage, count: ev.loss.count } : undefined,
       },
+    },
+  };
+}
+
+/**
+ * Connections beyond a user's rate, counted instead of written one by one (see flood.ts). ECS: a
+ * network connection event of type `info` for the interval, the user as ECS `user`.
+ */
+function suppressed(s: SuppressedSummary, ctx: EcsContext): Obj {
+  const exact = new ExactBytes();
+  return {
+    "@timestamp": isoNs(s.timeNs),
+    ecs: { version: ECS_VERSION },
+    event: {
+      kind: "event",
+      category: ["network"],
+      type: ["connection", "info"],
+      action: s.action,
+      outcome: "unknown",
+      start: isoNs(s.startNs),
+      end: isoNs(s.endNs),
+    },
+    user: s.uid === undefined ? undefined : { id: String(s.uid), name: s.user },
+    host: { hostname: ctx.hostname, id: ctx.hostId },
+    ssh_outbound: {
+      source: s.source,
+      suppressed: {
+        count: s.count,
+        closed: s.outcomes.closed,
+        failed: s.outcomes.failed,
+        unresolved: s.outcomes.unresolved,
+        processes: s.processes.map((p, i) => ({
+          pid: p.pid,
+          name: exact.text(p.name, `ssh_outbound.suppressed.processes.${i}.name`),
+        })),
+        process_count: s.processCount,
+        destinations: s.destinations.map((d) => ({ ip: d.ip, port: d.port })),
+        destination_count: s.destinationCount,
+        count_capped: s.countCapped,
+      },
+      raw_bytes: exact.result(),
     },
   };
 }
 
 /** The ECS-aligned object for one record; the JSON Schema in schema/ describes exactly this. */
 export function toEcs(r: LogRecord, ctx: EcsContext): Obj {
-  const o = isMonitorEvent(r) ? monitor(r, ctx) : isSession(r) ? sshSession(r, ctx) : connection(r, ctx);
+  const o = isMonitorEvent(r)
+    ? monitor(r, ctx)
+    : isSession(r)
+      ? sshSession(r, ctx)
+      : isSuppressed(r)
+        ? suppressed(r, ctx)
+        : connection(r, ctx);
   return compact(o) ?? {};
 }

@@ -1,8 +1,18 @@
 import type { EnrichedEvent, EnrichedSession } from "../enrich/enricher.ts";
+import type { SuppressedSummary } from "../flood.ts";
 
 export type { AncestorRecord, EnrichedEvent, EnrichedSession, ProcessRecord } from "../enrich/enricher.ts";
+export type { SuppressedSummary } from "../flood.ts";
 
-export type MonitorAction = "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered";
+export type MonitorAction =
+  | "monitor-started"
+  | "monitor-stopped"
+  | "monitor-degraded"
+  | "output-recovered"
+  | "events-lost";
+
+/** Where events were lost: the kernel's ring buffer, or the hand-over queue from its reader thread. */
+export type LossStage = "ring-buffer" | "hand-over";
 
 /** The daemon's own life, so a reader of the trail can see when nobody was watching. */
 export interface MonitorEvent {
@@ -21,16 +31,27 @@ export interface MonitorEvent {
   /** monitor-started: what was carried over from the last run through the state file. */
   continuity?: { stateFile: string; resumed: number; closedWhileDown: number; note?: string };
   /** output-recovered: the time writing failed, and what was held and dropped meanwhile. */
-  outage?: { sinceNs: bigint; untilNs: bigint; held: number; dropped: number; error: string };
+  outage?: {
+    sinceNs: bigint;
+    untilNs: bigint;
+    held: number;
+    dropped: number;
+    error: string;
+    /** What was dropped, by user and action (`user:action` → count). */
+    droppedBy?: Record<string, number>;
+  };
+  /** events-lost: how many events the source lost between which times, and where. */
+  loss?: { stage: LossStage; count: number; sinceNs: bigint; untilNs: bigint };
 }
 
-export type LogRecord = EnrichedEvent | EnrichedSession | MonitorEvent;
+export type LogRecord = EnrichedEvent | EnrichedSession | MonitorEvent | SuppressedSummary;
 
 const MONITOR_ACTIONS: ReadonlySet<string> = new Set<MonitorAction>([
   "monitor-started",
   "monitor-stopped",
   "monitor-degraded",
   "output-recovered",
+  "events-lost",
 ]);
 
 export function isMonitorEvent(r: LogRecord): r is MonitorEvent {
@@ -39,4 +60,8 @@ export function isMonitorEvent(r: LogRecord): r is MonitorEvent {
 
 export function isSession(r: LogRecord): r is EnrichedSession {
   return r.action === "session-ended";
+}
+
+export function isSuppressed(r: LogRecord): r is SuppressedSummary {
+  return r.action === "connections-suppressed";
 }

@@ -6,7 +6,9 @@ import {
   type EnrichedSession,
   isMonitorEvent,
   isSession,
+  isSuppressed,
   type LogRecord,
+  type SuppressedSummary,
 } from "./record.ts";
 import { typedTarget } from "./target.ts";
 
@@ -31,7 +33,21 @@ export function formatText(r: LogRecord): string {
         ? kv("outage_from", isoNs(r.outage.sinceNs)) +
           kv("outage_to", isoNs(r.outage.untilNs)) +
           kv("held", r.outage.held) +
-          kv("dropped", r.outage.dropped)
+          kv("dropped", r.outage.dropped) +
+          kv(
+            "dropped_by",
+            r.outage.droppedBy && Object.keys(r.outage.droppedBy).length
+              ? Object.entries(r.outage.droppedBy)
+                  .map(([k, n]) => `${k}=${n}`)
+                  .join(",")
+              : undefined,
+          )
+        : "") +
+      (r.loss
+        ? kv("stage", r.loss.stage) +
+          kv("lost", r.loss.count) +
+          kv("lost_from", isoNs(r.loss.sinceNs)) +
+          kv("lost_to", isoNs(r.loss.untilNs))
         : "") +
       (r.stats
         ? Object.entries(r.stats)
@@ -42,6 +58,7 @@ export function formatText(r: LogRecord): string {
     );
   }
   if (isSession(r)) return `${isoNs(r.timeNs)} ssh-session${sessionFields(r)}\n`;
+  if (isSuppressed(r)) return `${isoNs(r.timeNs)} connections-suppressed${suppressedFields(r)}\n`;
   return `${isoNs(r.timeNs)} connection-${r.action}${connectionFields(r)}\n`;
 }
 
@@ -92,7 +109,7 @@ function connectionFields(e: EnrichedEvent): string {
   return (
     kv("id", e.id) +
     kv("pid", p?.pid) +
-    kv("user", p?.user) +
+    kv("user", p?.user ?? e.socketUser?.name) +
     kv("process", p?.name) +
     kv("dst", endpoint(s.remote.ip, s.remote.port)) +
     kv("src", s.local && s.local.port !== 0 ? endpoint(s.local.ip, s.local.port) : undefined) +
@@ -120,6 +137,32 @@ function connectionFields(e: EnrichedEvent): string {
     kv("netns", s.netns) +
     kv("cmd", p?.args?.join(" ")) +
     kv("tree", e.ancestry.length ? treeLine(e.ancestry, p?.pid, p?.name) : undefined)
+  );
+}
+
+function suppressedFields(s: SuppressedSummary): string {
+  const more = (shown: number, all: number) => (all > shown ? `,+${all - shown}` : "");
+  return (
+    kv("user", s.user) +
+    kv("uid", s.uid) +
+    kv("count", s.count) +
+    kv("closed", s.outcomes.closed || undefined) +
+    kv("failed", s.outcomes.failed || undefined) +
+    kv("unresolved", s.outcomes.unresolved || undefined) +
+    kv("from", isoNs(s.startNs)) +
+    kv("to", isoNs(s.endNs)) +
+    kv(
+      "processes",
+      s.processes.map((p) => `${p.name ?? "?"}[${p.pid}]`).join(",") +
+        more(s.processes.length, s.processCount),
+    ) +
+    kv(
+      "dsts",
+      s.destinations.map((d) => endpoint(d.ip, d.port)).join(",") +
+        more(s.destinations.length, s.destinationCount),
+    ) +
+    kv("capped", s.countCapped ? "yes" : undefined) +
+    kv("source", s.source)
   );
 }
 

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from "../errors.ts";
-import type { Gap, Session } from "./sessions.ts";
+import type { Gap, Notice, Session } from "./sessions.ts";
 
 export interface Filters {
   since?: number;
@@ -55,4 +55,14 @@ export function gapMatches(g: Gap, f: Filters): boolean {
   if (f.since !== undefined && g.to !== undefined && Date.parse(g.to) < f.since) return false;
   if (f.until !== undefined && Date.parse(g.from) > f.until) return false;
   return true;
+}
+
+/** Notices in [since, until], of the hosts asked for; a flood summary of the user asked for. */
+export function noticeMatches(n: Notice, f: Filters): boolean {
+  if (f.hosts?.length && !f.hosts.some((h) => h === n.host || h === n.hostId)) return false;
+  if (f.since !== undefined && Date.parse(n.to) < f.since) return false;
+  if (f.until !== undefined && Date.parse(n.from) > f.until) return false;
+  if (f.user !== undefined && n.user !== f.user) return false;
+  // Filters about one connection's process, target or outcome cannot match a count of many.
+  return f.process === undefined && f.target === undefined && !f.forwards;
 }

@@ -1,5 +1,5 @@
 import { escapeText } from "../format/escape.ts";
-import type { Gap, Session } from "./sessions.ts";
+import type { Gap, Notice, Session } from "./sessions.ts";
 
 export type Writer = (line: string) => void;
 
@@ -115,7 +115,15 @@ export function gapLine(g: Gap): string {
   }, ${escapeText(g.reason)}`;
 }
 
-export function jsonLine(item: Session | Gap | Record<string, unknown>): string {
+export function noticeLine(n: Notice): string {
+  const when = `${shortTime(n.from)} → ${shortTime(n.to)}`;
+  if (n.type === "lost") {
+    return `lost ${n.count} events on ${escapeText(n.host)} (${escapeText(n.stage ?? "?")}): ${when}; their connections were checked against the kernel's tables`;
+  }
+  return `suppressed on ${escapeText(n.host)}: ${escapeText(n.user ?? "?")} made ${n.count} connections beyond its rate (${n.failed ?? 0} failed) to ${n.destinations ?? 0} destinations: ${when}`;
+}
+
+export function jsonLine(item: Session | Gap | Notice | Record<string, unknown>): string {
   return JSON.stringify(item);
 }
 

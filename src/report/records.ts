@@ -44,7 +44,7 @@ export interface ConnectionRecord extends WhoRecord {
 
 export interface MonitorRecord {
   kind: "monitor";
-  action: "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered";
+  action: "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered" | "events-lost";
   time: string;
   host: string;
   pid?: number;
@@ -52,6 +52,22 @@ export interface MonitorRecord {
   reason?: string;
   /** monitor-started: the daemon continues the connections its last run had open (state file). */
   continuity?: boolean;
+  /** events-lost: how many, where, and when (event.start, event.end). */
+  lost?: { count: number; stage: string; from: string; to: string };
+}
+
+/** A connections-suppressed record: one user's connections beyond its rate, counted. */
+export interface SuppressedRecord {
+  kind: "suppressed";
+  time: string;
+  host: string;
+  hostId?: string;
+  user?: string;
+  from: string;
+  to: string;
+  count: number;
+  failed: number;
+  destinations: number;
 }
 
 /** An ssh-session record: a session that rode the connection `via` (a control master's). */
@@ -60,7 +76,7 @@ export interface MuxRecord extends WhoRecord {
   via?: string;
 }
 
-export type ReportRecord = ConnectionRecord | MonitorRecord | MuxRecord;
+export type ReportRecord = ConnectionRecord | MonitorRecord | MuxRecord | SuppressedRecord;
 
 export type SkipReason = "not-json" | "truncated" | "not-ours" | "missing-fields" | "duplicate";
 
@@ -70,7 +86,13 @@ const CONNECTION: Record<string, ConnectionAction> = {
   "connection-failed": "failed",
   "connection-unresolved": "unresolved",
 };
-const MONITOR = new Set(["monitor-started", "monitor-stopped", "monitor-degraded", "output-recovered"]);
+const MONITOR = new Set([
+  "monitor-started",
+  "monitor-stopped",
+  "monitor-degraded",
+  "output-recovered",
+  "events-lost",
+]);
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of unknown version, read field by field
 type Json = any;
@@ -153,6 +175,31 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
       pid: num(m.pid),
       reason: str(m.reason),
       continuity: typeof m.continuity === "object" && m.continuity !== null,
+      lost:
+        typeof m.lost === "object" && m.lost !== null
+          ? {
+              count: num(m.lost.count) ?? 0,
+              stage: str(m.lost.stage) ?? "?",
+              from: str(j.event?.start) ?? time,
+              to: str(j.event?.end) ?? time,
+            }
+          : undefined,
+    };
+  }
+  if (action === "connections-suppressed") {
+    const s = j.ssh_outbound?.suppressed;
+    if (typeof s !== "object" || s === null || num(s.count) === undefined) return "missing-fields";
+    return {
+      kind: "suppressed",
+      time,
+      host,
+      hostId,
+      user: str(j.user?.name) ?? str(j.user?.id),
+      from: str(j.event?.start) ?? time,
+      to: str(j.event?.end) ?? time,
+      count: num(s.count) ?? 0,
+      failed: num(s.failed) ?? 0,
+      destinations: num(s.destination_count) ?? 0,
     };
   }
   const who = (id: string): WhoRecord => {

@@ -1,7 +1,7 @@
 import { LoggerError } from "../errors.ts";
 import { type GroupBy, Grouper, hostLabel } from "./by.ts";
 import { configuredLog, expandDirectories, logFamily, orderLogFiles } from "./files.ts";
-import { type Filters, gapMatches, matches } from "./filters.ts";
+import { type Filters, gapMatches, matches, noticeMatches } from "./filters.ts";
 import { readLines } from "./lines.ts";
 import {
   csvCell,
@@ -10,12 +10,13 @@ import {
   formatBytes,
   gapLine,
   jsonLine,
+  noticeLine,
   shortTime,
   tableWriter,
 } from "./output.ts";
 import { peekOpened, type SkipReason, toRecord } from "./records.ts";
 import { holesLine, SequenceCheck } from "./sequence.ts";
-import { type Gap, hostKey, type Session, SessionJoiner } from "./sessions.ts";
+import { type Gap, hostKey, type Notice, type Session, SessionJoiner } from "./sessions.ts";
 
 export interface ReportOptions {
   files: string[];
@@ -35,6 +36,8 @@ export interface ReportSummary {
   files: string[];
   sessions: number;
   gaps: number;
+  /** Flood summaries and loss records among them. */
+  notices: number;
   skipped: Partial<Record<SkipReason, number>>;
   unreadable: number;
   /** Records the daemon numbered that are not in the files (holes in a run's event.sequence). */
@@ -54,21 +57,32 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
       `no log files at ${configuredLog()} (name files, or set SSH_OUTBOUND_OUTPUT)`,
     );
   }
-  const summary: ReportSummary = { files, sessions: 0, gaps: 0, skipped: {}, unreadable: 0, missing: 0 };
+  const summary: ReportSummary = {
+    files,
+    sessions: 0,
+    gaps: 0,
+    notices: 0,
+    skipped: {},
+    unreadable: 0,
+    missing: 0,
+  };
   const grouper = opts.by ? new Grouper(opts.by) : undefined;
   const hosts = opts.format === "table" && !opts.by ? await hostsOf(files) : 0;
   const table = tableWriter(io.write, { forwards: opts.filters.forwards === true, hosts: hosts > 1 });
-  const gaps: Gap[] = [];
+  /** Gaps and notices, printed after the groups (--by) or on stderr (csv). */
+  const asides: (Gap | Notice)[] = [];
+  const asideLine = (a: Gap | Notice) => (a.type === "gap" ? gapLine(a) : noticeLine(a));
   if (opts.format === "table" && !grouper) table.header();
   if (opts.format === "csv" && !grouper) io.write(csvHeader());
 
-  const emit = (item: Session | Gap): void => {
-    if (item.type === "gap") {
-      if (!gapMatches(item, opts.filters)) return;
-      summary.gaps++;
-      if (grouper || opts.format === "csv") gaps.push(item);
+  const emit = (item: Session | Gap | Notice): void => {
+    if (item.type !== "session") {
+      if (item.type === "gap" ? !gapMatches(item, opts.filters) : !noticeMatches(item, opts.filters)) return;
+      if (item.type === "gap") summary.gaps++;
+      else summary.notices++;
+      if (grouper || opts.format === "csv") asides.push(item);
       else if (opts.format === "json") io.write(jsonLine(item));
-      else io.write(`---- ${gapLine(item)}`);
+      else io.write(`---- ${asideLine(item)}`);
       return;
     }
     if (!matches(item, opts.filters)) return;
@@ -127,10 +141,10 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
       }
     }
     if (opts.format !== "csv")
-      for (const g of gaps) io.write(opts.format === "json" ? jsonLine(g) : `---- ${gapLine(g)}`);
+      for (const a of asides) io.write(opts.format === "json" ? jsonLine(a) : `---- ${asideLine(a)}`);
   }
-  // CSV stays one table: its gaps go to stderr.
-  if (opts.format === "csv") for (const g of gaps) io.warn(gapLine(g));
+  // CSV stays one table: its gaps and notices go to stderr.
+  if (opts.format === "csv") for (const a of asides) io.warn(asideLine(a));
   const holes = sequences.holes();
   for (const h of holes) summary.missing += h.missing;
   if (holes.length > 0) {

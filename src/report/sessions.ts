@@ -61,6 +61,24 @@ export interface Gap {
   reason: string;
 }
 
+/**
+ * What the trail holds in aggregate rather than one record per connection: a user's connections
+ * beyond its rate (`suppressed`), or events the daemon's source lost (`lost`, their connections
+ * checked and repaired from the kernel's tables). Shown among the sessions, like gaps.
+ */
+export interface Notice {
+  type: "suppressed" | "lost";
+  host: string;
+  hostId?: string;
+  from: string;
+  to: string;
+  count: number;
+  user?: string;
+  failed?: number;
+  destinations?: number;
+  stage?: string;
+}
+
 const ANCESTORS_SHOWN = 3;
 
 function typed(t: WhoRecord["target"]): string | undefined {
@@ -160,7 +178,7 @@ export class SessionJoiner {
   private readonly muxCount = new Map<string, number>();
 
   constructor(
-    private readonly out: (item: Session | Gap) => void,
+    private readonly out: (item: Session | Gap | Notice) => void,
     private readonly skipped: (reason: SkipReason) => void = () => {},
   ) {}
 
@@ -188,7 +206,10 @@ export class SessionJoiner {
 
   push(r: ReportRecord): void {
     if (r.kind === "monitor") this.monitor(r);
-    else if (r.kind === "mux") this.mux(r);
+    else if (r.kind === "suppressed") {
+      const { host, hostId, user, from, to, count, failed, destinations } = r;
+      this.out({ type: "suppressed", host, hostId, user, from, to, count, failed, destinations });
+    } else if (r.kind === "mux") this.mux(r);
     else this.connection(r);
     this.lastSeen.set(hostKey(r), r.time);
   }
@@ -209,7 +230,12 @@ export class SessionJoiner {
   }
 
   private monitor(r: MonitorRecord): void {
-    if (r.action === "monitor-degraded" || r.action === "output-recovered") return;
+    if (r.action === "events-lost" && r.lost) {
+      const { count, stage, from, to } = r.lost;
+      this.out({ type: "lost", host: r.host, hostId: r.hostId, from, to, count, stage });
+      return;
+    }
+    if (r.action !== "monitor-started" && r.action !== "monitor-stopped") return;
     const key = hostKey(r);
     if (r.action === "monitor-started") {
       const stop = this.stopped.get(key);

@@ -5,9 +5,10 @@ import { FileWriter, StdoutWriter, type Writer } from "./writers.ts";
 export interface Sink {
   /**
    * Takes one complete line. It is written before this returns, or held in order to be written later
-   * (the destination failed): it never throws for an I/O fault.
+   * (the destination failed): it never throws for an I/O fault. `tag` says whose record it is
+   * (`user:action`), counted if the line has to be dropped.
    */
-  write(line: string): void;
+  write(line: string, tag?: string): void;
   /** Opens the destination again (after logrotate moved it); no-op for stdout. */
   reopen(): void;
   /** Tries once more to write what is held, then closes. Resolves with the number of lines still held (lost). */
@@ -41,14 +42,18 @@ export interface Recovery {
   untilMs: number;
   /** Lines held during the outage and written now. */
   held: number;
-  /** Lines lost because more than `maxPending` waited (the newest were dropped). */
+  /** Lines lost because more than `maxPending` lines or `maxPendingBytes` waited (the newest were dropped). */
   dropped: number;
+  /** The dropped lines by tag (`user:action`). */
+  droppedBy: Record<string, number>;
   error: string;
 }
 
 export interface SinkOptions {
   /** Lines held in memory while the destination fails (default 10,000). */
   maxPending?: number;
+  /** Bytes held in memory while the destination fails (default 64 MiB): a line may be 256 KiB. */
+  maxPendingBytes?: number;
   /** How often held lines are retried and the file's identity checked (ms, default 1000). */
   retryMs?: number;
   /** Says things on stderr. */
@@ -67,22 +72,27 @@ export class HoldingSink implements Sink {
   readonly stats: SinkStats = emptySinkStats();
   onRecovered: ((r: Recovery) => void) | undefined;
   private readonly queue: string[] = [];
-  private outage: { sinceMs: number; error: string; dropped: number; held: number } | undefined;
+  private queuedBytes = 0;
+  private outage:
+    | { sinceMs: number; error: string; dropped: number; held: number; droppedBy: Map<string, number> }
+    | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly maxPending: number;
+  private readonly maxPendingBytes: number;
 
   constructor(
     private readonly writer: Writer,
     private readonly opts: SinkOptions,
   ) {
     this.maxPending = opts.maxPending ?? 10_000;
+    this.maxPendingBytes = opts.maxPendingBytes ?? DEFAULT_PENDING_BYTES;
     this.timer = setInterval(() => this.tick(), opts.retryMs ?? 1000);
     this.timer.unref();
   }
 
-  write(line: string): void {
+  write(line: string, tag?: string): void {
     if (this.outage) {
-      this.hold(line);
+      this.hold(line, tag);
       return;
     }
     if (this.writer.stale()) this.reopenQuietly();
@@ -91,7 +101,7 @@ export class HoldingSink implements Sink {
       this.stats.lines++;
     } catch (error) {
       this.begin(error as NodeJS.ErrnoException);
-      this.hold(line);
+      this.hold(line, tag);
     }
   }
 
@@ -136,25 +146,33 @@ export class HoldingSink implements Sink {
     this.stats.write_errors++;
     if (this.outage) return;
     const what = error.code ?? error.message;
-    this.outage = { sinceMs: Date.now(), error: what, dropped: 0, held: 0 };
+    this.outage = { sinceMs: Date.now(), error: what, dropped: 0, held: 0, droppedBy: new Map() };
     this.stats.outages++;
     this.opts.warn(
-      `writing to ${this.writer.what} fails (${what}); holding records in memory (up to ${this.maxPending}) ` +
-        "and retrying every second",
+      `writing to ${this.writer.what} fails (${what}); holding records in memory (up to ${this.maxPending}, ` +
+        `${this.maxPendingBytes} bytes) and retrying every second`,
     );
   }
 
-  private hold(line: string): void {
+  private hold(line: string, tag = "unknown"): void {
     const o = this.outage as NonNullable<typeof this.outage>;
-    if (this.queue.length >= this.maxPending) {
+    // A string's length bounds its UTF-8 size from below and its memory (two bytes a unit) from above.
+    const size = line.length;
+    if (this.queue.length >= this.maxPending || this.queuedBytes + size > this.maxPendingBytes) {
       o.dropped++;
       this.stats.dropped++;
+      if (o.droppedBy.size < DROPPED_TAGS_MAX || o.droppedBy.has(tag)) {
+        o.droppedBy.set(tag, (o.droppedBy.get(tag) ?? 0) + 1);
+      } else o.droppedBy.set("other", (o.droppedBy.get("other") ?? 0) + 1);
       if (o.dropped === 1) {
-        this.opts.warn(`${this.maxPending} records held: newer records are now dropped and counted`);
+        this.opts.warn(
+          `${this.queue.length} records (${this.queuedBytes} bytes) held: newer records are now dropped and counted`,
+        );
       }
       return;
     }
     this.queue.push(line);
+    this.queuedBytes += size;
     o.held++;
     this.stats.held = this.queue.length;
   }
@@ -175,10 +193,11 @@ export class HoldingSink implements Sink {
         this.stats.held = this.queue.length;
         return;
       }
-      this.queue.shift();
+      this.queuedBytes -= (this.queue.shift() as string).length;
       this.stats.lines++;
     }
     this.stats.held = 0;
+    this.queuedBytes = 0;
     this.outage = undefined;
     this.opts.warn(
       `writing to ${this.writer.what} works again: ${o.held} held records written` +
@@ -189,10 +208,16 @@ export class HoldingSink implements Sink {
       untilMs: Date.now(),
       held: o.held,
       dropped: o.dropped,
+      droppedBy: Object.fromEntries(o.droppedBy),
       error: o.error,
     });
   }
 }
+
+/** What the queue may hold by default: 64 MiB, 256 records of the largest size, thousands of usual ones. */
+export const DEFAULT_PENDING_BYTES = 64 * 1024 * 1024;
+/** Distinct `user:action` tags counted in one outage; the rest under "other". */
+const DROPPED_TAGS_MAX = 64;
 
 export function stdoutSink(opts: SinkOptions): Sink {
   return new HoldingSink(new StdoutWriter(), opts);

@@ -108,3 +108,10 @@ export function runCli(
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/**
+ * For tests of the trail's integrity under load (faults, bursts): every connection is to be written
+ * one by one, so the per-user flood limit (--user-rate, see src/flood.ts) is turned off. The limit
+ * itself is tested in hostile.flood.
+ */
+export const NO_RATE_LIMIT = ["--user-rate", "0"];

@@ -4,7 +4,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -21,7 +21,16 @@ test("disk full for 10 s during 20 connections/s: every record kept, in order, o
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=64m", "tmpfs", mnt]);
   const listener = await plainListener();
   const log = join(mnt, "log", "log.log");
-  const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
+  const d = startDaemon([
+    "run",
+    "--source",
+    "procfs",
+    "--ports",
+    String(listener.port),
+    "-o",
+    log,
+    ...NO_RATE_LIMIT,
+  ]);
   try {
     await waitStarted(log);
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 500, durationMs: 14_000 });

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import {
   type Conn,
   checkTrail,
@@ -32,7 +32,16 @@ test("2,000 connects in 2 s: each opened and closed; nothing lost", async (t) =>
   const dir = scratchDir("sol-burst-");
   const log = join(dir, "log.log");
   const listener = await plainListener();
-  const d = startDaemon(["run", "--source", "ebpf", "--ports", String(listener.port), "-o", log]);
+  const d = startDaemon([
+    "run",
+    "--source",
+    "ebpf",
+    "--ports",
+    String(listener.port),
+    "-o",
+    log,
+    ...NO_RATE_LIMIT,
+  ]);
   try {
     await waitStarted(log);
     const conns = await connectionLoad({ port: listener.port, perSecond: 1000, holdMs: 0, durationMs: 2000 });
@@ -119,7 +128,16 @@ for (const stop of [false, true]) {
     const dir = scratchDir("sol-burst-stop-");
     const log = join(dir, "log.log");
     const server = await resettingServer();
-    const d = startDaemon(["run", "--source", "ebpf", "--ports", String(server.port), "-o", log]);
+    const d = startDaemon([
+      "run",
+      "--source",
+      "ebpf",
+      "--ports",
+      String(server.port),
+      "-o",
+      log,
+      ...NO_RATE_LIMIT,
+    ]);
     try {
       await waitStarted(log);
       const pid = d.child.pid as number;

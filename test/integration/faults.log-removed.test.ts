@@ -3,7 +3,7 @@ import { linkSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -19,7 +19,16 @@ test("rm of the log file and of its directory during 20 connections/s: no record
   const logDir = join(dir, "logs");
   const log = join(logDir, "log.log");
   const listener = await plainListener();
-  const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
+  const d = startDaemon([
+    "run",
+    "--source",
+    "procfs",
+    "--ports",
+    String(listener.port),
+    "-o",
+    log,
+    ...NO_RATE_LIMIT,
+  ]);
   try {
     await waitStarted(log);
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 500, durationMs: 10_000 });

@@ -4,7 +4,7 @@ import { mkdirSync, readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
-import { type Daemon, startDaemon } from "../helpers/daemon.ts";
+import { type Daemon, NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import {
   type Conn,
   checkTrail,
@@ -33,7 +33,10 @@ async function run(name: string, env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const dir = scratchDir(`sol-${name}-`);
   const log = join(dir, "log.log");
   const listener = await plainListener();
-  const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log], { env });
+  const d = startDaemon(
+    ["run", "--source", "procfs", "--ports", String(listener.port), "-o", log, ...NO_RATE_LIMIT],
+    { env },
+  );
   await waitStarted(log);
   return {
     d,

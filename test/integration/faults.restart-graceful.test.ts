@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -22,7 +22,7 @@ for (const source of ["procfs", "ebpf"] as const) {
     const dir = scratchDir(`sol-restart-${source}-`);
     const log = join(dir, "log.log");
     const listener = await plainListener();
-    const args = ["run", "--source", source, "--ports", String(listener.port), "-o", log];
+    const args = ["run", "--source", source, "--ports", String(listener.port), "-o", log, ...NO_RATE_LIMIT];
     const withState = [...args, "--state-file", join(dir, "state.json")];
     let d = startDaemon(withState);
     try {

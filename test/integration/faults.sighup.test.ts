@@ -3,7 +3,7 @@ import { readdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
+import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import {
   checkTrail,
   connectionLoad,
@@ -24,7 +24,16 @@ test("1,000 SIGHUPs during 20 connections/s, the file rotated every 100: no reco
   const dir = scratchDir("sol-hup-");
   const log = join(dir, "log.log");
   const listener = await plainListener();
-  const d = startDaemon(["run", "--source", "procfs", "--ports", String(listener.port), "-o", log]);
+  const d = startDaemon([
+    "run",
+    "--source",
+    "procfs",
+    "--ports",
+    String(listener.port),
+    "-o",
+    log,
+    ...NO_RATE_LIMIT,
+  ]);
   try {
     await waitStarted(log);
     const load = connectionLoad({ port: listener.port, perSecond: 20, holdMs: 300, durationMs: 8_000 });

@@ -1,0 +1,273 @@
+import type { Endpoint, SourceName } from "./sources/types.ts";
+import { type ConnectionEvent, isEnd } from "./tracker.ts";
+
+/**
+ * Floods keep their evidence, bounded (issue 19). Each user (the socket's uid, which the kernel gives
+ * and the user cannot choose) has a token bucket of connections: within it every connection is
+ * enriched and written as usual. Beyond it a new connection is held back, unenriched (reading /proc
+ * per connect is what a flood would make us pay): if it is still open after `holdMs` it is a session,
+ * not a flood, and is let through with its true times; if it ends first it is counted in the user's
+ * `connections-suppressed` summary (count, outcomes, the processes and destinations, the interval).
+ * Every connection is a record or is counted in one. Connections open before we looked pass always.
+ */
+export interface FloodPolicy {
+  /** Connections a second each user may make, sustained, before aggregation; 0 turns the gate off. */
+  rate: number;
+  /** Connections a user may make at once before the rate applies. */
+  burst: number;
+  /** How long a held connection must stay open to be let through as a session. */
+  holdMs: number;
+  /** How often a user's summary is written while the flood goes on. */
+  windowMs: number;
+  /** Connections held at once (all users); past it a new one beyond its user's rate is counted at once. */
+  maxHeld: number;
+}
+
+export const FLOOD_DEFAULTS: FloodPolicy = {
+  rate: 20,
+  burst: 100,
+  holdMs: 2000,
+  windowMs: 10_000,
+  maxHeld: 20_000,
+};
+
+/** The policy for a rate (--user-rate): a burst of five seconds' worth, at least the default burst. */
+export function floodPolicy(rate: number): FloodPolicy {
+  return { ...FLOOD_DEFAULTS, rate, burst: Math.max(FLOOD_DEFAULTS.burst, rate * 5) };
+}
+
+/** Distinct processes and destinations listed in a summary; beyond, only counted. */
+export const SUMMARY_LIST_MAX = 16;
+/** Distinct values counted exactly per summary; beyond, the count is a lower bound (`countCapped`). */
+const DISTINCT_MAX = 10_000;
+
+export interface SuppressedSummary {
+  action: "connections-suppressed";
+  /** When the summary was written; the interval is startNs..endNs (first and last counted end). */
+  timeNs: bigint;
+  startNs: bigint;
+  endNs: bigint;
+  source: SourceName;
+  uid: number | undefined;
+  /** The user's name, added by the pipeline (it knows the host's users). */
+  user?: string;
+  count: number;
+  outcomes: { closed: number; failed: number; unresolved: number };
+  processes: { pid: number; name?: string }[];
+  processCount: number;
+  destinations: Endpoint[];
+  destinationCount: number;
+  /** A distinct count reached DISTINCT_MAX: the counts are lower bounds. */
+  countCapped?: true;
+}
+
+interface Bucket {
+  tokens: number;
+  lastNs: bigint;
+}
+
+class Window {
+  count = 0;
+  startNs: bigint;
+  endNs: bigint;
+  readonly outcomes = { closed: 0, failed: 0, unresolved: 0 };
+  private readonly pids = new Map<number, string | undefined>();
+  private readonly dests = new Set<string>();
+  capped = false;
+
+  constructor(
+    readonly uid: number | undefined,
+    nowNs: bigint,
+  ) {
+    this.startNs = nowNs;
+    this.endNs = nowNs;
+  }
+
+  add(ev: ConnectionEvent): void {
+    this.count++;
+    if (ev.timeNs > this.endNs) this.endNs = ev.timeNs;
+    if (ev.startNs < this.startNs) this.startNs = ev.startNs;
+    const o = ev.action === "closed" || ev.action === "failed" ? ev.action : "unresolved";
+    this.outcomes[o]++;
+    const owner = ev.socket.owner;
+    if (owner && !this.pids.has(owner.pid)) {
+      if (this.pids.size < DISTINCT_MAX) this.pids.set(owner.pid, owner.comm);
+      else this.capped = true;
+    }
+    const r = ev.socket.remote;
+    const d = r.ip.includes(":") ? `[${r.ip}]:${r.port}` : `${r.ip}:${r.port}`;
+    if (!this.dests.has(d)) {
+      if (this.dests.size < DISTINCT_MAX) this.dests.add(d);
+      else this.capped = true;
+    }
+  }
+
+  summary(nowNs: bigint, source: SourceName): SuppressedSummary {
+    const processes: { pid: number; name?: string }[] = [];
+    for (const [pid, name] of this.pids) {
+      if (processes.length >= SUMMARY_LIST_MAX) break;
+      processes.push(name === undefined ? { pid } : { pid, name });
+    }
+    const destinations: Endpoint[] = [];
+    for (const d of this.dests) {
+      if (destinations.length >= SUMMARY_LIST_MAX) break;
+      const colon = d.lastIndexOf(":");
+      const ip = d.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+      destinations.push({ ip, port: Number(d.slice(colon + 1)) });
+    }
+    const s: SuppressedSummary = {
+      action: "connections-suppressed",
+      timeNs: nowNs,
+      startNs: this.startNs,
+      endNs: this.endNs,
+      source,
+      uid: this.uid,
+      count: this.count,
+      outcomes: { ...this.outcomes },
+      processes,
+      processCount: this.pids.size,
+      destinations,
+      destinationCount: this.dests.size,
+    };
+    if (this.capped) s.countCapped = true;
+    return s;
+  }
+}
+
+export interface FloodOutput {
+  /** Events to go on down the pipeline (a connection let through, in order). */
+  pass(ev: ConnectionEvent): void;
+  summary(s: SuppressedSummary): void;
+}
+
+/** Buckets kept at once; an idle user's (full) bucket is forgotten first. */
+const BUCKETS_MAX = 65_536;
+
+export class FloodGate {
+  private readonly buckets = new Map<number, Bucket>();
+  /** Connections let through: all their later events pass. */
+  private readonly passed = new Set<string>();
+  /** Connections held: their events so far, and when the first came. */
+  private readonly held = new Map<string, { events: ConnectionEvent[]; sinceNs: bigint }>();
+  /**
+   * Connections counted before they ended (the held map was full): their later events are part of
+   * that count. Bounded like the held map; past both bounds a connection is counted and its later
+   * events go through as they come (its end then written on its own: counted twice, never lost).
+   */
+  private readonly counted = new Set<string>();
+  private readonly windows = new Map<number | undefined, Window>();
+  readonly counts = { suppressed: 0, promoted: 0, summaries: 0 };
+
+  constructor(
+    private readonly out: FloodOutput,
+    private readonly policy: FloodPolicy = FLOOD_DEFAULTS,
+  ) {}
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  admit(ev: ConnectionEvent): void {
+    if (this.policy.rate === 0 || this.passed.has(ev.id)) {
+      if (isEnd(ev.action)) this.passed.delete(ev.id);
+      this.out.pass(ev);
+      return;
+    }
+    if (this.counted.has(ev.id)) {
+      if (isEnd(ev.action)) this.counted.delete(ev.id);
+      return;
+    }
+    const h = this.held.get(ev.id);
+    if (h) {
+      if (isEnd(ev.action)) {
+        this.held.delete(ev.id);
+        this.count(ev);
+      } else h.events.push(ev);
+      return;
+    }
+    const uid = ev.socket.uid ?? ev.socket.owner?.uid;
+    if (ev.observed !== "live" || this.take(uid, ev.timeNs)) {
+      if (!isEnd(ev.action)) this.passed.add(ev.id);
+      this.out.pass(ev);
+      return;
+    }
+    if (isEnd(ev.action) || this.held.size >= this.policy.maxHeld) {
+      this.count(ev);
+      if (!isEnd(ev.action) && this.counted.size < this.policy.maxHeld) this.counted.add(ev.id);
+      return;
+    }
+    this.held.set(ev.id, { events: [ev], sinceNs: ev.timeNs });
+  }
+
+  /**
+   * Held connections still open after the hold time go through; summaries whose window has run out
+   * are written. Called at least once a second.
+   */
+  tick(nowNs: bigint, source: SourceName): void {
+    const hold = BigInt(this.policy.holdMs) * 1_000_000n;
+    for (const [id, h] of this.held) {
+      if (nowNs - h.sinceNs < hold) continue;
+      this.held.delete(id);
+      this.passed.add(id);
+      this.counts.promoted++;
+      for (const ev of h.events) this.out.pass(ev);
+    }
+    const windowNs = BigInt(this.policy.windowMs) * 1_000_000n;
+    for (const [uid, w] of this.windows) {
+      if (nowNs - w.startNs < windowNs) continue;
+      this.flushWindow(uid, w, nowNs, source);
+    }
+    if (this.buckets.size > BUCKETS_MAX) this.forgetIdleBuckets(nowNs);
+  }
+
+  /** At stop: every summary now, and held connections let through (they are open: a reader must see them). */
+  flush(nowNs: bigint, source: SourceName): void {
+    for (const [id, h] of this.held) {
+      this.passed.add(id);
+      this.counts.promoted++;
+      for (const ev of h.events) this.out.pass(ev);
+    }
+    this.held.clear();
+    for (const [uid, w] of this.windows) this.flushWindow(uid, w, nowNs, source);
+  }
+
+  private flushWindow(uid: number | undefined, w: Window, nowNs: bigint, source: SourceName): void {
+    this.windows.delete(uid);
+    this.counts.summaries++;
+    this.out.summary(w.summary(nowNs, source));
+  }
+
+  private count(ev: ConnectionEvent): void {
+    this.counts.suppressed++;
+    const uid = ev.socket.uid ?? ev.socket.owner?.uid;
+    let w = this.windows.get(uid);
+    if (!w) {
+      w = new Window(uid, ev.startNs);
+      this.windows.set(uid, w);
+    }
+    w.add(ev);
+  }
+
+  private take(uid: number | undefined, nowNs: bigint): boolean {
+    const key = uid ?? -1;
+    const { rate, burst } = this.policy;
+    let b = this.buckets.get(key);
+    if (!b) {
+      b = { tokens: burst, lastNs: nowNs };
+      this.buckets.set(key, b);
+    }
+    if (nowNs > b.lastNs) {
+      b.tokens = Math.min(burst, b.tokens + (Number(nowNs - b.lastNs) / 1e9) * rate);
+      b.lastNs = nowNs;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens--;
+    return true;
+  }
+
+  private forgetIdleBuckets(nowNs: bigint): void {
+    const full = (b: Bucket) =>
+      b.tokens + (Number(nowNs - b.lastNs) / 1e9) * this.policy.rate >= this.policy.burst;
+    for (const [k, b] of this.buckets) if (full(b)) this.buckets.delete(k);
+  }
+}

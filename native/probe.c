@@ -7,8 +7,9 @@
 // while thread-safe functions work the same in Node and Bun.
 //
 //   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Probe
-//   lost(probe): number          records lost: those the program could not reserve (its per-CPU
-//                                counter), and any the thread could not hand over
+//   lost(probe): number          records the program could not reserve (its per-CPU counter: the
+//                                ring buffer was full)
+//   dropped(probe): number       records read from the ring buffer that could not be handed over
 //   sessionError(probe): string|null  why the session programs (unix connect, exit) are not attached
 //   stop(probe): void            the thread stops (its last batch is queued for onRecords)
 //   pending(probe): number       batches handed over and not yet given to onRecords
@@ -72,6 +73,13 @@ typedef struct {
   int wake_fd;
   napi_threadsafe_function tsfn;
   atomic_int pending;
+  // Bytes handed over and not yet given to onRecords. Past HANDOVER_MAX the thread waits (on `cv`)
+  // for JavaScript to catch up, and stops reading the ring buffer meanwhile: the backlog stays in the
+  // kernel's ring, bounded, and what does not fit there is the program's own count of lost records.
+  // Memory here is bounded whatever rate the kernel produces at.
+  atomic_size_t pending_bytes;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
   // Records consumed from the ring buffer that could not be handed over (counted as lost).
   atomic_ullong dropped;
   // Records gathered by the thread since its last hand-over, and how many.
@@ -79,6 +87,9 @@ typedef struct {
   size_t len, cap, records;
   int closed;
 } Probe;
+
+// What the hand-over queue may hold: twice the kernel's ring buffer (4 MiB, probe.bpf.c).
+#define HANDOVER_MAX (8u << 20)
 
 typedef struct {
   char *data;
@@ -141,6 +152,10 @@ static void call_js(napi_env env, napi_value fn, void *context, void *data) {
   Batch *b = data;
   if (env && fn) {
     atomic_fetch_sub(&p->pending, 1);
+    atomic_fetch_sub(&p->pending_bytes, b->len);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
     napi_value arg, recv;
     napi_get_undefined(env, &recv);
     if (b->error) {
@@ -170,8 +185,10 @@ static void hand_over(Probe *p, int error) {
     p->len = p->cap = p->records = 0;
   }
   atomic_fetch_add(&p->pending, 1);
+  atomic_fetch_add(&p->pending_bytes, b->len);
   if (napi_call_threadsafe_function(p->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
     atomic_fetch_sub(&p->pending, 1);
+    atomic_fetch_sub(&p->pending_bytes, b->len);
     atomic_fetch_add(&p->dropped, b->records);
     free(b->data);
     free(b);
@@ -181,6 +198,10 @@ static void hand_over(Probe *p, int error) {
 static void *poll_thread(void *arg) {
   Probe *p = arg;
   while (!p->stopping) {
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (p->stopping) break;
     // Sleeps until records are ready or wake_fd is written (stop).
     int n = ring_buffer__poll(p->rb, -1);
     if (n < 0 && n != -EINTR) {
@@ -212,6 +233,9 @@ static void free_probe(Probe *p) {
 // Wakes the thread and waits for it to end; its last batch is queued for onRecords.
 static void stop_thread(Probe *p) {
   p->stopping = 1;
+  pthread_mutex_lock(&p->mu);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
   if (p->wake_fd >= 0) {
     uint64_t one = 1;
     if (write(p->wake_fd, &one, sizeof one) < 0) { /* cannot fail on an eventfd below its maximum */ }
@@ -236,7 +260,24 @@ static void finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   Probe *p = data;
   release(p);
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
   free(p);
+}
+
+// The filter maps are as large as the configuration (64 entries in the object): a long --ports or
+// --clients list must not make the probe fail to fill them (E2BIG) and the source fall back.
+static int size_filters(napi_env env, Probe *p, napi_value ports, napi_value clients) {
+  uint32_t np = 0, nc = 0;
+  napi_get_array_length(env, ports, &np);
+  napi_get_array_length(env, clients, &nc);
+  struct bpf_map *pm = bpf_object__find_map_by_name(p->obj, "ports");
+  struct bpf_map *cm = bpf_object__find_map_by_name(p->obj, "clients");
+  if (!pm || !cm) return -ENOENT;
+  int err;
+  if (np > bpf_map__max_entries(pm) && (err = bpf_map__set_max_entries(pm, np)) < 0) return err;
+  if (nc > bpf_map__max_entries(cm) && (err = bpf_map__set_max_entries(cm, nc)) < 0) return err;
+  return 0;
 }
 
 static int fill_maps(napi_env env, Probe *p, napi_value ports, napi_value clients) {
@@ -303,6 +344,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   if (!p) return fail(env, "allocation", ENOMEM);
   p->lost_fd = -1;
   p->wake_fd = -1;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
   int err;
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "ssh_outbound_probe");
   p->obj = bpf_object__open_mem(sol_probe_obj_start, (size_t)(sol_probe_obj_end - sol_probe_obj_start), &opts);
@@ -311,6 +354,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     free(p);
     return fail(env, "open", err);
   }
+  if ((err = size_filters(env, p, argv[0], argv[1])) < 0) goto failed_maps;
   if ((err = bpf_object__load(p->obj)) < 0) goto failed_load;
   if ((err = fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
   if ((err = set_pidns(p)) < 0) goto failed_maps;
@@ -409,8 +453,17 @@ static napi_value Lost(napi_env env, napi_callback_info info) {
     }
   }
   napi_value out;
-  total += (double)atomic_load(&p->dropped);
   napi_create_double(env, total, &out);
+  return out;
+}
+
+// Records read from the ring buffer that could not be handed over (not of our layouts, or the
+// thread-safe function refused them while closing).
+static napi_value Dropped(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  napi_value out;
+  napi_create_double(env, (double)atomic_load(&p->dropped), &out);
   return out;
 }
 
@@ -487,6 +540,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "sessionError", fn);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, Stop, NULL, &fn);
   napi_set_named_property(env, exports, "stop", fn);
+  napi_create_function(env, "dropped", NAPI_AUTO_LENGTH, Dropped, NULL, &fn);
+  napi_set_named_property(env, exports, "dropped", fn);
   napi_create_function(env, "pending", NAPI_AUTO_LENGTH, Pending, NULL, &fn);
   napi_set_named_property(env, exports, "pending", fn);
   napi_create_function(env, "drain", NAPI_AUTO_LENGTH, Drain, NULL, &fn);

@@ -75,6 +75,7 @@ export class Monitor {
       emit: (obs) => this.pipeline.observe(obs),
       degraded: (why) => this.degraded(why),
       failed: (error) => this.failed(error),
+      lost: (loss) => this.record("events-lost", `the source lost events (${loss.stage})`, { loss }),
     });
     const closedWhileDown = tracker.settle(clock.nowNs());
     // Written once the source is capturing: from this moment on the trail is complete. It is the

@@ -146,7 +146,7 @@ function parseCarried(v: unknown): CarriedConnection {
     throw new Error(`connection ${v.id} has no remote endpoint`);
   }
   BigInt(v.startNs); // throws on a bad number
-  const observed = v.observed === "already-open" ? "already-open" : "live";
+  const observed = v.observed === "already-open" || v.observed === "recovered" ? v.observed : "live";
   const c: CarriedConnection = {
     key: v.key,
     id: v.id,

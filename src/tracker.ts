@@ -18,9 +18,11 @@ export function isEnd(action: Action): boolean {
 }
 /**
  * live: seen from its start. already-open: open when we first looked (its start is when we looked).
- * closed-while-down: carried over from the last run and gone when this one looked.
+ * closed-while-down: carried over from the last run and gone when this one looked. recovered: its
+ * connect was among kernel events the source lost, and a check after the loss found it open (its start
+ * is when it was found; an events-lost record gives the loss's interval).
  */
-export type Observed = "live" | "already-open" | "closed-while-down";
+export type Observed = "live" | "already-open" | "closed-while-down" | "recovered";
 
 /** What every event of the trail carries: its id, its source, when it happened and began, how it ended. */
 export interface TrailEvent {
@@ -172,7 +174,8 @@ export class Tracker {
         return;
       case "existing":
         for (const s of obs.sockets) {
-          if (!this.live.has(s.key)) this.begin(s, obs.timeNs, "already-open", true);
+          if (this.live.has(s.key)) continue;
+          this.begin(s, obs.timeNs, obs.recovered ? "recovered" : "already-open", true);
         }
         return;
       case "connect":

@@ -176,3 +176,28 @@ test("1,000 restarts of the probe leave every map the size of the open connectio
   assert.deepEqual([s.tracked, s.by_sk, s.by_tuple], [3, 0, 3]);
   assert.equal(s.orphans, 1000, "the inbound closes, never ours");
 });
+
+test("after a loss, a socket whose connect was lost is recovered from the check, once nothing waits to be handed over", () => {
+  const { t, out } = table();
+  t.event(connect(1));
+  t.lost(5n);
+  // Socket 2 connected among the lost records; the check sees it in the kernel's tables.
+  t.check([proc(1), proc(2)], 50n, false);
+  assert.equal(
+    out.filter((o) => o.type === "existing").length,
+    0,
+    "not while records are still on their way",
+  );
+  t.check([proc(1), proc(2)], 60n, true);
+  const rec = out.filter((o) => o.type === "existing");
+  assert.equal(rec.length, 1);
+  const e = rec[0] as Extract<Observation, { type: "existing" }>;
+  assert.deepEqual(
+    e.sockets.map((s) => s.key),
+    ["ino:1002"],
+  );
+  assert.deepEqual(e.recovered, { afterNs: 5n });
+  t.check([proc(1), proc(2)], 70n, true);
+  assert.equal(out.filter((o) => o.type === "existing").length, 1, "found once");
+  assert.equal(t.stats().recovered, 1);
+});

@@ -11,8 +11,7 @@ export type MonitorAction =
   | "output-recovered"
   | "events-lost";
 
-/** Where events were lost: the kernel's ring buffer, or the hand-over queue from its reader thread. */
-export type LossStage = "ring-buffer" | "hand-over";
+import type { Loss } from "../sources/types.ts";
 
 /** The daemon's own life, so a reader of the trail can see when nobody was watching. */
 export interface MonitorEvent {
@@ -41,7 +40,7 @@ export interface MonitorEvent {
     droppedBy?: Record<string, number>;
   };
   /** events-lost: how many events the source lost between which times, and where. */
-  loss?: { stage: LossStage; count: number; sinceNs: bigint; untilNs: bigint };
+  loss?: Loss;
 }
 
 export type LogRecord = EnrichedEvent | EnrichedSession | MonitorEvent | SuppressedSummary;

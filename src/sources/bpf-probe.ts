@@ -10,15 +10,18 @@ import {
   RECORD_SIZE,
   RECORD_VERSION,
 } from "./probe-records.ts";
-import type { Diagnostics } from "./types.ts";
+import type { Diagnostics, LossStage } from "./types.ts";
 
 /** What the probe tells its owner. */
 export interface ProbeHandlers {
   event(ev: KernelEvent): void;
   /** An SSH client connected to a unix socket, or exited (sessions over a control master). */
   client(ev: ClientEvent): void;
-  /** The program could not reserve this many records (its ring buffer was full). */
-  lost(records: number): void;
+  /**
+   * Records lost since the last poll: the program could not reserve them (its ring buffer was full),
+   * or they could not be handed over from the reader thread.
+   */
+  lost(records: number, stage: LossStage): void;
   /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
   down(how: string): void;
   /** Delivering again after `down`. */
@@ -41,6 +44,7 @@ type Handle = object & { readonly __probe: unique symbol };
 interface Addon {
   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Handle;
   lost(h: Handle): number;
+  dropped(h: Handle): number;
   sessionError(h: Handle): string | null;
   stop(h: Handle): void;
   pending(h: Handle): number;
@@ -97,6 +101,7 @@ export class BpfProbe {
   private handle: Handle | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private lostSoFar = 0;
+  private droppedSoFar = 0;
   private failures: number[] = [];
   private stopping = false;
   readonly counters = { kernel_events: 0, unknown_records: 0, reopens: 0, attach_ms: 0 };
@@ -159,6 +164,7 @@ export class BpfProbe {
     }
     // A new program counts from zero.
     this.lostSoFar = 0;
+    this.droppedSoFar = 0;
   }
 
   /**
@@ -206,7 +212,14 @@ export class BpfProbe {
       this.opts.diag.warn(
         `the eBPF probe's ring buffer was full: ${n} records lost (${now} since it attached)`,
       );
-      this.on.lost(n);
+      this.on.lost(n, "ring-buffer");
+    }
+    const dropped = a.dropped(h);
+    if (dropped > this.droppedSoFar) {
+      const n = dropped - this.droppedSoFar;
+      this.droppedSoFar = dropped;
+      this.opts.diag.warn(`the eBPF probe's reader could not hand over ${n} records (${dropped} in all)`);
+      this.on.lost(n, "hand-over");
     }
   }
 

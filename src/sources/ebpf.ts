@@ -38,6 +38,8 @@ export class EbpfSource implements Source {
   private gapTimer: NodeJS.Timeout | undefined;
   private readonly counters = { lost: 0, gaps: 0, gap_polls: 0 };
   private pictured = false;
+  /** When the probe's loss counters were last read: a loss it reports happened after this. */
+  private lastLossPoll: bigint | undefined;
 
   constructor(private readonly opts: EbpfOptions) {
     this.scanner = new ProcfsScanner({ ports: opts.ports, clients: opts.clients, diag: opts.diag });
@@ -69,9 +71,12 @@ export class EbpfSource implements Source {
                 });
           if (obs) events.emit(obs);
         }),
-      lost: (n) => {
+      lost: (n, stage) => {
         this.counters.lost += n;
-        table.lost(clock.nowNs());
+        const now = clock.nowNs();
+        table.lost(now);
+        // The count is read once a second: the loss happened since the last read.
+        events.lost?.({ stage, count: n, sinceNs: this.lastLossPoll ?? now, untilNs: now });
       },
       down: () => {
         table.probeDown();
@@ -101,9 +106,11 @@ export class EbpfSource implements Source {
     }
     // What connected since the last poll, or closed.
     guard.run(() => this.picture());
+    this.lastLossPoll = clock.nowNs();
     this.checkTimer = setInterval(() => {
       clock.resync();
       probe.poll();
+      this.lastLossPoll = clock.nowNs();
       if (table.needsCheck()) {
         guard.run(() => table.check(this.scanner.scan(), clock.nowNs(), probe.drained));
       }

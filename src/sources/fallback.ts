@@ -68,6 +68,9 @@ export class FallbackSource implements Source {
       degraded: (why) => {
         if (this.current === from) events.degraded(why);
       },
+      lost: (loss) => {
+        if (this.current === from) events.lost?.(loss);
+      },
       failed: (error) => {
         if (this.current !== from || this.stopped || from !== this.primary) return events.failed(error);
         this.switching = this.handOver(from, asSourceError(error).message);

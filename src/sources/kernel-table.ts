@@ -72,6 +72,8 @@ export interface TableStats {
   /** Established or close records for a socket whose connect record was lost. */
   orphans: number;
   repaired: number;
+  /** Sockets whose connect record was lost, found open by a check after the loss. */
+  recovered: number;
 }
 
 /**
@@ -98,7 +100,7 @@ export class KernelTable {
    * last loss, and until one runs with nothing of the probe's left to hand over.
    */
   private suspect: { sinceNs: bigint; checksLeft: number } | undefined;
-  readonly counts = { orphans: 0, repaired: 0 };
+  readonly counts = { orphans: 0, repaired: 0, recovered: 0 };
 
   constructor(
     private readonly emit: (obs: Observation) => void,
@@ -112,6 +114,7 @@ export class KernelTable {
       by_tuple: this.byTuple.size,
       orphans: this.counts.orphans,
       repaired: this.counts.repaired,
+      recovered: this.counts.recovered,
     };
   }
 
@@ -219,10 +222,27 @@ export class KernelTable {
     return false;
   }
 
-  /** Compares with the kernel's sockets (from /proc): those gone are closed; after a loss, as repaired. */
+  /**
+   * Compares with the kernel's sockets (from /proc): those gone are closed; after a loss, as repaired.
+   * After a loss, a socket the kernel has that we never heard of connected among the lost records: it
+   * is reported (`existing`, recovered), once nothing of the probe's waits to be handed over (its
+   * connect would otherwise be one still on its way to us, not a lost one).
+   */
   check(present: readonly SocketFacts[], nowNs: bigint, drained = true): void {
     const seen = inodesOf(present);
     const since = this.suspect?.sinceNs;
+    if (since !== undefined && drained) {
+      const known = new Set<number>();
+      for (const l of this.live.values()) if (l.inode !== undefined) known.add(l.inode);
+      const found = present.filter(
+        (s) => s.inode !== undefined && !known.has(s.inode) && !this.live.has(s.key),
+      );
+      for (const s of found) this.track(s);
+      if (found.length > 0) {
+        this.counts.recovered += found.length;
+        this.emit({ type: "existing", timeNs: nowNs, sockets: found, recovered: { afterNs: since } });
+      }
+    }
     for (const [key, l] of [...this.live]) {
       if (l.inode === undefined || seen.has(l.inode)) continue;
       // Its close was among the lost records: it ended after the loss began, when exactly is lost.

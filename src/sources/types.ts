@@ -73,7 +73,13 @@ export type Observation =
   /** procfs: every matching socket alive right now. Keys missing from it have gone. */
   | { type: "snapshot"; timeNs: bigint; sockets: SocketFacts[]; initial: boolean }
   /** ebpf: sockets that were already open when the source started; a later close ends them. */
-  | { type: "existing"; timeNs: bigint; sockets: SocketFacts[] }
+  | {
+      type: "existing";
+      timeNs: bigint;
+      sockets: SocketFacts[];
+      /** Not open before we looked: connected among lost kernel events (after `afterNs`), found now. */
+      recovered?: { afterNs: bigint };
+    }
   /** ebpf: connect() put the socket into SYN_SENT. */
   | { type: "connect"; timeNs: bigint; socket: SocketFacts }
   /** ebpf: the handshake completed. */
@@ -103,6 +109,17 @@ export interface SourceStats {
   [k: string]: number | undefined;
 }
 
+/** Where events were lost: the kernel's ring buffer, or the hand-over queue from its reader thread. */
+export type LossStage = "ring-buffer" | "hand-over";
+
+/** Events a source lost between two times, as it learnt of it. */
+export interface Loss {
+  stage: LossStage;
+  count: number;
+  sinceNs: bigint;
+  untilNs: bigint;
+}
+
 /** What a source hands on besides observations. */
 export interface SourceEvents {
   emit(obs: Observation): void;
@@ -113,6 +130,8 @@ export interface SourceEvents {
   degraded(reason: string): void;
   /** The source stopped for good while running; a fallback takes over where there is one. */
   failed(error: Error): void;
+  /** The source lost events (and is repairing what they concerned): the trail says so when it happens. */
+  lost?(loss: Loss): void;
 }
 
 export interface Source {

@@ -5,7 +5,7 @@ import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
-import { type Daemon, type Ev, readEventFile, startDaemon } from "../helpers/daemon.ts";
+import { type Daemon, type Ev, NO_RATE_LIMIT, readEventFile, startDaemon } from "../helpers/daemon.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { logrotateConfig, trailLines } from "../helpers/shipped.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -43,7 +43,19 @@ test("22 rotations with the shipped logrotate config lose no event and cut no li
   await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   const d: Daemon = startDaemon(
-    ["run", "--source", "procfs", "--interval", "10", "--ports", String(port), "--stats-interval", "0"],
+    // About 40 connections a second, each to be written (the flood limit is hostile.flood's).
+    [
+      "run",
+      "--source",
+      "procfs",
+      "--interval",
+      "10",
+      "--ports",
+      String(port),
+      "--stats-interval",
+      "0",
+      ...NO_RATE_LIMIT,
+    ],
     { env: { SSH_OUTBOUND_OUTPUT: log, SSH_OUTBOUND_PID_FILE: pidFile } },
   );
   const made = new Set<number>();

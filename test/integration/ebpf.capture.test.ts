@@ -4,7 +4,7 @@ import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
-import { type Daemon, startDaemon } from "../helpers/daemon.ts";
+import { type Daemon, NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { assertSshClient, session } from "../helpers/session.ts";
 import { runClient } from "../helpers/ssh.ts";
@@ -30,6 +30,8 @@ before(async () => {
     `${sshd.port},${closedPort}`,
     "--stats-interval",
     "0",
+    // 200 connects in a second: every one is to be written (the flood limit is hostile.flood's).
+    ...NO_RATE_LIMIT,
   ]);
   await daemon.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
 });

@@ -161,11 +161,18 @@ export function socketInode(link: string | undefined): number | undefined {
   return Number(link.slice(8, -1));
 }
 
-/** The inodes of the sockets a process holds (its /proc/PID/fd links); none when it is gone. */
-export function socketInodes(pid: number): number[] {
+/**
+ * Descriptor links read per process at most: an SSH client holds a handful, and a process named like
+ * one that holds thousands must not cost thousands of reads each time it is looked at (issue 19).
+ */
+export const FD_LINKS_MAX = 1024;
+
+/** The inodes of the sockets a process holds (its first `max` /proc/PID/fd links); none when it is gone. */
+export function socketInodes(pid: number, max = FD_LINKS_MAX): number[] {
   const dir = `${PROC}/${pid}/fd`;
   const out: number[] = [];
-  for (const name of listDir(dir).names ?? []) {
+  const names = listDir(dir).names ?? [];
+  for (const name of names.length > max ? names.slice(0, max) : names) {
     const ino = socketInode(readLink(`${dir}/${name}`));
     if (ino !== undefined) out.push(ino);
   }

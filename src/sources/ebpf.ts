@@ -129,6 +129,9 @@ export class EbpfSource implements Source {
       ...this.counters,
       ...(this.probe?.counters ?? {}),
       ...(this.table?.stats() ?? {}),
+      mux_searches: this.mux.searches.made,
+      mux_searches_cached: this.mux.searches.cached,
+      mux_searches_skipped: this.mux.searches.skipped,
       errors: this.guard?.total ?? 0,
     };
   }

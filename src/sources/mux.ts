@@ -1,4 +1,4 @@
-import { listPids, PROC, readComm, readStat, readText } from "../proc-io.ts";
+import { listPids, PROC, readComm, readStat, readText, socketInodes } from "../proc-io.ts";
 import { clientSockets } from "./client-sockets.ts";
 import type { MuxSession, Observation, Owner } from "./types.ts";
 import { lookupUnix } from "./unix-diag.ts";
@@ -11,6 +11,19 @@ import { lookupUnix } from "./unix-diag.ts";
  * session rides. The master's side of the pair carries the control path as its name (an accepted unix
  * socket takes its listener's address).
  */
+
+/**
+ * Finding the master behind a control path the kernel saw a client connect to reads the host's unix
+ * sockets and processes: that search runs at most this often per user (a bucket of SEARCH_BURST), and
+ * its answer is kept per path, so a user connecting a process named like a client to unix sockets in
+ * a loop cannot make us read the host's tables for every connect (issue 19, attack 3). A path that is
+ * not a control socket (ssh-agent's, say) is remembered as such for NEGATIVE_TTL_NS.
+ */
+const SEARCHES_PER_SECOND = 5;
+const SEARCH_BURST = 20;
+const NEGATIVE_TTL_NS = 10_000_000_000n;
+/** Paths remembered at once; the oldest are forgotten first. */
+const PATHS_MAX = 4096;
 
 /** A client decides within this long after it is first seen whether it rides a master. */
 const DECIDE_WITHIN_NS = 3_000_000_000n;
@@ -61,6 +74,11 @@ export class MuxWatch {
    */
   private keys = new Map<number, string>();
   sessions = 0;
+  /** Searches made, answered from the cache, and not made because the user's budget was spent. */
+  readonly searches = { made: 0, cached: 0, skipped: 0 };
+  /** Control path → its master (checked alive by its start time), or when a miss may be retried. */
+  private readonly paths = new Map<string, { masterPid: number; masterKey: string } | { retryNs: bigint }>();
+  private readonly budgets = new Map<number, { tokens: number; lastNs: bigint }>();
 
   constructor(private readonly clients: ReadonlySet<string>) {}
 
@@ -120,14 +138,10 @@ export class MuxWatch {
    */
   connected(pid: number, path: string, nowNs: bigint, kernel: Owner): Observation | undefined {
     if (this.open.has(pid)) return undefined;
+    const master = this.masterOf(path, pid, kernel.uid, nowNs);
+    if (master === undefined) return undefined;
     const key = keyOf(pid) ?? `mux:${pid}:gone`;
-    const listener = listenerInode(path);
-    if (listener === undefined) return undefined;
-    const masters = listPids().filter((p) => p !== pid && this.clients.has(readComm(p) ?? ""));
-    const holders = clientSockets(masters);
-    const masterPid = holders.get(listener);
-    if (masterPid === undefined) return undefined;
-    const masterSockets = [...holders].filter(([, p]) => p === masterPid).map(([ino]) => ino);
+    const { masterPid, masterSockets } = master;
     this.open.set(pid, { key, seenNs: nowNs });
     this.sessions++;
     // The kernel's word on the task (name, uid, parent) stands when the client is already gone.
@@ -137,6 +151,61 @@ export class MuxWatch {
       timeNs: nowNs,
       session: session(owner, key, masterPid, masterSockets, path),
     };
+  }
+
+  /**
+   * The master listening at `path`: from the cache while that process lives, else searched for (within
+   * the user's budget). Undefined when there is none, or when the search was not made (counted).
+   */
+  private masterOf(
+    path: string,
+    pid: number,
+    uid: number | undefined,
+    nowNs: bigint,
+  ): { masterPid: number; masterSockets: number[] } | undefined {
+    const known = this.paths.get(path);
+    if (
+      known &&
+      "masterPid" in known &&
+      known.masterPid !== pid &&
+      keyOf(known.masterPid) === known.masterKey
+    ) {
+      this.searches.cached++;
+      return { masterPid: known.masterPid, masterSockets: socketInodes(known.masterPid) };
+    }
+    if (known && "retryNs" in known && nowNs < known.retryNs) {
+      this.searches.cached++;
+      return undefined;
+    }
+    if (!this.spend(uid ?? -1, nowNs)) {
+      this.searches.skipped++;
+      return undefined;
+    }
+    this.searches.made++;
+    const found = searchMaster(path, pid, this.clients);
+    if (this.paths.size >= PATHS_MAX) this.paths.delete(this.paths.keys().next().value as string);
+    const masterKey = found && keyOf(found.masterPid);
+    this.paths.set(
+      path,
+      found && masterKey ? { masterPid: found.masterPid, masterKey } : { retryNs: nowNs + NEGATIVE_TTL_NS },
+    );
+    return found;
+  }
+
+  private spend(uid: number, nowNs: bigint): boolean {
+    let b = this.budgets.get(uid);
+    if (!b) {
+      if (this.budgets.size >= PATHS_MAX) this.budgets.clear();
+      b = { tokens: SEARCH_BURST, lastNs: nowNs };
+      this.budgets.set(uid, b);
+    }
+    if (nowNs > b.lastNs) {
+      b.tokens = Math.min(SEARCH_BURST, b.tokens + (Number(nowNs - b.lastNs) / 1e9) * SEARCHES_PER_SECOND);
+      b.lastNs = nowNs;
+    }
+    if (b.tokens < 1) return false;
+    b.tokens--;
+    return true;
   }
 
   /** The kernel saw `pid` exit: the end of its session, if it had one. */
@@ -172,6 +241,22 @@ export class MuxWatch {
     }
     return undefined;
   }
+}
+
+/** The slow search: the listener at `path` among the host's unix sockets, and which client holds it. */
+function searchMaster(
+  path: string,
+  pid: number,
+  clients: ReadonlySet<string>,
+): { masterPid: number; masterSockets: number[] } | undefined {
+  const listener = listenerInode(path);
+  if (listener === undefined) return undefined;
+  const masters = listPids().filter((p) => p !== pid && clients.has(readComm(p) ?? ""));
+  const holders = clientSockets(masters);
+  const masterPid = holders.get(listener);
+  if (masterPid === undefined) return undefined;
+  const masterSockets = [...holders].filter(([, p]) => p === masterPid).map(([ino]) => ino);
+  return { masterPid, masterSockets };
 }
 
 /**

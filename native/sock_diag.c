@@ -17,6 +17,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "notify.h"
+
 #define CHUNK (256 * 1024)
 #define RECV_TIMEOUT_MS 2000
 
@@ -130,5 +132,6 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "dump", NAPI_AUTO_LENGTH, Dump, NULL, &fn);
   napi_set_named_property(env, exports, "dump", fn);
+  register_notify(env, exports);
   return exports;
 }

@@ -12,6 +12,7 @@ import { fileSink, type Sink, stdoutSink } from "../sinks/sink.ts";
 import { selectSource } from "../sources/select.ts";
 import type { Diagnostics } from "../sources/types.ts";
 import { StateStore } from "../state.ts";
+import { ServiceNotifier } from "../systemd.ts";
 
 export function runCommand(): Command {
   return new Command("run")
@@ -101,6 +102,7 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
   });
   monitor = new Monitor({ config, source, format, sink, diag, state, onFatal: (why) => end(why, 1) });
   const m = monitor;
+  const notifier = ServiceNotifier.fromEnv(diag);
   let firstSignalAt = 0;
   const stop = (signal: string) => {
     // Ctrl-C reaches both npm and us, and npm forwards it: a repeat within a second is the same request.
@@ -111,6 +113,7 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
       process.exit(1);
     }
     firstSignalAt = Date.now();
+    notifier?.stopping();
     void m.stop(signal).then(() => process.exit(process.exitCode ?? 0));
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -120,6 +123,7 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
     diag.info("SIGHUP: output reopened");
   });
   await m.start();
+  notifier?.ready(`watching: source ${source.name}`);
 }
 
 /** The state file's directory must exist or be creatable now: a bad --state-file is exit 2 at start. */

@@ -225,6 +225,8 @@ export function walkReply(
 
 interface Addon {
   dump(request: Buffer, maxRecv?: number): Buffer;
+  /** sd_notify: one datagram to the service manager's socket (native/notify.c). */
+  notify(socketPath: string, message: string): void;
 }
 
 /**

@@ -296,11 +296,79 @@ for (const source of ["procfs", "ebpf"] as const) {
       "one id from open to close across the restart",
     );
 
+    // The watchdog: a daemon whose event loop stalls (SIGSTOP stands in for a stall) is killed and
+    // started again by systemd, and a session open across it keeps its one id. WatchdogSec shortened
+    // by a drop-in; TimeoutAbortSec too, since a stopped process only ends with SIGKILL.
+    writeFileSync(
+      join(root, `etc/systemd/system/${NAME}.service.d/watchdog.conf`),
+      "[Service]\nWatchdogSec=3s\nTimeoutAbortSec=2s\n",
+    );
+    inside(pid1, ["systemctl", "daemon-reload"]);
+    inside(pid1, ["systemctl", "restart", NAME]);
+    await waitFor(
+      "the third monitor-started",
+      () => events().filter((e) => e.event.action === "monitor-started").length === 3,
+      20_000,
+    );
+    const stalled = spawn("nsenter", ["-t", String(pid1), "-a", ...ssh(["sleep", "14"])], {
+      stdio: "ignore",
+    });
+    const stalledOpen = await waitFor(
+      "the open of the session held across the stall",
+      () =>
+        events().find(
+          (e) => e.event.action === "connection-opened" && e.ssh_outbound.target?.command === "sleep 14",
+        ),
+      15_000,
+    );
+    // The state file (saved at most once a second) holds the session before the daemon stalls.
+    const stateFile = join(root, `var/lib/${NAME}/state.json`);
+    await waitFor(
+      "the held session in the state file",
+      () =>
+        existsSync(stateFile) &&
+        readFileSync(stateFile, "utf8").includes(stalledOpen.ssh_outbound.connection_id),
+      10_000,
+    );
+    const mainPid = inside(pid1, ["systemctl", "show", "-P", "MainPID", NAME]).trim();
+    inside(pid1, ["kill", "-STOP", mainPid]);
+    await waitFor(
+      `a fourth monitor-started after the watchdog; journal: ${journal(pid1)}`,
+      () => events().filter((e) => e.event.action === "monitor-started").length === 4,
+      30_000,
+    );
+    assert.match(journal(pid1), /[Ww]atchdog timeout/, "systemd says why it restarted the daemon");
+    assert.notEqual(inside(pid1, ["systemctl", "show", "-P", "MainPID", NAME]).trim(), mainPid);
+    const afterStall = events().filter((e) => e.event.action === "monitor-started")[3] as Ev;
+    assert.equal(afterStall.ssh_outbound.monitor.continuity?.resumed, 1, "the held session continued");
+    await new Promise<void>((r) => stalled.once("exit", () => r()));
+    const stalledId = stalledOpen.ssh_outbound.connection_id;
+    await waitFor(
+      "the close of the session held across the stall",
+      () =>
+        events().some(
+          (e) => e.event.action === "connection-closed" && e.ssh_outbound.connection_id === stalledId,
+        ),
+      15_000,
+    );
+    assert.deepEqual(
+      events()
+        .filter((e) => e.ssh_outbound?.connection_id === stalledId)
+        .map((e) => e.event.action),
+      ["connection-opened", "connection-closed"],
+      "one id from open to close across the watchdog's restart",
+    );
+    // The drop-in is ours, not the package's: it goes before the purge compares the file systems.
+    rmSync(join(root, `etc/systemd/system/${NAME}.service.d/watchdog.conf`));
+    inside(pid1, ["systemctl", "daemon-reload"]);
+
     // stop.
     inside(pid1, ["systemctl", "stop", NAME]);
     await waitFor(
       "monitor-stopped",
-      () => events().filter((e) => e.event.action === "monitor-stopped").length === 2,
+      // One for each restart that stopped it in order (two), one for this stop; the watchdog's kill
+      // wrote none.
+      () => events().filter((e) => e.event.action === "monitor-stopped").length === 3,
       15_000,
     );
     assert.match(journal(pid1), /Stopped ssh-outbound-logger/);
@@ -310,7 +378,7 @@ for (const source of ["procfs", "ebpf"] as const) {
     const unit = readFileSync(join(root, `lib/systemd/system/${NAME}.service`), "utf8");
     const service = unit.slice(unit.indexOf("[Service]"), unit.indexOf("[Install]"));
     const notSandbox =
-      /^(Type|ExecStart|ExecReload|KillMode|Restart|RestartSec|StandardOutput|StandardError|SyslogIdentifier|EnvironmentFile)=/;
+      /^(Type|NotifyAccess|WatchdogSec|ExecStart|ExecReload|KillMode|Restart|RestartSec|StandardOutput|StandardError|SyslogIdentifier|EnvironmentFile)=/;
     const props = service
       .split("\n")
       .filter((l) => /^[A-Za-z]+=/.test(l) && !notSandbox.test(l))

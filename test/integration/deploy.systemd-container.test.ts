@@ -69,6 +69,13 @@ before(() => {
 
 after(async () => {
   for (const b of booted) {
+    // The container's systemd outlives a killed systemd-nspawn: end its pid namespace through it,
+    // or every failed run leaves a booted Debian behind (sshd, journald, and their namespaces).
+    try {
+      process.kill(b.pid1, "SIGKILL");
+    } catch {
+      // already gone: it powered off
+    }
     if (b.nspawn.exitCode !== null || b.nspawn.signalCode !== null) continue;
     b.nspawn.kill("SIGKILL");
   }

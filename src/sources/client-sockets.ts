@@ -10,6 +10,14 @@ import { socketInodes } from "../proc-io.ts";
  */
 export function clientSockets(pids: Iterable<number>): Map<number, number> {
   const out = new Map<number, number>();
-  for (const pid of pids) for (const ino of socketInodes(pid)) out.set(ino, pid);
+  for (const pid of pids) for (const ino of socketInodes(pid, CLIENT_FDS)) out.set(ino, pid);
   return out;
 }
+
+/**
+ * Descriptors looked at per client, per call: an SSH client opens its connection, its control socket
+ * and its agent socket among its first descriptors (listed in numeric order), and what it holds beyond
+ * (a SOCKS proxy's accepted connections) is inbound. A process named like a client holding thousands
+ * costs the same as a real one (issue 19, attack 5).
+ */
+const CLIENT_FDS = 64;

@@ -25,6 +25,9 @@ const NEGATIVE_TTL_NS = 10_000_000_000n;
 /** Paths remembered at once; the oldest are forgotten first. */
 const PATHS_MAX = 4096;
 
+/** unix_diag lookups one poll may make to find the peers of undecided clients' sockets. */
+const PEER_LOOKUPS = 64;
+
 /** A client decides within this long after it is first seen whether it rides a master. */
 const DECIDE_WITHIN_NS = 3_000_000_000n;
 
@@ -79,6 +82,7 @@ export class MuxWatch {
   /** Control path → its master (checked alive by its start time), or when a miss may be retried. */
   private readonly paths = new Map<string, { masterPid: number; masterKey: string } | { retryNs: bigint }>();
   private readonly budgets = new Map<number, { tokens: number; lastNs: bigint }>();
+  private lookupsLeft = PEER_LOOKUPS;
 
   constructor(private readonly clients: ReadonlySet<string>) {}
 
@@ -92,8 +96,10 @@ export class MuxWatch {
     tcpOwners: () => ReadonlySet<number>,
     holders: ReadonlyMap<number, number>,
     nowNs: bigint,
+    isUnix: (inode: number) => boolean = () => true,
   ): Observation[] {
     const out: Observation[] = [];
+    this.lookupsLeft = PEER_LOOKUPS;
     const keys = new Map<number, string>();
     for (const pid of clientPids) {
       const key = this.keys.get(pid) ?? keyOf(pid);
@@ -113,7 +119,7 @@ export class MuxWatch {
         this.decide(key);
         continue;
       }
-      const found = this.viaPeer(pid, key, holders);
+      const found = this.viaPeer(pid, key, holders, isUnix);
       if (found) {
         this.decide(key);
         this.open.set(pid, { key, seenNs: nowNs });
@@ -226,9 +232,20 @@ export class MuxWatch {
    * control path its listener was bound to): that client is the master. The master's own accepted
    * sockets are named, so a master is never taken for a client of its clients.
    */
-  private viaPeer(pid: number, key: string, holders: ReadonlyMap<number, number>): MuxSession | undefined {
+  private viaPeer(
+    pid: number,
+    key: string,
+    holders: ReadonlyMap<number, number>,
+    isUnix: (inode: number) => boolean,
+  ): MuxSession | undefined {
     for (const [ino, holder] of holders) {
-      if (holder !== pid) continue;
+      if (holder !== pid || !isUnix(ino)) continue;
+      // A client holds a few unix sockets; one named like a client may hold thousands: the lookups of
+      // one poll are bounded, and a client not decided now is looked at again at the next.
+      if (this.lookupsLeft-- <= 0) {
+        this.searches.skipped++;
+        return undefined;
+      }
       const u = lookupUnix(ino);
       if (u?.peer === undefined || u.name !== undefined) continue;
       const masterPid = holders.get(u.peer);

@@ -16,6 +16,7 @@ import {
   sockDiag,
   sockDiagLoadError,
   stateMask,
+  udpInodes,
 } from "./sock-diag.ts";
 import { nothingMoved, type TcpCounters, tcpCounters } from "./tcp-counters.ts";
 import {
@@ -91,6 +92,11 @@ export class ProcfsScanner {
    * the counters could not be read: looked for again at the next tick).
    */
   private readonly heldNotTcp = new Map<number, number>();
+  /** Held sockets known to be unix sockets: the only ones a session over a master can ride. */
+  private readonly unixHeld = new Set<number>();
+  /** Held sockets whose kind was not looked up in their tick (past UNSEEN_LOOKUPS). */
+  lookupsDeferred = 0;
+  private unseenDumpMs = 0;
   /** From the last scan, for the session watch: our namespace's clients' sockets (inode → pid). */
   held = new Map<number, number>();
   /** From the last scan: the SSH clients (by name) of our namespace, and who held a reported socket. */
@@ -119,6 +125,14 @@ export class ProcfsScanner {
     if (this.netlink) return "netlink sock_diag with an in-kernel port filter";
     const why = sockDiagLoadError();
     return `/proc/net/tcp${why ? ` (sock_diag addon not loaded: ${why})` : ""}`;
+  }
+
+  /**
+   * Whether a held socket is known to be a unix socket. Without netlink nothing is known, and every
+   * held socket may be one.
+   */
+  isUnix(inode: number): boolean {
+    return !this.netlink || this.unixHeld.has(inode);
   }
 
   /** The pids that held a socket the last scan reported (made when first asked for after a scan). */
@@ -322,23 +336,51 @@ export class ProcfsScanner {
       const unseen = new Set<number>();
       for (const ino of held.keys()) {
         const known = this.heldNotTcp.get(ino);
-        if (have.has(ino) || known === UNIX || (known !== undefined && known === counters?.activeOpens))
+        if (have.has(ino) || known === NEVER_TCP || (known !== undefined && known === counters?.activeOpens))
           continue;
         const prev = this.heldTcp.get(ino);
         if (prev && prev.state === "ESTABLISHED") carried.set(ino, prev);
         else unseen.add(ino);
       }
+      // Looked for in a full dump (the kernel walks its whole table: milliseconds) at most every
+      // UNSEEN_DUMP_MS when all that is unseen was seen before: a client's held socket of no known
+      // kind is looked at again after each connect() on the host, and a user who connects in a loop
+      // while a process named like a client holds such sockets must not buy a full dump every tick.
+      // A socket new this tick is looked for at once.
+      const now = Date.now();
+      const fresh = [...unseen].some((ino) => !this.heldNotTcp.has(ino));
+      if (unseen.size > 0 && !fresh && now - this.unseenDumpMs < UNSEEN_DUMP_MS) {
+        this.lookupsDeferred += unseen.size;
+        unseen.clear();
+      }
       if (unseen.size > 0) {
+        this.unseenDumpMs = now;
         this.netlinkDumps += 2;
         for (const e of listSockets(CANDIDATE_STATES, [])) {
           if (!stillHeld(e) || !unseen.delete(e.inode)) continue;
           carried.set(e.inode, e);
         }
       }
-      // What is held but not a TCP socket in a state of interest (ssh-agent's unix socket, say).
-      for (const ino of unseen)
-        this.heldNotTcp.set(ino, lookupUnix(ino) ? UNIX : (counters?.activeOpens ?? -1));
+      // What is held but not a TCP socket in a state of interest (ssh-agent's unix socket, say). UDP
+      // sockets are told apart in one dump and never looked at again; the rest are looked up one by
+      // one, at most UNSEEN_LOOKUPS a tick (a process named like a client may hold thousands): those
+      // not reached this tick are next tick's.
+      if (unseen.size > 0) {
+        this.netlinkDumps += 2;
+        for (const ino of udpInodes()) if (unseen.delete(ino)) this.heldNotTcp.set(ino, NEVER_TCP);
+      }
+      let looked = 0;
+      for (const ino of unseen) {
+        if (++looked > UNSEEN_LOOKUPS) {
+          this.lookupsDeferred++;
+          continue;
+        }
+        const unix = lookupUnix(ino) !== undefined;
+        if (unix) this.unixHeld.add(ino);
+        this.heldNotTcp.set(ino, unix ? NEVER_TCP : (counters?.activeOpens ?? -1));
+      }
       for (const ino of this.heldNotTcp.keys()) if (!held.has(ino)) this.heldNotTcp.delete(ino);
+      for (const ino of this.unixHeld) if (!held.has(ino)) this.unixHeld.delete(ino);
       this.heldTcp = carried;
       const all: ProcNetEntry[] = [...entries, ...carried.values()];
       const listen = new Listeners();
@@ -364,7 +406,12 @@ export class ProcfsScanner {
   }
 }
 
-const UNIX = -2;
+/** A held socket that is unix or UDP: it never becomes a TCP connection. */
+const NEVER_TCP = -2;
+/** The least time between two full dumps for held sockets seen before whose kind is still unknown. */
+const UNSEEN_DUMP_MS = 250;
+/** Held sockets of unknown kind looked up one by one per tick, at most. */
+const UNSEEN_LOOKUPS = 64;
 
 const average = (prev: number, now: number): number => (prev === 0 ? now : prev * 0.8 + now * 0.2);
 
@@ -409,7 +456,15 @@ export class ProcfsSource implements Source {
         events.emit({ type: "snapshot", timeNs: now, sockets, initial });
         initial = false;
         const sc = this.scanner;
-        const sessions = guard.run(() => this.mux.tick(sc.ownClients, () => sc.tcpOwners(), sc.held, now));
+        const sessions = guard.run(() =>
+          this.mux.tick(
+            sc.ownClients,
+            () => sc.tcpOwners(),
+            sc.held,
+            now,
+            (ino) => sc.isUnix(ino),
+          ),
+        );
         for (const obs of sessions ?? []) events.emit(obs);
       } else this.counters.failed_ticks++;
       const took = Number(process.hrtime.bigint() - t0);
@@ -455,6 +510,8 @@ export class ProcfsSource implements Source {
       netlink_dumps: this.scanner.netlinkDumps,
       netlink_lookups: this.scanner.netlinkLookups,
       netlink_errors: this.scanner.netlinkErrors,
+      kind_lookups_deferred: this.scanner.lookupsDeferred,
+      mux_lookups_skipped: this.mux.searches.skipped,
     };
   }
 }

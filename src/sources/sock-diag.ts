@@ -63,14 +63,14 @@ export function portFilter(ports: readonly number[]): Buffer {
 }
 
 /** A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in `states`, optionally filtered. */
-export function dumpRequest(family: number, states: number, filter?: Buffer): Buffer {
+export function dumpRequest(family: number, states: number, filter?: Buffer, protocol = IPPROTO_TCP): Buffer {
   const attr = filter ? 4 + filter.length : 0;
   const msg = Buffer.alloc(NLMSG_HDR + REQ_V2 + attr);
   msg.writeUInt32LE(msg.length, 0);
   msg.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
   msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
   msg.writeUInt8(family, NLMSG_HDR);
-  msg.writeUInt8(IPPROTO_TCP, NLMSG_HDR + 1);
+  msg.writeUInt8(protocol, NLMSG_HDR + 1);
   msg.writeUInt32LE(states, NLMSG_HDR + 4);
   if (filter) {
     msg.writeUInt16LE(attr, NLMSG_HDR + REQ_V2);
@@ -245,6 +245,18 @@ export function sockDiag(): Addon | null {
 
 export function sockDiagLoadError(): string {
   return native.error();
+}
+
+const IPPROTO_UDP = 17;
+
+/** The inodes of every UDP socket of our namespace (both families): sockets that never become TCP. */
+export function udpInodes(): Set<number> {
+  const out = new Set<number>();
+  for (const f of [AF_INET, AF_INET6]) {
+    for (const e of parseReply(call(dumpRequest(f, 0xffffffff, undefined, IPPROTO_UDP)), true))
+      out.add(e.inode);
+  }
+  return out;
 }
 
 /** TCP sockets of both families in `states` whose remote port is in `ports` (all ports if empty). */

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { createServer, type Server, type Socket } from "node:net";
+import { after, before, test } from "node:test";
+import { needs } from "../helpers/ci.ts";
+import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
+import {
+  asNobody,
+  costLine,
+  cpuSeconds,
+  EBPF_OK,
+  HOSTILE_READY,
+  HOSTILE_WHY,
+  normalSession,
+} from "../helpers/hostile.ts";
+import { assertValidEvent } from "../helpers/schema.ts";
+import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+// Issue 19, attack 4: floods. As nobody, thousands of refused connects (eBPF sees each one), or
+// hundreds of short successful ones (what procfs can see), to a watched port. Beyond the user's rate
+// (default 20 a second, bursts of 100) they are counted in connections-suppressed records: every
+// attempt is a record or counted in one, the records stay few, and another user's session is logged
+// as usual.
+
+const REFUSED = `
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+REPORT = {"attempts": 0}
+for _ in range(n):
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", port))
+    except ConnectionRefusedError:
+        pass
+    s.close()
+    REPORT["attempts"] += 1
+`;
+
+// Held a second each, longer than any procfs poll, 100 at a time.
+const HELD = `
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+REPORT = {"attempts": 0}
+batch = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    batch.append(s)
+    REPORT["attempts"] += 1
+    if len(batch) == 100:
+        time.sleep(1.0)
+        for b in batch: b.close()
+        batch = []
+time.sleep(1.0)
+for b in batch: b.close()
+`;
+
+let sshd: TestSshd | undefined;
+let server: Server | undefined;
+const held: Socket[] = [];
+before(async () => {
+  if (!HOSTILE_READY) return;
+  sshd = await startSshd();
+  server = createServer((s) => {
+    held.push(s);
+    s.on("error", () => undefined);
+  });
+  await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
+});
+after(() => {
+  sshd?.stop();
+  for (const s of held) s.destroy();
+  server?.close();
+});
+
+/** The attacker's records and summaries: how many connections each stands for. */
+function tally(d: Daemon, port: number): { records: number; suppressed: number; summaries: Ev[] } {
+  const ends = d.events.filter(
+    (e) =>
+      e.user?.name === "nobody" &&
+      e.destination?.port === port &&
+      /^connection-(closed|failed|unresolved)$/.test(e.event?.action),
+  );
+  const summaries = d.events.filter(
+    (e) => e.event?.action === "connections-suppressed" && e.user?.name === "nobody",
+  );
+  const suppressed = summaries.reduce((n, e) => n + e.ssh_outbound.suppressed.count, 0);
+  return { records: ends.length, suppressed, summaries };
+}
+
+async function flood(
+  t: import("node:test").TestContext,
+  source: "procfs" | "ebpf",
+  script: string,
+  port: number,
+  n: number,
+): Promise<void> {
+  const s = sshd as TestSshd;
+  const d = startDaemon([
+    ...["run", "--source", source, "--format", "json"],
+    ...["--ports", `${s.port},${port}`, "--stats-interval", "0"],
+  ]);
+  try {
+    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
+    const pid = d.child.pid as number;
+    const cpu0 = cpuSeconds(pid);
+    const t0 = Date.now();
+    const attack = asNobody(script, [String(port), String(n)]);
+    const normal = await normalSession(d, s, `normal-${source}`);
+    const result = await attack.done;
+    const seconds = (Date.now() - t0) / 1000;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.report.attempts, n);
+    assert.ok(normal.delayMs <= 1000, `the normal session's record came ${normal.delayMs} ms after its end`);
+    assert.equal(normal.ev.ssh_outbound.attribution, "complete");
+    const daemonS = cpuSeconds(pid) - cpu0;
+    // The summaries of a flood come every 10 s and at stop: stop, then count.
+    await d.stop();
+    const c = tally(d, port);
+    assert.equal(
+      c.records + c.suppressed,
+      n,
+      `${c.records} records + ${c.suppressed} counted of ${n} attempts`,
+    );
+    assert.ok(c.records <= 100 + 20 * (seconds + 1), `${c.records} records in ${seconds.toFixed(1)} s`);
+    assert.ok(c.summaries.length >= 1);
+    for (const e of c.summaries) {
+      assertValidEvent(e);
+      assert.deepEqual(e.ssh_outbound.suppressed.destinations, [{ ip: "127.0.0.1", port }]);
+      assert.equal(e.ssh_outbound.suppressed.processes[0]?.name, "python3");
+    }
+    t.diagnostic(costLine(`${n} attempts in ${seconds.toFixed(1)} s`, daemonS, result.cpuS));
+    t.diagnostic(`${c.records} records, ${c.suppressed} counted in ${c.summaries.length} summaries`);
+    t.diagnostic(`normal session in the trail ${normal.delayMs} ms after its end`);
+  } finally {
+    await d.stop();
+  }
+}
+
+test("ebpf: 3,000 refused connects become at most the rate's records and summaries that count the rest", async (t) => {
+  if (!needs(t, HOSTILE_READY && EBPF_OK(), `${HOSTILE_WHY}; and the eBPF probe`)) return;
+  await flood(t, "ebpf", REFUSED, await freePort(), 3000);
+});
+
+for (const source of ["procfs", "ebpf"] as const) {
+  test(`${source}: 300 connections held a second each: the rate's records, the rest counted`, async (t) => {
+    if (!needs(t, HOSTILE_READY && (source === "procfs" || EBPF_OK()), HOSTILE_WHY)) return;
+    const port = (server?.address() as { port: number }).port;
+    await flood(t, source, HELD, port, 300);
+  });
+}

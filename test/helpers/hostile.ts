@@ -42,7 +42,11 @@ export interface AttackResult {
  * Runs `script` with `args` as nobody. The script ends by printing one JSON line of its counts; the
  * harness adds its CPU (os.times, children included). Resolves when it has exited.
  */
-export function asNobody(script: string, args: string[] = []): { pid: number; done: Promise<AttackResult> } {
+export function asNobody(
+  script: string,
+  args: string[] = [],
+  interpreter = PYTHON,
+): { pid: number; done: Promise<AttackResult>; exited(): boolean } {
   const wrapped = `${script}
 import json as _json, os as _os, sys as _sys
 _t = _os.times()
@@ -52,7 +56,7 @@ print(_json.dumps(_out))
 `;
   const child = spawn(
     "setpriv",
-    ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", PYTHON, "-c", wrapped, ...args],
+    ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", interpreter, "-c", wrapped, ...args],
     { stdio: ["ignore", "pipe", "pipe"], cwd: "/tmp" },
   );
   let out = "";
@@ -75,7 +79,11 @@ print(_json.dumps(_out))
       resolve({ code, report, cpuS: report.cpu ?? Number.NaN, stderr: err });
     }),
   );
-  return { pid: child.pid as number, done };
+  return {
+    pid: child.pid as number,
+    done,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+  };
 }
 
 /** A process's CPU so far (utime + stime), in seconds. */

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { needs } from "../helpers/ci.ts";
+import { startDaemon } from "../helpers/daemon.ts";
+import { asNobody, EBPF_OK, HOSTILE_READY, HOSTILE_WHY, normalSession } from "../helpers/hostile.ts";
+import { assertValidEvent } from "../helpers/schema.ts";
+import { scratchDir } from "../helpers/scratch.ts";
+import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+// Issue 19, attack 6: a loss of kernel events is in the trail when it happens, and a connect among the
+// lost records is repaired. The loss is made for real: the daemon is stopped (SIGSTOP) while nobody
+// makes 40,000 refused connects (80,000 records for a 4 MiB ring of about 30,000), then opens one
+// connection to sshd and holds it. The daemon goes on (SIGCONT): an events-lost record counts exactly
+// what the probe lost, and the held connection, whose connect was lost, is found by the check.
+
+const ATTACK = `
+import socket, sys, time
+closed, sshd, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+for _ in range(40000):
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", closed))
+    except ConnectionRefusedError:
+        pass
+    s.close()
+h = socket.create_connection(("127.0.0.1", sshd))
+h.recv(64)
+open(ready, "w").close()
+time.sleep(6)
+REPORT = {"port": h.getsockname()[1]}
+h.close()
+`;
+
+let sshd: TestSshd | undefined;
+before(async () => {
+  if (HOSTILE_READY) sshd = await startSshd();
+});
+after(() => sshd?.stop());
+
+test("ebpf: events lost while the daemon could not read are a record at once, and a lost connect is recovered", async (t) => {
+  if (!needs(t, HOSTILE_READY && EBPF_OK(), `${HOSTILE_WHY}; and the eBPF probe`)) return;
+  const s = sshd as TestSshd;
+  const closedPort = await freePort();
+  const dir = scratchDir("sol-hostile-loss-");
+  chmodSync(dir, 0o777); // nobody says it is ready by a file here
+  const ready = join(dir, "ready");
+  const d = startDaemon([
+    ...["run", "--source", "ebpf", "--format", "json"],
+    ...["--ports", `${s.port},${closedPort}`, "--stats-interval", "0"],
+  ]);
+  try {
+    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
+    const pid = d.child.pid as number;
+    process.kill(pid, "SIGSTOP");
+    let attack: ReturnType<typeof asNobody>;
+    try {
+      attack = asNobody(ATTACK, [String(closedPort), String(s.port), ready]);
+      await waitFor(
+        "the flood done and the held connection open",
+        () => existsSync(ready) || attack.exited(),
+        120_000,
+      );
+      assert.ok(existsSync(ready), "the attack ended before it was ready");
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    const lost = await d.waitFor("an events-lost record", (e) => e.event?.action === "events-lost", 15_000);
+    assertValidEvent(lost);
+    assert.equal(lost.ssh_outbound.monitor.lost.stage, "ring-buffer");
+    const recovered = await d.waitFor(
+      "the held connection, recovered",
+      (e) => e.event?.action === "connection-opened" && e.ssh_outbound?.observed === "recovered",
+      15_000,
+    );
+    assertValidEvent(recovered);
+    assert.equal(recovered.user.name, "nobody");
+    assert.equal(recovered.destination.port, s.port);
+    const normal = await normalSession(d, s, "normal-after-loss");
+    assert.ok(normal.delayMs <= 1000, `the normal session's record came ${normal.delayMs} ms after its end`);
+    const result = await attack.done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(recovered.source.port, result.report.port, "the connection the attacker held");
+    await d.waitFor(
+      "its close",
+      (e) =>
+        e.event?.action === "connection-closed" &&
+        e.ssh_outbound?.connection_id === recovered.ssh_outbound.connection_id,
+      15_000,
+    );
+    await d.stop();
+    const stats = d.events.find((e) => e.event?.action === "monitor-stopped")?.ssh_outbound.monitor.stats;
+    const said = d.events
+      .filter((e) => e.event?.action === "events-lost")
+      .reduce((n, e) => n + e.ssh_outbound.monitor.lost.count, 0);
+    assert.ok(stats.source_lost > 0);
+    assert.equal(said, stats.source_lost, "the records say every loss the probe counted");
+    assert.ok(stats.source_recovered >= 1);
+    t.diagnostic(
+      `lost ${stats.source_lost} records, said in ${d.events.filter((e) => e.event?.action === "events-lost").length} events-lost record(s); recovered ${stats.source_recovered}`,
+    );
+  } finally {
+    await d.stop();
+    rmSync(ready, { force: true });
+  }
+});

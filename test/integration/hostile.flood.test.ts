@@ -14,7 +14,6 @@ import {
 } from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
-import { waitFor } from "../helpers/wait.ts";
 
 // Issue 19, attack 4: floods. As nobody, thousands of refused connects (eBPF sees each one), or
 // hundreds of short successful ones (what procfs can see), to a watched port. Beyond the user's rate
@@ -144,7 +143,7 @@ test("ebpf: 3,000 refused connects become at most the rate's records and summari
 for (const source of ["procfs", "ebpf"] as const) {
   test(`${source}: 300 connections held a second each: the rate's records, the rest counted`, async (t) => {
     if (!needs(t, HOSTILE_READY && (source === "procfs" || EBPF_OK()), HOSTILE_WHY)) return;
-    const port = (server?.address() as { port: number }).port;
+    const port = ((server as Server).address() as { port: number }).port;
     await flood(t, source, HELD, port, 300);
   });
 }

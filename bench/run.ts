@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --quick] [--procs N] [--files N] [--conns N] [--per-duration N] [--ssh N] [--idle S]
- *                 [--open N] [--out DIR]
+ *                 [--open N] [--no-hostile] [--out DIR]
  *
  * Builds ref-load, starts a real sshd on 127.0.0.1, then measures in one run: the lsof loop (the earlier
  * design), our procfs source and our eBPF source, at 50 ms and 250 ms. Writes a Markdown table to
@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { checkEbpf } from "../src/sources/ebpf-check.ts";
 import { startSshd } from "../test/helpers/sshd.ts";
 import { type Contender, daemon, lsofPoller } from "./contenders.ts";
+import { type HostileRow, hostileRows, hostileTable } from "./hostile.ts";
 import { holdConnections, startRefLoad } from "./load.ts";
 import { peakRssMb, percentile, tree, treeCpuSeconds } from "./measure.ts";
 
@@ -32,6 +33,8 @@ interface Options {
   intervals: number[];
   /** SSH connections held open for the "many open connections" row. */
   open: number;
+  /** --no-hostile: leave the hostile table out. */
+  noHostile: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -56,6 +59,7 @@ function options(argv: string[]): Options {
     idleS: num("--idle", quick ? 3 : 30),
     intervals: [50, 250],
     open: num("--open", quick ? 200 : 1000),
+    noHostile: argv.includes("--no-hostile"),
   };
 }
 
@@ -392,6 +396,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let openRow: OpenRow | undefined;
   let plainRow: PlainRow | undefined;
+  let hostile: HostileRow[] = [];
   try {
     for (const interval of o.intervals) {
       const plan: (() => Contender)[] = [];
@@ -417,12 +422,18 @@ async function main(): Promise<void> {
       console.error(`bench: measuring procfs @ 50 ms with ${o.open} SSH connections open`);
       openRow = await measureOpen(cli, o, sshd.port);
     }
+    // The attacks on a host without the reference load: what each costs by itself.
+    load.stop();
+    if (!o.noHostile) hostile = await hostileRows(cli, sshd, o.quick, ebpf.ok);
   } finally {
     sshd.stop();
     load.stop();
   }
   const md =
-    table(rows, o, machine) + (plainRow ? plainTable(plainRow) : "") + (openRow ? openTable(openRow) : "");
+    table(rows, o, machine) +
+    (plainRow ? plainTable(plainRow) : "") +
+    (openRow ? openTable(openRow) : "") +
+    (hostile.length ? hostileTable(hostile) : "");
   const outAt = process.argv.indexOf("--out");
   const dir = outAt > 0 ? (process.argv[outAt + 1] as string) : `${ROOT}bench/results`;
   mkdirSync(dir, { recursive: true });
@@ -431,7 +442,7 @@ async function main(): Promise<void> {
   writeFileSync(`${dir}/${name}.md`, `# Benchmark ${started.toISOString()}\n\n${md}\n`);
   writeFileSync(
     `${dir}/${name}.json`,
-    `${JSON.stringify({ machine, options: o, rows, openRow, plainRow }, null, 2)}\n`,
+    `${JSON.stringify({ machine, options: o, rows, openRow, plainRow, hostile }, null, 2)}\n`,
   );
   console.log(md);
   console.error(

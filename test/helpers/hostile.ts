@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { checkEbpf } from "../../src/sources/ebpf-check.ts";
 import { hasCommand, IS_ROOT } from "./ci.ts";
-import type { Daemon, Ev } from "./daemon.ts";
+import { type Daemon, type Ev, startDaemon } from "./daemon.ts";
 import { runClient } from "./ssh.ts";
 import { SSHD, type TestSshd } from "./sshd.ts";
 import { waitFor } from "./wait.ts";
@@ -123,4 +123,32 @@ export async function normalSession(
 export function costLine(what: string, daemonS: number, attackerS: number): string {
   const ratio = attackerS > 0 ? daemonS / attackerS : Number.POSITIVE_INFINITY;
   return `${what}: daemon CPU ${daemonS.toFixed(2)} s for the attacker's ${attackerS.toFixed(2)} s (${ratio.toFixed(2)}×)`;
+}
+
+/**
+ * A daemon with its default options but for the source and the ports (JSON, no stats lines), once it
+ * has written monitor-started; stopped again if it does not get that far.
+ */
+export async function watching(
+  source: "procfs" | "ebpf",
+  ports: string,
+): Promise<Daemon & { pid: number; started: Ev }> {
+  const d = startDaemon([
+    "run",
+    "--source",
+    source,
+    "--format",
+    "json",
+    "--ports",
+    ports,
+    "--stats-interval",
+    "0",
+  ]);
+  try {
+    const started = await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
+    return Object.assign(d, { pid: d.child.pid as number, started });
+  } catch (error) {
+    await d.stop();
+    throw error;
+  }
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { ARGV_ATTACK } from "../helpers/attacks.ts";
 import { needs } from "../helpers/ci.ts";
-import { type Ev, startDaemon } from "../helpers/daemon.ts";
+import type { Ev } from "../helpers/daemon.ts";
 import {
   asNobody,
   costLine,
@@ -10,6 +11,7 @@ import {
   HOSTILE_WHY,
   normalSession,
   sources,
+  watching,
 } from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -17,33 +19,6 @@ import { startSshd, type TestSshd } from "../helpers/sshd.ts";
 // Issue 19, attack 1: a process named ssh with an argv of 2 MB (some 145,000 port forwards) connects
 // to the SSH port again and again. The daemon reads 64 KiB of it, parses it once in linear time, and
 // says how large it was; a normal session made meanwhile is in the trail within a second.
-
-const ATTACK = `
-import ctypes, resource, socket, subprocess, sys, time
-port, seconds, size = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-# A larger stack allows a larger argv (a quarter of it, up to 6 MiB): any user may raise it.
-hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
-resource.setrlimit(resource.RLIMIT_STACK, (hard if hard != resource.RLIM_INFINITY and hard < 64 << 20 else 64 << 20, hard))
-CHILD = """
-import ctypes, socket, sys, time
-ctypes.CDLL(None).prctl(15, b"ssh", 0, 0, 0)  # PR_SET_NAME: the task is called ssh
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.recv(64)        # the server's banner: the connection is established
-time.sleep(0.5)   # held longer than any procfs poll, so a loaded machine still sees it
-s.close()
-"""
-forwards, total, i = [], 0, 0
-while total < size:
-    a = "-L%d:h:%d" % (i, i)
-    forwards.append(a)
-    total += len(a) + 1
-    i += 1
-REPORT = {"connections": 0, "argv_bytes": total}
-t0 = time.monotonic()
-while time.monotonic() - t0 < seconds:
-    subprocess.run([sys.executable, "-c", CHILD, str(port)] + forwards, check=True)
-    REPORT["connections"] += 1
-`;
 
 let sshd: TestSshd | undefined;
 before(async () => {
@@ -55,22 +30,11 @@ for (const source of sources()) {
   test(`${source}: 2 MB argvs named ssh cost bounded work; a normal session is logged within a second`, async (t) => {
     if (!needs(t, HOSTILE_READY, HOSTILE_WHY)) return;
     const s = sshd as TestSshd;
-    const d = startDaemon([
-      "run",
-      "--source",
-      source,
-      "--format",
-      "json",
-      "--ports",
-      String(s.port),
-      "--stats-interval",
-      "0",
-    ]);
+    const d = await watching(source, String(s.port));
+    const pid = d.pid;
     try {
-      await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
-      const pid = d.child.pid as number;
       const cpu0 = cpuSeconds(pid);
-      const attack = asNobody(ATTACK, [String(s.port), "4", String(2_000_000)]);
+      const attack = asNobody(ARGV_ATTACK, [String(s.port), "4", String(2_000_000)]);
       const normal = await normalSession(d, s, `normal-${source}`);
       const result = await attack.done;
       assert.equal(result.code, 0, result.stderr);

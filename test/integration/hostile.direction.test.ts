@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { needs } from "../helpers/ci.ts";
-import { type Ev, startDaemon } from "../helpers/daemon.ts";
+import type { Ev } from "../helpers/daemon.ts";
 import {
   asNobody,
   costLine,
@@ -10,6 +10,7 @@ import {
   HOSTILE_WHY,
   normalSession,
   sources,
+  watching,
 } from "../helpers/hostile.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -47,20 +48,9 @@ for (const source of sources()) {
   test(`${source}: an outbound connection from a listened-on port is logged, not taken for inbound`, async (t) => {
     if (!needs(t, HOSTILE_READY, HOSTILE_WHY)) return;
     const s = sshd as TestSshd;
-    const d = startDaemon([
-      "run",
-      "--source",
-      source,
-      "--format",
-      "json",
-      "--ports",
-      String(s.port),
-      "--stats-interval",
-      "0",
-    ]);
+    const d = await watching(source, String(s.port));
+    const pid = d.pid;
     try {
-      await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
-      const pid = d.child.pid as number;
       const cpu0 = cpuSeconds(pid);
       const [p, q] = [await freePort(), await freePort()];
       const attack = asNobody(ATTACK, [String(s.port), String(p), String(q)]);

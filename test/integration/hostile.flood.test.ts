@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
+import { REFUSED_ATTACK } from "../helpers/attacks.ts";
 import { needs } from "../helpers/ci.ts";
-import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
+import type { Daemon, Ev } from "../helpers/daemon.ts";
 import {
   asNobody,
   costLine,
@@ -11,6 +12,7 @@ import {
   HOSTILE_READY,
   HOSTILE_WHY,
   normalSession,
+  watching,
 } from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -20,20 +22,6 @@ import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
 // (default 20 a second, bursts of 100) they are counted in connections-suppressed records: every
 // attempt is a record or counted in one, the records stay few, and another user's session is logged
 // as usual.
-
-const REFUSED = `
-import socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-REPORT = {"attempts": 0}
-for _ in range(n):
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
-        pass
-    s.close()
-    REPORT["attempts"] += 1
-`;
 
 // Held a second each, longer than any procfs poll, 100 at a time.
 const HELD = `
@@ -94,13 +82,9 @@ async function flood(
   n: number,
 ): Promise<void> {
   const s = sshd as TestSshd;
-  const d = startDaemon([
-    ...["run", "--source", source, "--format", "json"],
-    ...["--ports", `${s.port},${port}`, "--stats-interval", "0"],
-  ]);
+  const d = await watching(source, `${s.port},${port}`);
+  const pid = d.pid;
   try {
-    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
-    const pid = d.child.pid as number;
     const cpu0 = cpuSeconds(pid);
     const t0 = Date.now();
     const attack = asNobody(script, [String(port), String(n)]);
@@ -137,7 +121,7 @@ async function flood(
 
 test("ebpf: 3,000 refused connects become at most the rate's records and summaries that count the rest", async (t) => {
   if (!needs(t, HOSTILE_READY && EBPF_OK(), `${HOSTILE_WHY}; and the eBPF probe`)) return;
-  await flood(t, "ebpf", REFUSED, await freePort(), 3000);
+  await flood(t, "ebpf", REFUSED_ATTACK, await freePort(), 3000);
 });
 
 for (const source of ["procfs", "ebpf"] as const) {

@@ -3,8 +3,14 @@ import { chmodSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
-import { asNobody, EBPF_OK, HOSTILE_READY, HOSTILE_WHY, normalSession } from "../helpers/hostile.ts";
+import {
+  asNobody,
+  EBPF_OK,
+  HOSTILE_READY,
+  HOSTILE_WHY,
+  normalSession,
+  watching,
+} from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -47,13 +53,9 @@ test("ebpf: events lost while the daemon could not read are a record at once, an
   const dir = scratchDir("sol-hostile-loss-");
   chmodSync(dir, 0o777); // nobody says it is ready by a file here
   const ready = join(dir, "ready");
-  const d = startDaemon([
-    ...["run", "--source", "ebpf", "--format", "json"],
-    ...["--ports", `${s.port},${closedPort}`, "--stats-interval", "0"],
-  ]);
+  const d = await watching("ebpf", `${s.port},${closedPort}`);
+  const pid = d.pid;
   try {
-    await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
-    const pid = d.child.pid as number;
     process.kill(pid, "SIGSTOP");
     let attack: ReturnType<typeof asNobody>;
     try {

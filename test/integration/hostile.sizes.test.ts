@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { SOCKETS_ATTACK } from "../helpers/attacks.ts";
 import { needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
 import {
   asNobody,
   costLine,
@@ -11,6 +11,7 @@ import {
   normalSession,
   rssMb,
   sources,
+  watching,
 } from "../helpers/hostile.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -20,26 +21,6 @@ import { waitFor } from "../helpers/wait.ts";
 // holding 5,000 UDP sockets and making a refused connect every 20 ms, while a 300 ms session runs;
 // (2) 40 processes with 2 MB argvs each holding a connection open: the daemon's memory per open
 // connection is bounded, whatever the argv.
-
-const SOCKETS = `
-import ctypes, resource, socket, sys, time
-port, seconds = int(sys.argv[1]), float(sys.argv[2])
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 10000), hard))
-ctypes.CDLL(None).prctl(15, b"ssh", 0, 0, 0)
-held = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(5000)]
-REPORT = {"connects": 0}
-t0 = time.monotonic()
-while time.monotonic() - t0 < seconds:
-    s = socket.socket()
-    try:
-        s.connect(("127.0.0.1", port))
-    except ConnectionRefusedError:
-        pass
-    s.close()
-    REPORT["connects"] += 1
-    time.sleep(0.02)
-`;
 
 const ARGVS = `
 import resource, subprocess, sys, time
@@ -76,15 +57,11 @@ for (const source of sources()) {
     if (!needs(t, HOSTILE_READY, HOSTILE_WHY)) return;
     const s = sshd as TestSshd;
     const closedPort = await freePort();
-    const d = startDaemon([
-      ...["run", "--source", source, "--format", "json"],
-      ...["--ports", `${s.port},${closedPort}`, "--stats-interval", "0"],
-    ]);
+    const d = await watching(source, `${s.port},${closedPort}`);
+    const pid = d.pid;
     try {
-      await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
-      const pid = d.child.pid as number;
       const cpu0 = cpuSeconds(pid);
-      const attack = asNobody(SOCKETS, [String(closedPort), "4"]);
+      const attack = asNobody(SOCKETS_ATTACK, [String(closedPort), "4"]);
       // The attacker has its 5,000 sockets within milliseconds; ssh takes longer than that to connect.
       const run = await runClient([...s.sshArgs, "sleep", "0.3"]);
       assert.equal(run.code, 0, run.stderr);
@@ -118,20 +95,9 @@ for (const source of sources()) {
   test(`${source}: 40 open connections of processes with 2 MB argvs cost bounded memory`, async (t) => {
     if (!needs(t, HOSTILE_READY, HOSTILE_WHY)) return;
     const s = sshd as TestSshd;
-    const d = startDaemon([
-      "run",
-      "--source",
-      source,
-      "--format",
-      "json",
-      "--ports",
-      String(s.port),
-      "--stats-interval",
-      "0",
-    ]);
+    const d = await watching(source, String(s.port));
+    const pid = d.pid;
     try {
-      await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
-      const pid = d.child.pid as number;
       const rss0 = rssMb(pid);
       const attack = asNobody(ARGVS, [String(s.port), "40", String(2_000_000), "3"]);
       const opened = await waitFor(

@@ -3,8 +3,15 @@ import { chmodSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { needs } from "../helpers/ci.ts";
-import { startDaemon } from "../helpers/daemon.ts";
-import { asNobody, EBPF_OK, HOSTILE_READY, HOSTILE_WHY, PYTHON, sources } from "../helpers/hostile.ts";
+import {
+  asNobody,
+  EBPF_OK,
+  HOSTILE_READY,
+  HOSTILE_WHY,
+  PYTHON,
+  sources,
+  watching,
+} from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
@@ -39,19 +46,8 @@ for (const source of sources()) {
     const copy = join(dir, "innocent");
     copyFileSync(PYTHON, copy);
     chmodSync(copy, 0o755);
-    const d = startDaemon([
-      "run",
-      "--source",
-      source,
-      "--format",
-      "json",
-      "--ports",
-      String(s.port),
-      "--stats-interval",
-      "0",
-    ]);
+    const d = await watching(source, String(s.port));
     try {
-      await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
       // The copy is run by nobody; it deletes itself, then connects and waits for the banner.
       const attack = asNobody(DELETED, [String(s.port)], copy);
       const ev = await d.waitFor(
@@ -78,12 +74,9 @@ test("ebpf: 100 watched ports fit the probe's maps; a connection to the last one
     const p = await freePort();
     if (p !== s.port && !others.includes(p)) others.push(p);
   }
-  const d = startDaemon([
-    ...["run", "--source", "ebpf", "--format", "json"],
-    ...["--ports", [...others, s.port].join(","), "--stats-interval", "0"],
-  ]);
+  const d = await watching("ebpf", [...others, s.port].join(","));
+  const started = d.started;
   try {
-    const started = await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
     assert.equal(started.ssh_outbound.monitor.source, "ebpf", "no fallback");
     assert.equal(started.ssh_outbound.monitor.ports.length, 100);
     const attack = asNobody(

@@ -41,8 +41,15 @@ export const clock = new Clock();
 
 /** ISO 8601 with nanoseconds, as ECS dates allow (`2026-11-25T13:00:00.123456789Z`). */
 export function isoNs(ns: bigint): string {
-  const ms = ns / 1_000_000n;
-  const iso = new Date(Number(ms)).toISOString(); // ...sss Z
+  const s = ns / 1_000_000_000n;
+  // A record holds a dozen times, most within the same second: its date and time are made once.
+  if (s !== lastSecond) {
+    lastSecond = s;
+    lastPrefix = new Date(Number(s) * 1000).toISOString().slice(0, 19);
+  }
   const frac = (ns % 1_000_000_000n).toString().padStart(9, "0");
-  return `${iso.slice(0, 19)}.${frac}Z`;
+  return `${lastPrefix}.${frac}Z`;
 }
+
+let lastSecond = -1n;
+let lastPrefix = "";

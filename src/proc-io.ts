@@ -102,13 +102,15 @@ export function readBounded(
     return tolerate(path, error);
   }
   try {
-    const kept = Buffer.allocUnsafe(max);
+    // Read into the shared scratch buffer when it is large enough; only what was read is copied out.
+    const into = max <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(max);
     let len = 0;
     while (len < max) {
-      const n = readSync(fd, kept, len, max - len, null);
-      if (n === 0) return { bytes: kept.subarray(0, len), total: len, nulsAfter: 0 };
+      const n = readSync(fd, into, len, max - len, null);
+      if (n === 0) return { bytes: Buffer.from(into.subarray(0, len)), total: len, nulsAfter: 0 };
       len += n;
     }
+    const kept = Buffer.from(into.subarray(0, len));
     let total = len;
     let nulsAfter = 0;
     for (;;) {
@@ -236,7 +238,9 @@ export function parseStat(text: string): StatLine | undefined {
 }
 
 export function readStat(pid: number): StatLine | undefined {
-  // The name may hold any bytes but NUL and is at most 15 of them: decode it losslessly too.
-  const bytes = readBytes(`${PROC}/${pid}/stat`);
-  return bytes === undefined ? undefined : parseStat(decodeUtf8Escaped(bytes));
+  // The name may hold any bytes but NUL and is at most 15 of them: decode it losslessly too. Read
+  // into the scratch buffer (a stat line is a few hundred bytes; readFileSync would allocate 64 KiB
+  // for each of the several stat reads a connection's ancestry costs).
+  const read = readBounded(`${PROC}/${pid}/stat`, 4096);
+  return read === undefined ? undefined : parseStat(decodeUtf8Escaped(read.bytes));
 }

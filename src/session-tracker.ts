@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { newId } from "./ids.ts";
 import type { MuxSession, Observation, SourceName } from "./sources/types.ts";
 import type { TrailEvent } from "./tracker.ts";
 
@@ -37,7 +37,7 @@ export class SessionTracker {
   observe(obs: Observation): boolean {
     if (obs.type === "session-open") {
       if (this.open.has(obs.session.key)) return true;
-      const o: Open = { id: uuidv7(), startNs: obs.timeNs, session: obs.session };
+      const o: Open = { id: newId(), startNs: obs.timeNs, session: obs.session };
       const via = this.viaOf(obs.session.masterSockets);
       if (via !== undefined) o.via = via;
       this.open.set(obs.session.key, o);

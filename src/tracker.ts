@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { newId } from "./ids.ts";
 import type { Observation, SocketFacts, SourceName } from "./sources/types.ts";
 
 /**
@@ -200,7 +200,7 @@ export class Tracker {
   private begin(socket: SocketFacts, timeNs: bigint, observed: Observed, open: boolean): Live {
     const resumed = observed === "already-open" ? this.resume(socket) : undefined;
     if (resumed) return resumed;
-    const l: Live = { id: uuidv7(), startNs: timeNs, socket, observed, opened: false };
+    const l: Live = { id: newId(), startNs: timeNs, socket, observed, opened: false };
     this.live.set(socket.key, l);
     this.emit(this.event("attempted", l, timeNs));
     if (open) this.open(l, timeNs);

@@ -4,6 +4,9 @@ import { parseClientArgv, type SshTarget } from "./ssh-argv.ts";
 /** What the cache may hold of argv text, in all (characters; each process's argv is at most 64 KiB). */
 const CACHE_ARGV_MAX = 16 * 1024 * 1024;
 
+/** Parents whose chains are remembered at once; beyond, all are forgotten (read again when needed). */
+const CHAINS_MAX = 1024;
+
 const argvSize = (p: ProcessFacts): number => p.args.reduce((n, a) => n + a.length + 1, 0);
 
 /**
@@ -76,16 +79,31 @@ export class ProcessCache {
    * A parent that exits mid-walk ends the chain there; its children have been re-parented anyway.
    */
   ancestry(of: ProcessFacts, maxDepth = 64): ProcessFacts[] {
+    // The chain above a parent is read again at most once a second: a shell or a CI runner that
+    // starts many clients costs one stat read (its own, which tells a reused pid) per connection,
+    // not one per ancestor. What the chain says is at most a second old.
+    const parent = of.ppid > 0 && of.ppid !== of.pid ? this.get(of.ppid) : undefined;
+    if (!parent) return [];
+    const key = `${parent.pid}:${parent.startNs}`;
+    const now = Date.now();
+    const memo = this.chains.get(key);
+    if (memo && now - memo.atMs < 1000 && memo.depth === maxDepth) return [...memo.chain, parent];
     const chain: ProcessFacts[] = [];
-    let ppid = of.ppid;
-    const seen = new Set<number>([of.pid]);
-    while (ppid > 0 && !seen.has(ppid) && chain.length < maxDepth) {
+    let ppid = parent.ppid;
+    const seen = new Set<number>([of.pid, parent.pid]);
+    while (ppid > 0 && !seen.has(ppid) && chain.length < maxDepth - 1) {
       seen.add(ppid);
       const p = this.get(ppid);
       if (!p) break;
       chain.push(p);
       ppid = p.ppid;
     }
-    return chain.reverse();
+    chain.reverse();
+    if (this.chains.size >= CHAINS_MAX) this.chains.clear();
+    this.chains.set(key, { chain, atMs: now, depth: maxDepth });
+    return [...chain, parent];
   }
+
+  /** Each parent's chain of ancestors, as last read, and when. */
+  private readonly chains = new Map<string, { chain: ProcessFacts[]; atMs: number; depth: number }>();
 }

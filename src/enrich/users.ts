@@ -8,6 +8,8 @@ import { readFileSync, statSync } from "node:fs";
 export class Users {
   private names = new Map<number, string>();
   private mtimeMs = -1;
+  /** When the file was last looked at: at most once a second (a connection names a dozen users). */
+  private checkedMs = -Infinity;
 
   constructor(private readonly path = "/etc/passwd") {}
 
@@ -17,6 +19,9 @@ export class Users {
   }
 
   private reloadIfChanged(): void {
+    const now = Date.now();
+    if (now - this.checkedMs < 1000) return;
+    this.checkedMs = now;
     let mtimeMs: number;
     try {
       mtimeMs = statSync(this.path).mtimeMs;

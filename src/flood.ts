@@ -1,5 +1,6 @@
 import type { Endpoint, SourceName } from "./sources/types.ts";
 import { type ConnectionEvent, isEnd } from "./tracker.ts";
+import { UserBuckets } from "./user-buckets.ts";
 
 /**
  * Floods keep their evidence, bounded (issue 19). Each user (the socket's uid, which the kernel gives
@@ -59,11 +60,6 @@ export interface SuppressedSummary {
   destinationCount: number;
   /** A distinct count reached DISTINCT_MAX: the counts are lower bounds. */
   countCapped?: true;
-}
-
-interface Bucket {
-  tokens: number;
-  lastNs: bigint;
 }
 
 class Window {
@@ -140,11 +136,8 @@ export interface FloodOutput {
   summary(s: SuppressedSummary): void;
 }
 
-/** Buckets kept at once; an idle user's (full) bucket is forgotten first. */
-const BUCKETS_MAX = 65_536;
-
 export class FloodGate {
-  private readonly buckets = new Map<number, Bucket>();
+  private readonly buckets: UserBuckets;
   /** Connections let through: all their later events pass. */
   private readonly passed = new Set<string>();
   /** Connections held: their events so far, and when the first came. */
@@ -161,7 +154,9 @@ export class FloodGate {
   constructor(
     private readonly out: FloodOutput,
     private readonly policy: FloodPolicy = FLOOD_DEFAULTS,
-  ) {}
+  ) {
+    this.buckets = new UserBuckets(policy.rate, policy.burst);
+  }
 
   get heldCount(): number {
     return this.held.size;
@@ -186,7 +181,7 @@ export class FloodGate {
       return;
     }
     const uid = ev.socket.uid ?? ev.socket.owner?.uid;
-    if (ev.observed !== "live" || this.take(uid, ev.timeNs)) {
+    if (ev.observed !== "live" || this.buckets.take(uid ?? -1, ev.timeNs)) {
       if (!isEnd(ev.action)) this.passed.add(ev.id);
       this.out.pass(ev);
       return;
@@ -217,7 +212,6 @@ export class FloodGate {
       if (nowNs - w.startNs < windowNs) continue;
       this.flushWindow(uid, w, nowNs, source);
     }
-    if (this.buckets.size > BUCKETS_MAX) this.forgetIdleBuckets(nowNs);
   }
 
   /** At stop: every summary now, and held connections let through (they are open: a reader must see them). */
@@ -246,28 +240,5 @@ export class FloodGate {
       this.windows.set(uid, w);
     }
     w.add(ev);
-  }
-
-  private take(uid: number | undefined, nowNs: bigint): boolean {
-    const key = uid ?? -1;
-    const { rate, burst } = this.policy;
-    let b = this.buckets.get(key);
-    if (!b) {
-      b = { tokens: burst, lastNs: nowNs };
-      this.buckets.set(key, b);
-    }
-    if (nowNs > b.lastNs) {
-      b.tokens = Math.min(burst, b.tokens + (Number(nowNs - b.lastNs) / 1e9) * rate);
-      b.lastNs = nowNs;
-    }
-    if (b.tokens < 1) return false;
-    b.tokens--;
-    return true;
-  }
-
-  private forgetIdleBuckets(nowNs: bigint): void {
-    const full = (b: Bucket) =>
-      b.tokens + (Number(nowNs - b.lastNs) / 1e9) * this.policy.rate >= this.policy.burst;
-    for (const [k, b] of this.buckets) if (full(b)) this.buckets.delete(k);
   }
 }

@@ -1,4 +1,5 @@
 import { listPids, PROC, readComm, readStat, readText, socketInodes } from "../proc-io.ts";
+import { UserBuckets } from "../user-buckets.ts";
 import { clientSockets } from "./client-sockets.ts";
 import type { MuxSession, Observation, Owner } from "./types.ts";
 import { lookupUnix } from "./unix-diag.ts";
@@ -81,7 +82,7 @@ export class MuxWatch {
   readonly searches = { made: 0, cached: 0, skipped: 0 };
   /** Control path → its master (checked alive by its start time), or when a miss may be retried. */
   private readonly paths = new Map<string, { masterPid: number; masterKey: string } | { retryNs: bigint }>();
-  private readonly budgets = new Map<number, { tokens: number; lastNs: bigint }>();
+  private readonly budgets = new UserBuckets(SEARCHES_PER_SECOND, SEARCH_BURST, PATHS_MAX);
   private lookupsLeft = PEER_LOOKUPS;
 
   constructor(private readonly clients: ReadonlySet<string>) {}
@@ -183,7 +184,7 @@ export class MuxWatch {
       this.searches.cached++;
       return undefined;
     }
-    if (!this.spend(uid ?? -1, nowNs)) {
+    if (!this.budgets.take(uid ?? -1, nowNs)) {
       this.searches.skipped++;
       return undefined;
     }
@@ -196,22 +197,6 @@ export class MuxWatch {
       found && masterKey ? { masterPid: found.masterPid, masterKey } : { retryNs: nowNs + NEGATIVE_TTL_NS },
     );
     return found;
-  }
-
-  private spend(uid: number, nowNs: bigint): boolean {
-    let b = this.budgets.get(uid);
-    if (!b) {
-      if (this.budgets.size >= PATHS_MAX) this.budgets.clear();
-      b = { tokens: SEARCH_BURST, lastNs: nowNs };
-      this.budgets.set(uid, b);
-    }
-    if (nowNs > b.lastNs) {
-      b.tokens = Math.min(SEARCH_BURST, b.tokens + (Number(nowNs - b.lastNs) / 1e9) * SEARCHES_PER_SECOND);
-      b.lastNs = nowNs;
-    }
-    if (b.tokens < 1) return false;
-    b.tokens--;
-    return true;
   }
 
   /** The kernel saw `pid` exit: the end of its session, if it had one. */

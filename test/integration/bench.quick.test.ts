@@ -25,7 +25,8 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
   const md = readdirSync(dir).filter((f) => f.endsWith(".md"));
   assert.equal(md.length, 1);
   const table = readFileSync(join(dir, md[0] as string), "utf8");
-  const all = table
+  const [main, hostile] = table.split("### Hostile");
+  const all = (main as string)
     .split("\n")
     .filter((l) => l.startsWith("| ") && !l.startsWith("| contender") && !l.startsWith("| ---"));
   // Two tables: the contenders (13 columns), and the procfs source with many connections open (5).
@@ -51,6 +52,16 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
       cells.slice(6, 13).every((c) => /^\d+%$/.test(c)),
       `detection measured: ${row}`,
     );
+  }
+  // The hostile table: every attack run against each source where it applies, its CPU measured.
+  const hostileRows = (hostile ?? "")
+    .split("\n")
+    .filter((l) => l.startsWith("| ") && !l.startsWith("| attack"));
+  assert.equal(hostileRows.length, checkEbpf().ok ? 8 : 3, `the hostile rows:\n${hostile}`);
+  for (const row of hostileRows) {
+    const cells = row.split("|").map((c) => c.trim());
+    assert.match(cells[4] as string, /^\d+\.\d+$/, `the daemon's CPU measured: ${row}`);
+    assert.match(cells[10] as string, /^(yes|\*\*no\*\*)$/, `judged against its target: ${row}`);
   }
   const json = JSON.parse(readFileSync(join(dir, md[0]?.replace(/\.md$/, ".json") as string), "utf8"));
   assert.equal(json.options.quick, true);

@@ -146,12 +146,17 @@ class Target {
     this.t.forwards ??= { local: [], remote: [], dynamic: [] };
     // Looked up in a set, not compared with each earlier one: an argv of thousands of forwards must
     // cost linear time (comparing each with all was 16 s for 16,000, on the event loop).
-    const key = `${kind} ${v.replace(/[ \t]+/, ":")}`;
-    if (this.forwardsSeen.has(key)) return;
-    this.forwardsSeen.add(key);
+    const key = v.indexOf(" ") < 0 && v.indexOf("\t") < 0 ? v : v.replace(/[ \t]+/, ":");
+    const seen = this.forwardsSeen[kind];
+    if (seen.has(key)) return;
+    seen.add(key);
     this.t.forwards[kind].push(v);
   }
-  private readonly forwardsSeen = new Set<string>();
+  private readonly forwardsSeen = {
+    local: new Set<string>(),
+    remote: new Set<string>(),
+    dynamic: new Set<string>(),
+  };
   /**
    * Each file once per way of giving it, in order: add_identity_file drops a file given again the same
    * way, but `-i f` and `-o IdentityFile=f` are kept both (the one is "user provided", the other not).

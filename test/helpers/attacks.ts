@@ -106,3 +106,16 @@ for i in range(n):
     s.close()
     REPORT["attempts"] += 1
 `;
+
+/**
+ * Attack 5, namespaces: `n` processes, each in a network namespace of its own (unprivileged user
+ * namespaces make that anyone's to do), held for `seconds`. Arguments: n, seconds.
+ */
+export const NAMESPACES_ATTACK = `
+import subprocess, sys, time
+n, seconds = int(sys.argv[1]), float(sys.argv[2])
+kids = [subprocess.Popen(["unshare", "-Urn", "sleep", str(seconds)]) for _ in range(n)]
+REPORT = {"namespaces": n}
+for k in kids:
+    k.wait()
+`;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { readdirSync, readlinkSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { SOCKETS_ATTACK } from "../helpers/attacks.ts";
+import { NAMESPACES_ATTACK, SOCKETS_ATTACK } from "../helpers/attacks.ts";
 import { needs } from "../helpers/ci.ts";
 import {
   asNobody,
@@ -132,3 +133,46 @@ for (const source of sources()) {
     }
   });
 }
+
+test("procfs: 100 network namespaces of nobody's do not make every poll slow; a session in ours is logged", async (t) => {
+  if (!needs(t, HOSTILE_READY, HOSTILE_WHY)) return;
+  const s = sshd as TestSshd;
+  const d = await watching("procfs", String(s.port));
+  try {
+    const attack = asNobody(NAMESPACES_ATTACK, ["100", "6"]);
+    await waitFor(
+      "nobody's namespaces",
+      () => {
+        const ns = new Set<string>();
+        for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+          try {
+            ns.add(readlinkSync(`/proc/${pid}/ns/net`));
+          } catch {
+            // gone
+          }
+        }
+        return ns.size > 100;
+      },
+      30_000,
+    );
+    const run = await runClient([...s.sshArgs, "sleep", "0.3"]);
+    assert.equal(run.code, 0, run.stderr);
+    const ev = await waitFor(
+      "the 300 ms session's close",
+      () => d.events.find((e) => e.event?.action === "connection-closed" && e.process?.pid === run.pid),
+      15_000,
+    );
+    assert.equal(ev.ssh_outbound.attribution, "complete");
+    const normal = await normalSession(d, s, "normal-namespaces");
+    assert.ok(normal.delayMs <= 1000, `the normal session's record came ${normal.delayMs} ms after its end`);
+    assert.equal((await attack.done).code, 0);
+    await d.stop();
+    const stats = d.events.find((e) => e.event?.action === "monitor-stopped")?.ssh_outbound.monitor.stats;
+    assert.ok(stats.source_namespace_reads_deferred > 0, JSON.stringify(stats));
+    t.diagnostic(
+      `ticks at most ${stats.source_tick_ms_max.toFixed(1)} ms, average ${stats.source_tick_ms_avg.toFixed(2)} ms; ${stats.source_namespace_reads_deferred} namespace reads put off`,
+    );
+  } finally {
+    await d.stop();
+  }
+});

@@ -220,6 +220,8 @@ export function readComm(pid: number): string | undefined {
 
 export interface StatLine {
   comm: string;
+  /** R, S, D, … Z for a zombie: exited, its argv and executable gone, only its pid and name left. */
+  state: string;
   ppid: number;
   startTicks: number;
 }
@@ -234,7 +236,7 @@ export function parseStat(text: string): StatLine | undefined {
   const ppid = Number(rest[1]);
   const startTicks = Number(rest[19]);
   if (Number.isNaN(ppid) || Number.isNaN(startTicks)) return undefined;
-  return { comm: text.slice(open + 1, close), ppid, startTicks };
+  return { comm: text.slice(open + 1, close), state: rest[0] ?? "", ppid, startTicks };
 }
 
 export function readStat(pid: number): StatLine | undefined {

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { test } from "node:test";
-import { parseCmdline, parseStat, readStat } from "../src/enrich/process.ts";
+import { parseCmdline, parseStat, readProcessRest, readStat } from "../src/enrich/process.ts";
 import { ProcessCache } from "../src/enrich/processes.ts";
+import { waitFor } from "./helpers/wait.ts";
 
 test("a task name with spaces and parentheses does not shift the fields", () => {
   const stat = "4242 (evil) (x y) S 17 4242 4242 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
-  assert.deepEqual(parseStat(stat), { comm: "evil) (x y", ppid: 17, startTicks: 987654 });
+  assert.deepEqual(parseStat(stat), { comm: "evil) (x y", state: "S", ppid: 17, startTicks: 987654 });
   assert.equal(parseStat("garbage"), undefined);
 });
 
@@ -29,4 +32,25 @@ test("our own process reads back with ancestry that ends at pid 1, and a missing
   assert.equal(readStat(2 ** 22 + 1), undefined);
   cache.get(process.pid);
   assert.ok(cache.hits >= 1);
+});
+
+test("a zombie (exited, not yet reaped) is gone for enrichment, not a process with an empty argv", async () => {
+  // A child that exits at once, its parent (sh, exec'd into sleep) never reaping it.
+  const sh = spawn("sh", ["-c", "true & exec sleep 5"], { stdio: "ignore" });
+  try {
+    const zombie = await waitFor("the zombie", () =>
+      readdirSync("/proc")
+        .filter((x) => /^\d+$/.test(x))
+        .map(Number)
+        .find((p) => {
+          const st = readStat(p);
+          return st !== undefined && st.ppid === sh.pid && st.state === "Z";
+        }),
+    );
+    const st = readStat(zombie) as NonNullable<ReturnType<typeof readStat>>;
+    assert.equal(st.state, "Z");
+    assert.equal(readProcessRest(zombie, st), undefined);
+  } finally {
+    sh.kill();
+  }
 });

@@ -83,6 +83,8 @@ function parseUids(status: string): { uid: number; euid: number } | undefined {
 
 /** Reads the stat, then the rest; undefined when the process is gone (a normal outcome). */
 export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | undefined {
+  // An exited process not yet reaped reads as an empty argv: it is gone, not a process without one.
+  if (stat.state === "Z" || stat.state === "X") return undefined;
   const status = readText(`${PROC}/${pid}/status`);
   const ids = status === undefined ? undefined : parseUids(status);
   const cmdline = readBounded(`${PROC}/${pid}/cmdline`, ARGV_READ_MAX);
@@ -99,6 +101,9 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
   };
   // Only the owner or a privileged reader may follow exe; missing it is not an error.
   const exe = readLink(`${PROC}/${pid}/exe`);
+  // No argv and no executable: a process caught in its exit, between releasing its memory and
+  // becoming a zombie. Gone, like a zombie.
+  if (cmdline.total === 0 && exe === undefined) return undefined;
   if (cut) {
     facts.argsBytes = cmdline.total;
     // The last argument read is cut: its NUL is among those after the kept part.

@@ -1,10 +1,11 @@
 import { boundArgs } from "../bytes.ts";
+import { clock } from "../clock.ts";
 import type { SessionEvent } from "../session-tracker.ts";
 import type { Owner } from "../sources/types.ts";
 import { type ConnectionEvent, isEnd } from "../tracker.ts";
 import { communityId } from "./community-id.ts";
 import { isSshServer, sessionOrigin } from "./forwarded.ts";
-import type { ProcessFacts } from "./process.ts";
+import { type ProcessFacts, processAgeNs } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
 import { type Route, servedBy } from "./route.ts";
@@ -78,6 +79,9 @@ type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
  */
 export const ANCESTOR_ARGV_KEEP = 1024;
 
+/** How much younger than its connection a process may seem and still be its owner (see whoIs). */
+const REUSE_SLACK_NS = 100_000_000n;
+
 function keptArgs(p: ProcessFacts, max: number): { args: string[]; argsBytes?: number } {
   const b = boundArgs(p.args, max, p.argsBytes);
   return b.cut ? { args: b.args, argsBytes: b.cut.bytes } : { args: b.args };
@@ -136,7 +140,7 @@ export class Enricher {
   enrichSession(ev: SessionEvent): EnrichedSession | undefined {
     let f = this.sessions.get(ev.id);
     if (!f) {
-      f = this.whoIs(ev.session.owner).facts;
+      f = this.whoIs(ev.session.owner, undefined, ev.startNs).facts;
       this.sessions.set(ev.id, f);
     }
     if (ev.action === "session-started") return undefined;
@@ -156,7 +160,7 @@ export class Enricher {
   }
 
   private gather(ev: ConnectionEvent): Facts {
-    const { facts, live, lineage } = this.whoIs(ev.socket.owner, ev.socket.uid);
+    const { facts, live, lineage } = this.whoIs(ev.socket.owner, ev.socket.uid, ev.startNs);
     if (!live) return facts;
     const parent = lineage.at(-1);
     const master = facts.target?.controlMaster?.toLowerCase();
@@ -202,6 +206,7 @@ export class Enricher {
   whoIs(
     owner: Owner | undefined,
     socketUid?: number,
+    atNs?: bigint,
   ): { facts: Facts; live?: ProcessFacts; lineage: ProcessFacts[] } {
     if (!owner) {
       const facts: Facts = { ancestry: [], attribution: "none" };
@@ -209,8 +214,16 @@ export class Enricher {
       return { facts, lineage: [] };
     }
     const live = this.processes.get(owner.pid);
-    // The kernel's name for the task at connect() guards against a pid reused since.
-    if (live && (owner.comm === undefined || owner.comm === live.name)) {
+    // A pid reused since: the kernel's name for the task at connect() differs, or the process now at
+    // that pid is younger than the connection (ages by the kernel's clock since boot, good to 10 ms;
+    // looked at only when enrichment came late, as for a connection the flood gate held: right after
+    // the connect a reuse cannot be told by time).
+    const late = atNs === undefined ? 0n : clock.nowNs() - atNs;
+    const reused =
+      live !== undefined &&
+      ((owner.comm !== undefined && owner.comm !== live.name) ||
+        (late > REUSE_SLACK_NS && (processAgeNs(live) ?? late) + REUSE_SLACK_NS < late));
+    if (live && !reused) {
       const ancestry = this.processes.ancestry(live);
       const parent = ancestry[ancestry.length - 1];
       const facts: Facts = {

@@ -18,6 +18,8 @@ export interface ProcessFacts {
   argsCount?: number;
   /** Start time as ns since the epoch. */
   startNs: bigint;
+  /** Start time in clock ticks since boot (/proc/PID/stat field 22), as the kernel gives it. */
+  startTicks: number;
   /** Real uid (who started it) and effective uid (whose rights it uses). */
   uid: number;
   euid: number;
@@ -96,6 +98,7 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
     name: stat.comm,
     args: parseCmdline(cmdline.bytes, cut),
     startNs: bootTimeNs() + (BigInt(stat.startTicks) * 1_000_000_000n) / BigInt(CLK_TCK),
+    startTicks: stat.startTicks,
     uid: ids.uid,
     euid: ids.euid,
   };
@@ -118,4 +121,16 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
     if (deleted) facts.executableDeleted = true;
   }
   return facts;
+}
+
+/**
+ * How long ago a process started, by the kernel's clock since boot (/proc/uptime and its start
+ * ticks): unlike its start as a wall-clock time, this does not move when the wall clock is set.
+ * Undefined when /proc/uptime cannot be read.
+ */
+export function processAgeNs(p: ProcessFacts): bigint | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(readText(`${PROC}/uptime`) ?? "");
+  if (!m) return undefined;
+  const uptimeNs = BigInt(m[1] as string) * 1_000_000_000n + BigInt((m[2] as string).padEnd(9, "0").slice(0, 9));
+  return uptimeNs - (BigInt(p.startTicks) * 1_000_000_000n) / BigInt(CLK_TCK);
 }

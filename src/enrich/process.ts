@@ -131,6 +131,7 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
 export function processAgeNs(p: ProcessFacts): bigint | undefined {
   const m = /^(\d+)\.(\d+)/.exec(readText(`${PROC}/uptime`) ?? "");
   if (!m) return undefined;
-  const uptimeNs = BigInt(m[1] as string) * 1_000_000_000n + BigInt((m[2] as string).padEnd(9, "0").slice(0, 9));
+  const uptimeNs =
+    BigInt(m[1] as string) * 1_000_000_000n + BigInt((m[2] as string).padEnd(9, "0").slice(0, 9));
   return uptimeNs - (BigInt(p.startTicks) * 1_000_000_000n) / BigInt(CLK_TCK);
 }

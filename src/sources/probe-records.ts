@@ -77,7 +77,17 @@ function comm(b: Buffer, off: number): string {
 
 /** An address as the rest of the source writes it: IPv4-mapped IPv6 is given as IPv4. */
 function address(b: Buffer, off: number, family: number): { ip: string; family: "ipv4" | "ipv6" } {
-  return formatAddress([...b.subarray(off, off + (family === AF_INET6 ? 16 : 4))]);
+  // IPv4, the usual case, without an array in between: records come by the thousand in a flood.
+  if (family !== AF_INET6)
+    return { ip: `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`, family: "ipv4" };
+  return formatAddress([...b.subarray(off, off + 16)]);
+}
+
+/** The kernel's socket address as hex, from its two halves (no BigInt for an id). */
+function hex64(b: Buffer, off: number): string {
+  const hi = b.readUInt32LE(off + 4);
+  const lo = b.readUInt32LE(off).toString(16);
+  return hi === 0 ? lo : hi.toString(16) + lo.padStart(8, "0");
 }
 
 export function parseProbeRecords(
@@ -90,12 +100,11 @@ export function parseProbeRecords(
     const kind = buf.readUInt32LE(o + at.kind);
     size = kind === KIND.unixConnect || kind === KIND.exit ? CLIENT_RECORD_SIZE : RECORD_SIZE;
     if (o + size > buf.length) break;
-    const sk = buf.readBigUInt64LE(o + at.sk).toString(16);
+    const sk = hex64(buf, o + at.sk);
     const timeNs = toWall(buf.readBigUInt64LE(o + at.time));
     const family = buf.readUInt16LE(o + at.family);
-    const src = address(buf, o + at.saddr, family);
-    const dst = address(buf, o + at.daddr, family);
     if (kind === KIND.connect) {
+      const dst = address(buf, o + at.daddr, family);
       out.push({
         kind: "connect",
         sk,
@@ -113,8 +122,11 @@ export function parseProbeRecords(
         comm: comm(buf, o + at.comm),
       });
     } else if (kind === KIND.established) {
+      const src = address(buf, o + at.saddr, family);
       out.push({ kind: "established", sk, sport: buf.readUInt16LE(o + at.sport), saddr: src.ip, timeNs });
     } else if (kind === KIND.close) {
+      const src = address(buf, o + at.saddr, family);
+      const dst = address(buf, o + at.daddr, family);
       out.push({
         kind: "close",
         sk,

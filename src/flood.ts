@@ -68,7 +68,8 @@ class Window {
   endNs: bigint;
   readonly outcomes = { closed: 0, failed: 0, unresolved: 0 };
   private readonly pids = new Map<number, string | undefined>();
-  private readonly dests = new Set<string>();
+  /** Distinct destinations, keyed by address and port. */
+  private readonly dests = new Map<string, Endpoint>();
   capped = false;
 
   constructor(
@@ -91,9 +92,9 @@ class Window {
       else this.capped = true;
     }
     const r = ev.socket.remote;
-    const d = r.ip.includes(":") ? `[${r.ip}]:${r.port}` : `${r.ip}:${r.port}`;
+    const d = `${r.ip}|${r.port}`;
     if (!this.dests.has(d)) {
-      if (this.dests.size < DISTINCT_MAX) this.dests.add(d);
+      if (this.dests.size < DISTINCT_MAX) this.dests.set(d, { ip: r.ip, port: r.port });
       else this.capped = true;
     }
   }
@@ -105,11 +106,9 @@ class Window {
       processes.push(name === undefined ? { pid } : { pid, name });
     }
     const destinations: Endpoint[] = [];
-    for (const d of this.dests) {
+    for (const d of this.dests.values()) {
       if (destinations.length >= SUMMARY_LIST_MAX) break;
-      const colon = d.lastIndexOf(":");
-      const ip = d.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
-      destinations.push({ ip, port: Number(d.slice(colon + 1)) });
+      destinations.push(d);
     }
     const s: SuppressedSummary = {
       action: "connections-suppressed",

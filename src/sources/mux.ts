@@ -1,4 +1,4 @@
-import { listPids, PROC, readComm, readStat, readText, socketInodes } from "../proc-io.ts";
+import { listPids, PROC, readComm, readStat, readText } from "../proc-io.ts";
 import { UserBuckets } from "../user-buckets.ts";
 import { clientSockets } from "./client-sockets.ts";
 import type { MuxSession, Observation, Owner } from "./types.ts";
@@ -178,7 +178,7 @@ export class MuxWatch {
       keyOf(known.masterPid) === known.masterKey
     ) {
       this.searches.cached++;
-      return { masterPid: known.masterPid, masterSockets: socketInodes(known.masterPid) };
+      return { masterPid: known.masterPid, masterSockets: [...clientSockets([known.masterPid]).keys()] };
     }
     if (known && "retryNs" in known && nowNs < known.retryNs) {
       this.searches.cached++;

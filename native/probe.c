@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <stdatomic.h>
@@ -359,14 +360,28 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   pthread_cond_init(&p->cv, NULL);
   int err;
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "ssh_outbound_probe");
-  p->obj = bpf_object__open_mem(sol_probe_obj_start, (size_t)(sol_probe_obj_end - sol_probe_obj_start), &opts);
-  if (!p->obj) {
-    err = errno;
-    free(p);
-    return fail(env, "open", err);
+  // The verifier gives up with EAGAIN when a signal is pending for the loading thread (a profiler's
+  // SIGPROF, a SIGHUP sent during start): that is not a verdict on the program. Signals wait while it
+  // runs (delivered once the mask is restored), and an EAGAIN all the same is tried again, a few times.
+  for (int attempt = 0;; attempt++) {
+    p->obj = bpf_object__open_mem(sol_probe_obj_start, (size_t)(sol_probe_obj_end - sol_probe_obj_start), &opts);
+    if (!p->obj) {
+      err = errno;
+      free(p);
+      return fail(env, "open", err);
+    }
+    if ((err = size_filters(env, p, argv[0], argv[1])) < 0) goto failed_maps;
+    sigset_t all, before;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &before);
+    err = bpf_object__load(p->obj);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
+    if (err >= 0) break;
+    if (err != -EAGAIN || attempt == 4) goto failed_load;
+    bpf_object__close(p->obj);
+    p->obj = NULL;
+    libbpf_log[0] = 0;
   }
-  if ((err = size_filters(env, p, argv[0], argv[1])) < 0) goto failed_maps;
-  if ((err = bpf_object__load(p->obj)) < 0) goto failed_load;
   if ((err = fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
   if ((err = set_pidns(p)) < 0) goto failed_maps;
   struct bpf_program *prog = bpf_object__find_program_by_name(p->obj, "on_state");

@@ -118,6 +118,10 @@ async function attacked(
   return normal === undefined ? { attackerCpuS: r.cpuS } : { attackerCpuS: r.cpuS, normal };
 }
 
+/** The honest row's sessions said apart: the first WARM + 1, and how long all took. */
+const WARM = 199;
+const honest = { warmCpuS: 0, warmSessions: 0, seconds: 1 };
+
 function plans(quick: boolean, ebpf: boolean): Plan[] {
   const secs = quick ? 3 : 10;
   const sources: ("procfs" | "ebpf")[] = ebpf ? ["ebpf", "procfs"] : ["procfs"];
@@ -127,7 +131,9 @@ function plans(quick: boolean, ebpf: boolean): Plan[] {
       attack: "2 MB argvs named ssh, connecting",
       source,
       ports: (s) => String(s),
-      run: (d, s) => attacked(ARGV_ATTACK, [String(s.port), String(secs / 2), String(2_000_000)], d, s),
+      // 20 s (each such process takes about a second to start): the first few connections also pay
+      // for compiling the code they run, and a handful would be mostly that.
+      run: (d, s) => attacked(ARGV_ATTACK, [String(s.port), String(quick ? secs : 20), String(2_000_000)], d, s),
       judge: (r) => {
         const n = r.d.lines.filter(
           (l) => l.text.includes('"connection-opened"') && l.text.includes('"nobody"'),
@@ -178,23 +184,38 @@ function plans(quick: boolean, ebpf: boolean): Plan[] {
       attack: "honest: real ssh sessions, 20 a second",
       source: "ebpf",
       ports: (s) => String(s),
-      async run(_d, s) {
-        const n = 20 * secs;
+      // 1,200 sessions, as the issue's own measurement: the first couple of hundred also pay for
+      // compiling the code they run (said apart in the figure).
+      async run(d, s) {
+        const n = quick ? 20 * secs : 1200;
         const runs: Promise<unknown>[] = [];
-        const t0 = performance.now();
+        const start = performance.now();
+        let t0 = start;
+        const cpu0 = cpuSeconds(d.child.pid as number);
         for (let i = 0; i < n; i++) {
           const wait = t0 + i * 50 - performance.now();
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           runs.push(runClient([...s.sshArgs, "true"]));
+          if (i === WARM) {
+            await Promise.all(runs);
+            honest.warmCpuS = cpuSeconds(d.child.pid as number) - cpu0;
+            honest.warmSessions = i + 1;
+            t0 = performance.now() - (i + 1) * 50; // on at the same pace, not in a burst to catch up
+          }
         }
         await Promise.all(runs);
+        honest.seconds = (performance.now() - start) / 1000;
         return { attackerCpuS: 0 };
       },
       judge: (r) => {
         const n = r.d.lines.filter((l) => l.text.includes('"connection-closed"')).length;
         const ms = (r.daemonCpuS * 1000) / Math.max(n, 1);
+        const warm =
+          honest.warmSessions > 0 && n > honest.warmSessions
+            ? `; the first ${honest.warmSessions}: ${((honest.warmCpuS * 1000) / honest.warmSessions).toFixed(2)} ms each, the rest ${(((r.daemonCpuS - honest.warmCpuS) * 1000) / (n - honest.warmSessions)).toFixed(2)} ms`
+            : "";
         return {
-          figure: `${ms.toFixed(2)} ms of CPU per session (${n} sessions)`,
+          figure: `${ms.toFixed(2)} ms of CPU per session (${n} sessions, ${(n / honest.seconds).toFixed(1)} a second${warm})`,
           target: "≤ 0.5 ms",
           met: ms <= 0.5,
         };

@@ -5,7 +5,8 @@
 // connection is chosen by its remote port, or, on any port, when the task or its parent is an SSH client:
 //   SYN_SENT     runs in the context of the task calling connect(): the only moment the process is
 //                known for sure, so tgid, tid, uid, name, parent and the socket's inode and netns are
-//                taken there, and the socket is remembered in `tracked`;
+//                taken there, and the socket is remembered in `tracked`. Beyond its user's rate the
+//                record waits in `quiet` instead (floods, counted in the kernel: see probe.h);
 //   ESTABLISHED  (softirq, any task) the local address and port, for tracked sockets;
 //   CLOSE        the old state and tcp_sock's byte counters, for tracked sockets and any socket to an
 //                SSH port (one the source took from /proc at start). Nothing about "the current task"
@@ -154,6 +155,48 @@ struct {
   __type(value, __u64);
 } lost SEC(".maps");
 
+// Counting floods in the kernel (see probe.h): the policy, each user's bucket, the connects held back
+// and what was counted. The bucket map is LRU: a forgotten bucket is a full one, as the daemon's are.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct probe_flood);
+} flood SEC(".maps");
+
+struct bucket {
+  __u64 nano_tokens;  // tokens × 10^9, so that the refill needs no division
+  __u64 last_ns;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u32);
+  __type(value, struct bucket);
+} buckets SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384);
+  __type(key, __u64);
+  __type(value, struct probe_record);
+} quiet SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, struct probe_attempt_key);
+  __type(value, struct probe_attempts);
+} attempts SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u32);
+  __type(value, struct probe_user_attempts);
+} user_attempts SEC(".maps");
+
 static __always_inline void count_lost(void) {
   __u32 zero = 0;
   __u64 *n = bpf_map_lookup_elem(&lost, &zero);
@@ -202,6 +245,79 @@ static __always_inline __u32 netns_of(struct sock *sk) {
   return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
+#define NANO 1000000000ull
+
+// Takes one token from the user's bucket; 0 when it is empty (the connect is beyond the user's rate).
+// Two CPUs may refill the same bucket at once: the rate is approximate, never the count.
+static __always_inline int take_token(__u32 uid, __u64 now) {
+  __u32 zero = 0;
+  struct probe_flood *f = bpf_map_lookup_elem(&flood, &zero);
+  if (!f || f->rate == 0) return 1;
+  __u64 full = f->burst * NANO;
+  struct bucket *b = bpf_map_lookup_elem(&buckets, &uid);
+  if (!b) {
+    struct bucket fresh = {.nano_tokens = full - NANO, .last_ns = now};
+    bpf_map_update_elem(&buckets, &uid, &fresh, BPF_ANY);
+    return 1;
+  }
+  __u64 tokens = b->nano_tokens;
+  if (now > b->last_ns) {
+    __u64 elapsed = now - b->last_ns;
+    // Past the time to fill it the bucket is full (and the product below could overflow).
+    if (elapsed >= full / f->rate) tokens = full;
+    else {
+      tokens += elapsed * f->rate;
+      if (tokens > full) tokens = full;
+    }
+    b->last_ns = now;
+  }
+  if (tokens < NANO) {
+    b->nano_tokens = tokens;
+    return 0;
+  }
+  b->nano_tokens = tokens - NANO;
+  return 1;
+}
+
+static __always_inline int send(const struct probe_record *r) {
+  if (bpf_ringbuf_output(&events, (void *)r, sizeof(*r), 0) == 0) return 1;
+  count_lost();
+  return 0;
+}
+
+// A held-back connect that ended before it was established, counted; 0 when there is no room (the
+// caller then sends it as records).
+static __always_inline int count_attempt(const struct probe_record *q, __u64 now) {
+  __u32 uid = q->uid;
+  struct probe_user_attempts *u = bpf_map_lookup_elem(&user_attempts, &uid);
+  if (!u) {
+    struct probe_user_attempts fresh = {};
+    bpf_map_update_elem(&user_attempts, &uid, &fresh, BPF_NOEXIST);
+    u = bpf_map_lookup_elem(&user_attempts, &uid);
+    if (!u) return 0;
+  }
+  struct probe_attempt_key k = {.uid = uid, .family = q->family, .dport = q->dport};
+  __builtin_memcpy(k.daddr, q->daddr, sizeof(k.daddr));
+  struct probe_attempts *a = bpf_map_lookup_elem(&attempts, &k);
+  if (!a) {
+    struct probe_attempts fresh = {.first_ns = q->time_ns, .pid = q->pid, .netns = q->netns};
+    __builtin_memcpy(fresh.comm, q->comm, sizeof(fresh.comm));
+    bpf_map_update_elem(&attempts, &k, &fresh, BPF_NOEXIST);
+    a = bpf_map_lookup_elem(&attempts, &k);
+  }
+  if (a) {
+    __sync_fetch_and_add(&a->count, 1);
+    a->last_ns = now;
+    a->pid = q->pid;
+    __builtin_memcpy(a->comm, q->comm, sizeof(a->comm));
+  } else {
+    __sync_fetch_and_add(&u->unlisted, 1);
+  }
+  __sync_fetch_and_add(&u->count, 1);
+  u->last_ns = now;
+  return 1;
+}
+
 SEC("tracepoint/sock/inet_sock_set_state")
 int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
   if (BPF_CORE_READ(ctx, protocol) != IPPROTO_TCP) return 0;
@@ -213,37 +329,45 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     int translated;
     __u64 id = current_ids(&translated);
     if (!id) return 0;
-    char comm[PROBE_COMM_LEN] = {};
-    bpf_get_current_comm(comm, sizeof(comm));
+    struct probe_record r = {};
+    bpf_get_current_comm(r.comm, sizeof(r.comm));
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-    char pcomm[PROBE_COMM_LEN] = {};
-    BPF_CORE_READ_STR_INTO(&pcomm, parent, comm);
+    BPF_CORE_READ_STR_INTO(&r.pcomm, parent, comm);
     // An SSH client's connection on any port, and its ProxyCommand's: ssh runs that as its own child
     // ("exec nc %h %p", "socat - TCP:relay:443"), and what the child connects to carries the session.
-    if (!bpf_map_lookup_elem(&ports, &dport) && !bpf_map_lookup_elem(&clients, comm) &&
-        !bpf_map_lookup_elem(&clients, pcomm))
+    if (!bpf_map_lookup_elem(&ports, &dport) && !bpf_map_lookup_elem(&clients, r.comm) &&
+        !bpf_map_lookup_elem(&clients, r.pcomm))
       return 0;
+    r.kind = PROBE_CONNECT;
+    r.sk = sk;
+    r.time_ns = bpf_ktime_get_ns();
+    addresses(&r, ctx);
+    r.pid = id >> 32;
+    r.tid = (__u32)id;
+    r.uid = (__u32)bpf_get_current_uid_gid();
+    r.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
+    struct sock *s = (struct sock *)sk;
+    r.netns = netns_of(s);
+    r.inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
+    // Beyond the user's rate the record waits: it is sent if the connection is established.
+    if (!take_token(r.uid, r.time_ns) && bpf_map_update_elem(&quiet, &sk, &r, BPF_NOEXIST) == 0) return 0;
     __u8 one = 1;
     bpf_map_update_elem(&tracked, &sk, &one, BPF_ANY);
-    struct probe_record *r = reserve(PROBE_CONNECT, sk);
-    if (!r) return 0;
-    addresses(r, ctx);
-    r->pid = id >> 32;
-    r->tid = (__u32)id;
-    r->uid = (__u32)bpf_get_current_uid_gid();
-    __builtin_memcpy(r->comm, comm, sizeof(comm));
-    __builtin_memcpy(r->pcomm, pcomm, sizeof(pcomm));
-    r->ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
-    struct sock *s = (struct sock *)sk;
-    r->netns = netns_of(s);
-    r->inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
-    bpf_ringbuf_submit(r, 0);
+    send(&r);
     return 0;
   }
 
   if (newstate == TCP_ESTABLISHED) {
-    if (!bpf_map_lookup_elem(&tracked, &sk)) return 0;
+    if (!bpf_map_lookup_elem(&tracked, &sk)) {
+      struct probe_record *q = bpf_map_lookup_elem(&quiet, &sk);
+      if (!q) return 0;
+      // A held-back connect that is a connection after all: its connect first, with its own time.
+      send(q);
+      bpf_map_delete_elem(&quiet, &sk);
+      __u8 one = 1;
+      bpf_map_update_elem(&tracked, &sk, &one, BPF_ANY);
+    }
     struct probe_record *r = reserve(PROBE_ESTABLISHED, sk);
     if (!r) return 0;
     addresses(r, ctx);
@@ -252,7 +376,16 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
   }
 
   if (newstate == TCP_CLOSE) {
-    if (!bpf_map_lookup_elem(&tracked, &sk) && !bpf_map_lookup_elem(&ports, &dport)) return 0;
+    struct probe_record *q = bpf_map_lookup_elem(&quiet, &sk);
+    if (q) {
+      // Ended before it was established: counted, or (no room to count it) sent as a connect and a close.
+      int counted = count_attempt(q, bpf_ktime_get_ns());
+      if (!counted) send(q);
+      bpf_map_delete_elem(&quiet, &sk);
+      if (counted) return 0;
+    } else if (!bpf_map_lookup_elem(&tracked, &sk) && !bpf_map_lookup_elem(&ports, &dport)) {
+      return 0;
+    }
     bpf_map_delete_elem(&tracked, &sk);
     struct probe_record *r = reserve(PROBE_CLOSE, sk);
     if (!r) return 0;

@@ -225,15 +225,21 @@ static void *poll_thread(void *arg) {
   return NULL;
 }
 
-static void free_probe(Probe *p) {
-  if (p->wake_fd >= 0) close(p->wake_fd);
-  p->wake_fd = -1;
-  if (p->rb) ring_buffer__free(p->rb);
+// The programs stop running; their maps (the ring buffer's records, the counts) stay readable.
+static void detach(Probe *p) {
   if (p->link) bpf_link__destroy(p->link);
+  p->link = NULL;
   for (size_t i = 0; i < SESSION_PROGRAM_COUNT; i++) {
     if (p->session_links[i]) bpf_link__destroy(p->session_links[i]);
     p->session_links[i] = NULL;
   }
+}
+
+static void free_probe(Probe *p) {
+  if (p->wake_fd >= 0) close(p->wake_fd);
+  p->wake_fd = -1;
+  if (p->rb) ring_buffer__free(p->rb);
+  detach(p);
   if (p->obj) bpf_object__close(p->obj);
   free(p->batch);
   p->rb = NULL;
@@ -319,6 +325,16 @@ static int fill_maps(napi_env env, Probe *p, napi_value ports, napi_value client
   return 0;
 }
 
+// The per-user rate beyond which failed connects are counted in the kernel (probe.h); 0 turns it off.
+// The rate is whole connects a second (at least one when on), as --user-rate's token bucket.
+static int set_flood(Probe *p, double rate, double burst) {
+  int fd = bpf_object__find_map_fd_by_name(p->obj, "flood");
+  if (fd < 0) return fd;
+  struct probe_flood f = {.rate = rate > 0 && rate < 1 ? 1 : (__u64)rate, .burst = (__u64)burst};
+  __u32 zero = 0;
+  return bpf_map_update_elem(fd, &zero, &f, BPF_ANY) < 0 ? -errno : 0;
+}
+
 // The initial pid namespace's inode (PROC_PID_INIT_INO, include/linux/proc_ns.h): a daemon whose own is
 // another runs in a container, and the program gives pids as that namespace numbers them.
 #define PID_NS_INIT_INO 0xEFFFFFFCu
@@ -337,17 +353,22 @@ static int set_pidns(Probe *p) {
 }
 
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool is_array = false;
   napi_valuetype cb_type = napi_undefined;
-  if (argc == 3) {
+  double rate = -1, burst = -1;
+  if (argc == 5) {
     napi_is_array(env, argv[0], &is_array);
-    napi_typeof(env, argv[2], &cb_type);
+    napi_get_value_double(env, argv[2], &rate);
+    napi_get_value_double(env, argv[3], &burst);
+    napi_typeof(env, argv[4], &cb_type);
   }
-  if (!is_array || cb_type != napi_function) {
-    napi_throw_type_error(env, NULL, "open(ports: number[], clients: string[], onRecords: (records: Buffer) => void)");
+  if (!is_array || cb_type != napi_function || !(rate >= 0) || !(burst >= 1)) {
+    napi_throw_type_error(env, NULL,
+                          "open(ports: number[], clients: string[], userRate: number, userBurst: number, "
+                          "onRecords: (records: Buffer) => void)");
     return NULL;
   }
   libbpf_log[0] = 0;
@@ -383,6 +404,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     libbpf_log[0] = 0;
   }
   if ((err = fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
+  if ((err = set_flood(p, rate, burst)) < 0) goto failed_maps;
   if ((err = set_pidns(p)) < 0) goto failed_maps;
   struct bpf_program *prog = bpf_object__find_program_by_name(p->obj, "on_state");
   p->link = prog ? bpf_program__attach(prog) : NULL;
@@ -424,7 +446,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   napi_value resource_name;
   napi_create_string_utf8(env, "SshOutboundProbe", NAPI_AUTO_LENGTH, &resource_name);
-  if (napi_create_threadsafe_function(env, argv[2], NULL, resource_name, 0, 1, NULL, NULL, p, call_js, &p->tsfn) !=
+  if (napi_create_threadsafe_function(env, argv[4], NULL, resource_name, 0, 1, NULL, NULL, p, call_js, &p->tsfn) !=
       napi_ok) {
     free_probe(p);
     free(p);
@@ -503,9 +525,12 @@ static napi_value SessionError(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// Detaches the programs (nothing more is recorded or counted), then stops the reader thread: what the
+// maps hold after it is final, for drain() and attempts().
 static napi_value Stop(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
   if (!p) return NULL;
+  if (!p->closed) detach(p);
   stop_thread(p);
   napi_value undef;
   napi_get_undefined(env, &undef);
@@ -529,10 +554,112 @@ static napi_value Drain(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!p->closed && p->rb) ring_buffer__consume(p->rb);
+  // Connects held back (beyond their user's rate, not yet ended) go out too: they are attempts the
+  // program has not counted, and after the detach it never will.
+  int qfd = p->closed ? -1 : bpf_object__find_map_fd_by_name(p->obj, "quiet");
+  size_t nq = 0;
+  __u64 *keys = NULL;
+  if (qfd >= 0) {
+    __u64 k, prev;
+    size_t cap = 0;
+    while (bpf_map_get_next_key(qfd, nq ? &prev : NULL, &k) == 0) {
+      if (nq == cap) {
+        cap = cap ? cap * 2 : 64;
+        __u64 *grown = realloc(keys, cap * sizeof *keys);
+        if (!grown) break;
+        keys = grown;
+      }
+      keys[nq++] = k;
+      prev = k;
+    }
+  }
+  size_t len = p->len + nq * sizeof(struct probe_record);
+  char *all = malloc(len ? len : 1);
+  size_t used = 0;
+  if (!all) nq = 0;  // no room for them: at least the ring buffer's records
+  if (!all && p->len) {
+    all = p->batch;
+    used = p->len;
+    p->batch = NULL;
+    p->cap = 0;
+  } else if (all) {
+    if (p->len) memcpy(all, p->batch, p->len);
+    used = p->len;
+    for (size_t i = 0; i < nq; i++) {
+      if (bpf_map_lookup_and_delete_elem(qfd, &keys[i], all + used) == 0) used += sizeof(struct probe_record);
+    }
+  }
+  free(keys);
   napi_value out;
   void *copy;
-  napi_create_buffer_copy(env, p->len, p->batch ? p->batch : "", &copy, &out);
+  napi_create_buffer_copy(env, used, all ? all : "", &copy, &out);
+  free(all);
   p->len = p->records = 0;
+  return out;
+}
+
+// What the program counted of floods (probe.h): `destinations`, the per-destination counts (struct
+// probe_attempt_key then struct probe_attempts), each taken out of the map as it is read, then `users`,
+// every user's totals since the load (uid, 4 bytes of padding, then struct probe_user_attempts). In that
+// order: the program counts a destination before its user, so every destination's user is counted too.
+static napi_value Attempts(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  napi_value out, users, dests;
+  napi_create_object(env, &out);
+  int ufd = p->closed ? -1 : bpf_object__find_map_fd_by_name(p->obj, "user_attempts");
+  int dfd = p->closed ? -1 : bpf_object__find_map_fd_by_name(p->obj, "attempts");
+  size_t urow = 8 + sizeof(struct probe_user_attempts);
+  size_t drow = sizeof(struct probe_attempt_key) + sizeof(struct probe_attempts);
+  char *ubuf = NULL, *dbuf = NULL;
+  size_t un = 0, dn = 0, ucap = 0;
+  if (dfd >= 0) {
+    // Keys first, then each taken out: deleting while walking would restart the walk.
+    struct probe_attempt_key *keys = NULL;
+    size_t nk = 0, kcap = 0;
+    struct probe_attempt_key k, prev;
+    while (bpf_map_get_next_key(dfd, nk ? &prev : NULL, &k) == 0) {
+      if (nk == kcap) {
+        kcap = kcap ? kcap * 2 : 64;
+        struct probe_attempt_key *grown = realloc(keys, kcap * sizeof *keys);
+        if (!grown) break;
+        keys = grown;
+      }
+      keys[nk++] = k;
+      prev = k;
+    }
+    dbuf = nk ? malloc(nk * drow) : NULL;
+    for (size_t i = 0; dbuf && i < nk; i++) {
+      char *row = dbuf + dn * drow;
+      memcpy(row, &keys[i], sizeof keys[i]);
+      if (bpf_map_lookup_and_delete_elem(dfd, &keys[i], row + sizeof keys[i]) == 0) dn++;
+    }
+    free(keys);
+  }
+  if (ufd >= 0) {
+    __u32 key, next, *at = NULL;
+    while (bpf_map_get_next_key(ufd, at, &next) == 0) {
+      key = next;
+      at = &key;
+      if (un == ucap) {
+        ucap = ucap ? ucap * 2 : 64;
+        char *grown = realloc(ubuf, ucap * urow);
+        if (!grown) break;
+        ubuf = grown;
+      }
+      char *row = ubuf + un * urow;
+      memset(row, 0, urow);
+      memcpy(row, &key, sizeof key);
+      if (bpf_map_lookup_elem(ufd, &key, row + 8) == 0) un++;
+    }
+  }
+  void *copy;
+  napi_create_buffer_copy(env, un * urow, ubuf ? ubuf : "", &copy, &users);
+  napi_create_buffer_copy(env, dn * drow, dbuf ? dbuf : "", &copy, &dests);
+  free(ubuf);
+  free(dbuf);
+  napi_set_named_property(env, out, "users", users);
+  napi_set_named_property(env, out, "destinations", dests);
   return out;
 }
 
@@ -574,6 +701,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "drain", fn);
   napi_create_function(env, "close", NAPI_AUTO_LENGTH, Close, NULL, &fn);
   napi_set_named_property(env, exports, "close", fn);
+  napi_create_function(env, "attempts", NAPI_AUTO_LENGTH, Attempts, NULL, &fn);
+  napi_set_named_property(env, exports, "attempts", fn);
   napi_value v;
   napi_create_uint32(env, PROBE_RECORD_VERSION, &v);
   napi_set_named_property(env, exports, "recordVersion", v);
@@ -581,5 +710,9 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "recordSize", v);
   napi_create_uint32(env, sizeof(struct probe_client_record), &v);
   napi_set_named_property(env, exports, "clientRecordSize", v);
+  napi_create_uint32(env, 8 + sizeof(struct probe_user_attempts), &v);
+  napi_set_named_property(env, exports, "userAttemptsSize", v);
+  napi_create_uint32(env, sizeof(struct probe_attempt_key) + sizeof(struct probe_attempts), &v);
+  napi_set_named_property(env, exports, "attemptsSize", v);
   return exports;
 }

@@ -4,7 +4,7 @@
 #ifndef SSH_OUTBOUND_PROBE_H
 #define SSH_OUTBOUND_PROBE_H
 
-#define PROBE_RECORD_VERSION 2
+#define PROBE_RECORD_VERSION 3
 #define PROBE_COMM_LEN 16
 #define PROBE_PATH_LEN 112
 
@@ -47,6 +47,42 @@ struct probe_record {
 struct probe_client_record {
   struct probe_record base;
   char path[PROBE_PATH_LEN];  // UNIX_CONNECT: sun_path as given (an abstract name starts with NUL)
+};
+
+// Floods, counted in the kernel (issue 19). A connect beyond its user's rate (a token bucket per uid, as
+// the daemon's flood gate has) is not sent at SYN_SENT: its record waits in the `quiet` map. Established,
+// it is sent then (with its SYN_SENT time), and the daemon's gate decides as for any other. Ended before
+// that (refused, timed out, abandoned), it is counted here instead of becoming two records: per user
+// (exact, cumulative, never deleted) and per destination (the listed detail, taken and cleared by the
+// daemon). When a map is full, the connect goes out as records as usual: nothing is dropped.
+struct probe_flood {
+  __u64 rate;   // connects a second per user, sustained; 0: no counting in the kernel
+  __u64 burst;  // at once
+};
+
+// 24 bytes.
+struct probe_attempt_key {
+  __u32 uid;
+  __u16 family;
+  __u16 dport;
+  __u8 daddr[16];
+};
+
+// 48 bytes.
+struct probe_attempts {
+  __u64 count;
+  __u64 first_ns;  // CLOCK_MONOTONIC of the first connect counted here
+  __u64 last_ns;   // and of the last end
+  __u32 pid;       // the last connecting process
+  __u32 netns;
+  char comm[PROBE_COMM_LEN];
+};
+
+// 24 bytes: a user's totals since the program was loaded.
+struct probe_user_attempts {
+  __u64 count;
+  __u64 last_ns;
+  __u64 unlisted;  // of count, those the per-destination map had no room for
 };
 
 #endif

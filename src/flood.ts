@@ -1,4 +1,4 @@
-import type { Endpoint, SourceName } from "./sources/types.ts";
+import type { CountedDestination, Endpoint, SourceName } from "./sources/types.ts";
 import { type ConnectionEvent, isEnd } from "./tracker.ts";
 import { UserBuckets } from "./user-buckets.ts";
 
@@ -87,16 +87,38 @@ class Window {
     const o = ev.action === "closed" || ev.action === "failed" ? ev.action : "unresolved";
     this.outcomes[o]++;
     const owner = ev.socket.owner;
-    if (owner && !this.pids.has(owner.pid)) {
-      if (this.pids.size < DISTINCT_MAX) this.pids.set(owner.pid, owner.comm);
-      else this.capped = true;
+    if (owner) this.process(owner.pid, owner.comm);
+    this.destination(ev.socket.remote);
+  }
+
+  /**
+   * Connects the kernel counted (failed before they were established): `count` of them, `unlisted` of
+   * which have no destination here (its map was full: the destinations are then a lower bound).
+   */
+  addCounted(count: number, unlisted: number, lastNs: bigint, dests: readonly CountedDestination[]): void {
+    this.count += count;
+    this.outcomes.failed += count;
+    if (lastNs > this.endNs) this.endNs = lastNs;
+    if (unlisted > 0) this.capped = true;
+    for (const d of dests) {
+      if (d.firstNs < this.startNs) this.startNs = d.firstNs;
+      if (d.lastNs > this.endNs) this.endNs = d.lastNs;
+      this.process(d.pid, d.comm);
+      this.destination(d.remote);
     }
-    const r = ev.socket.remote;
+  }
+
+  private process(pid: number, name: string | undefined): void {
+    if (this.pids.has(pid)) return;
+    if (this.pids.size < DISTINCT_MAX) this.pids.set(pid, name);
+    else this.capped = true;
+  }
+
+  private destination(r: Endpoint): void {
     const d = `${r.ip}|${r.port}`;
-    if (!this.dests.has(d)) {
-      if (this.dests.size < DISTINCT_MAX) this.dests.set(d, { ip: r.ip, port: r.port });
-      else this.capped = true;
-    }
+    if (this.dests.has(d)) return;
+    if (this.dests.size < DISTINCT_MAX) this.dests.set(d, { ip: r.ip, port: r.port });
+    else this.capped = true;
   }
 
   summary(nowNs: bigint, source: SourceName): SuppressedSummary {
@@ -230,14 +252,31 @@ export class FloodGate {
     this.out.summary(w.summary(nowNs, source));
   }
 
+  /** Connects the source counted itself (the kernel, beyond the same rate): into the user's summary. */
+  countedBySource(c: {
+    uid: number;
+    count: number;
+    unlisted: number;
+    lastNs: bigint;
+    destinations: readonly CountedDestination[];
+  }): void {
+    this.counts.suppressed += c.count;
+    let first = c.lastNs;
+    for (const d of c.destinations) if (d.firstNs < first) first = d.firstNs;
+    this.window(c.uid, first).addCounted(c.count, c.unlisted, c.lastNs, c.destinations);
+  }
+
   private count(ev: ConnectionEvent): void {
     this.counts.suppressed++;
-    const uid = ev.socket.uid ?? ev.socket.owner?.uid;
+    this.window(ev.socket.uid ?? ev.socket.owner?.uid, ev.startNs).add(ev);
+  }
+
+  private window(uid: number | undefined, startNs: bigint): Window {
     let w = this.windows.get(uid);
     if (!w) {
-      w = new Window(uid, ev.startNs);
+      w = new Window(uid, startNs);
       this.windows.set(uid, w);
     }
-    w.add(ev);
+    return w;
   }
 }

@@ -67,7 +67,9 @@ export class Pipeline {
     try {
       this.tracker.source = this.parts.sourceName();
       this.sessions.source = this.tracker.source;
-      if (!this.sessions.observe(obs)) this.tracker.observe(obs);
+      // Connects the kernel counted are the flood gate's already: no tracking, no enrichment.
+      if (obs.type === "attempts") this.gate.countedBySource(obs);
+      else if (!this.sessions.observe(obs)) this.tracker.observe(obs);
     } catch (error) {
       this.pipelineError(error);
     }

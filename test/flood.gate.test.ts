@@ -130,3 +130,50 @@ test("past maxHeld a connection beyond the rate is counted at once; rate 0 turns
   for (let i = 0; i < 50; i++) off.g.admit(ev(`c${i}`, "attempted", 0));
   assert.equal(off.passed.length, 50);
 });
+
+test("connects the kernel counted join the same user's summary: count, failures, destinations, processes, interval", () => {
+  const { g, summaries } = gate();
+  for (let i = 0; i < 5; i++) {
+    g.admit(ev(`c${i}`, "attempted", 1, 1000));
+    g.admit(ev(`c${i}`, "failed", 1.001, 1000));
+  }
+  const dest = (port: number, firstS: number, lastS: number, pid: number) => ({
+    remote: { ip: "127.0.0.1", port },
+    count: 10,
+    firstNs: BigInt(firstS) * S,
+    lastNs: BigInt(lastS) * S,
+    pid,
+    comm: "python3",
+  });
+  g.countedBySource({
+    uid: 1000,
+    count: 25,
+    unlisted: 5,
+    lastNs: 4n * S,
+    destinations: [dest(22, 0, 3, 4001), dest(2222, 2, 4, 9999)],
+  });
+  // Another user's counts are theirs.
+  g.countedBySource({
+    uid: 1001,
+    count: 3,
+    unlisted: 0,
+    lastNs: 2n * S,
+    destinations: [dest(22, 2, 2, 5000)],
+  });
+  g.tick(13n * S, "ebpf");
+  const mine = summaries.find((s) => s.uid === 1000) as SuppressedSummary;
+  assert.equal(mine.count, 2 + 25);
+  assert.deepEqual(mine.outcomes, { closed: 0, failed: 27, unresolved: 0 });
+  assert.equal(mine.startNs, 0n, "the interval starts at the first counted connect");
+  assert.equal(mine.endNs, 4n * S);
+  assert.deepEqual(
+    mine.destinations.map((d) => d.port),
+    [22, 2222],
+  );
+  assert.ok(mine.processes.some((p) => p.pid === 9999 && p.name === "python3"));
+  assert.equal(mine.countCapped, true, "unlisted connects make the lists a lower bound");
+  const theirs = summaries.find((s) => s.uid === 1001) as SuppressedSummary;
+  assert.equal(theirs.count, 3);
+  assert.equal(theirs.countCapped, undefined);
+  assert.equal(g.counts.suppressed, 2 + 25 + 3);
+});

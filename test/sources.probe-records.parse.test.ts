@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { decodeUtf8Escaped } from "../src/bytes.ts";
-import { CLIENT_RECORD_SIZE, parseProbeRecords, RECORD_SIZE } from "../src/sources/probe-records.ts";
+import {
+  CLIENT_RECORD_SIZE,
+  parseAttempts,
+  parseProbeRecords,
+  RECORD_SIZE,
+} from "../src/sources/probe-records.ts";
 
 // Captured from the probe on Linux 6.18 (clients: node): a process (pid 13244, parent `timeout`)
 // connected to a listener on 127.0.0.1:35937 and one on [::1]:40489, sent 1,000 bytes to each and
@@ -89,4 +94,38 @@ test("a task name of 15 bytes, and one with a byte that is not UTF-8 decoded as 
   const [e] = parseProbeRecords(r, (m) => m);
   assert.equal(e?.kind === "connect" && e.comm, "abcdefghijklmno");
   assert.equal(e?.kind === "connect" && e.parentComm, decodeUtf8Escaped(Buffer.from([0x73, 0x68, 0xff])));
+});
+
+// Captured from the probe on Linux 6.18 (ports 47001 and 47002, a rate of 1 a second, a burst of 1): as
+// root (pid 4069), three refused connects to 127.0.0.1:47001, then two to [::1]:47002. The first had the
+// bucket's token and was sent; the other four were counted in the kernel.
+const attempts = JSON.parse(
+  readFileSync(new URL("fixtures/probe-attempts.json", import.meta.url), "utf8"),
+) as {
+  users: string;
+  destinations: string;
+};
+
+test("the probe's flood counts parse into each user's totals and the destinations taken out of its map", () => {
+  const r = parseAttempts(
+    { users: Buffer.from(attempts.users, "hex"), destinations: Buffer.from(attempts.destinations, "hex") },
+    (mono) => mono + 1_000n,
+  );
+  assert.equal(r.users.length, 1);
+  assert.equal(r.users[0]?.uid, 0);
+  assert.equal(r.users[0]?.count, 4);
+  assert.equal(r.users[0]?.unlisted, 0);
+  const d = [...r.destinations].sort((a, b) => a.remote.port - b.remote.port);
+  assert.deepEqual(
+    d.map((x) => [x.uid, x.remote.ip, x.remote.port, x.count, x.comm]),
+    [
+      [0, "127.0.0.1", 47001, 2, "node"],
+      [0, "::1", 47002, 2, "node"],
+    ],
+  );
+  for (const x of d) {
+    assert.ok(x.firstNs <= x.lastNs);
+    assert.ok(x.lastNs <= (r.users[0]?.lastNs ?? 0n), "a user's last end is the latest of theirs");
+  }
+  assert.equal(d[0]?.pid, d[1]?.pid);
 });

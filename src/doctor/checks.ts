@@ -152,7 +152,7 @@ function tryAttach(): SourceError | undefined {
   const a = probeAddon();
   if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
   try {
-    a.close(a.open([22], [], () => undefined));
+    a.close(a.open([22], [], 0, 1, () => undefined));
     return undefined;
   } catch (error) {
     return attachError(error);

@@ -4,13 +4,26 @@ import { SourceError } from "./errors.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 import { nativeAddon } from "./native.ts";
 import {
+  ATTEMPTS_SIZE,
   CLIENT_RECORD_SIZE,
   type ClientEvent,
+  parseAttempts,
   parseProbeRecords,
   RECORD_SIZE,
   RECORD_VERSION,
+  USER_ATTEMPTS_SIZE,
 } from "./probe-records.ts";
-import type { Diagnostics, LossStage } from "./types.ts";
+import type { CountedDestination, Diagnostics, LossStage } from "./types.ts";
+
+/** One user's connects counted by the program since the last reading (see native/probe.h). */
+export interface CountedAttempts {
+  uid: number;
+  count: number;
+  /** Of `count`, those not in `destinations` (the program's map for them was full). */
+  unlisted: number;
+  lastNs: bigint;
+  destinations: CountedDestination[];
+}
 
 /** What the probe tells its owner. */
 export interface ProbeHandlers {
@@ -22,6 +35,8 @@ export interface ProbeHandlers {
    * or they could not be handed over from the reader thread.
    */
   lost(records: number, stage: LossStage): void;
+  /** Connects the program counted instead of sending, since the last time: one entry per user. */
+  counted(users: CountedAttempts[]): void;
   /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
   down(how: string): void;
   /** Delivering again after `down`. */
@@ -33,6 +48,11 @@ export interface BpfProbeOptions {
   ports: readonly number[];
   clients: readonly string[];
   diag: Diagnostics;
+  /**
+   * Each user's rate (and burst) of connects beyond which those that fail before they are established
+   * are counted in the kernel, not sent one by one (the flood gate's policy); rate 0, or absent: off.
+   */
+  flood?: { rate: number; burst: number };
   /** Reopens allowed within `failureWindowMs` before giving up. */
   maxFailures?: number;
   failureWindowMs?: number;
@@ -42,7 +62,14 @@ export interface BpfProbeOptions {
 type Handle = object & { readonly __probe: unique symbol };
 
 interface Addon {
-  open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Handle;
+  open(
+    ports: number[],
+    clients: string[],
+    userRate: number,
+    userBurst: number,
+    onRecords: (records: Buffer | Error) => void,
+  ): Handle;
+  attempts(h: Handle): { users: Buffer; destinations: Buffer };
   lost(h: Handle): number;
   dropped(h: Handle): number;
   sessionError(h: Handle): string | null;
@@ -54,6 +81,8 @@ interface Addon {
   recordVersion: number;
   recordSize: number;
   clientRecordSize: number;
+  userAttemptsSize: number;
+  attemptsSize: number;
 }
 
 /**
@@ -69,7 +98,9 @@ const native = nativeAddon<Addon>(
     if (
       a.recordVersion !== RECORD_VERSION ||
       a.recordSize !== RECORD_SIZE ||
-      a.clientRecordSize !== CLIENT_RECORD_SIZE
+      a.clientRecordSize !== CLIENT_RECORD_SIZE ||
+      a.userAttemptsSize !== USER_ATTEMPTS_SIZE ||
+      a.attemptsSize !== ATTEMPTS_SIZE
     ) {
       throw new Error(
         `the probe addon's records (version ${a.recordVersion}, ${a.recordSize} bytes) are not this version's; rebuild it (npm ci)`,
@@ -101,6 +132,8 @@ export class BpfProbe {
   private handle: Handle | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private lostSoFar = 0;
+  /** Each user's totals of counted connects, as last read (the program's are cumulative). */
+  private readonly attemptsSoFar = new Map<number, { count: number; unlisted: number }>();
   private droppedSoFar = 0;
   private failures: number[] = [];
   private stopping = false;
@@ -116,9 +149,13 @@ export class BpfProbe {
     this.open();
   }
 
-  /** Reads the program's count of records it could not reserve (the source calls it once a second). */
+  /**
+   * Reads the program's count of records it could not reserve, and what it counted of floods (the
+   * source calls it once a second).
+   */
   poll(): void {
     this.readLost();
+    this.readAttempts();
   }
 
   async stop(): Promise<void> {
@@ -143,8 +180,13 @@ export class BpfProbe {
     clock.useKernelMonotonic(() => a.monotonicNs());
     const t0 = process.hrtime.bigint();
     try {
-      this.handle = a.open([...this.opts.ports], [...this.opts.clients], (records) =>
-        this.onRecords(records),
+      const flood = this.opts.flood ?? { rate: 0, burst: 1 };
+      this.handle = a.open(
+        [...this.opts.ports],
+        [...this.opts.clients],
+        flood.rate,
+        Math.max(1, flood.burst),
+        (records) => this.onRecords(records),
       );
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -165,6 +207,7 @@ export class BpfProbe {
     // A new program counts from zero.
     this.lostSoFar = 0;
     this.droppedSoFar = 0;
+    this.attemptsSoFar.clear();
   }
 
   /**
@@ -180,6 +223,7 @@ export class BpfProbe {
     while (a.pending(h) > 0) await new Promise((r) => setImmediate(r));
     this.onRecords(a.drain(h));
     this.readLost();
+    this.readAttempts();
     this.handle = undefined;
     a.close(h);
   }
@@ -199,6 +243,42 @@ export class BpfProbe {
       if (ev.kind === "unix-connect" || ev.kind === "exit") this.on.client(ev);
       else this.on.event(ev);
     }
+  }
+
+  /**
+   * What the program counted of floods since the last reading, per user: how many, how many of them
+   * are not in `destinations` (that map was full), the destinations (taken out of the program's map)
+   * and when the last of them ended.
+   */
+  private readAttempts(): void {
+    const h = this.handle;
+    const a = probeAddon();
+    if (!h || !a) return;
+    const rows = parseAttempts(a.attempts(h), (mono) => clock.kernelToWallNs(mono));
+    const out = new Map<number, CountedAttempts>();
+    for (const u of rows.users) {
+      const before = this.attemptsSoFar.get(u.uid) ?? { count: 0, unlisted: 0 };
+      if (u.count === before.count) continue;
+      this.attemptsSoFar.set(u.uid, { count: u.count, unlisted: u.unlisted });
+      out.set(u.uid, {
+        uid: u.uid,
+        count: u.count - before.count,
+        unlisted: u.unlisted - before.unlisted,
+        lastNs: u.lastNs,
+        destinations: [],
+      });
+    }
+    // The destinations are taken before the totals are read, and the program counts a destination
+    // before its user: each destination's user is here (with a count of 0 only if the two raced).
+    for (const { uid, ...d } of rows.destinations) {
+      let u = out.get(uid);
+      if (!u) {
+        u = { uid, count: 0, unlisted: 0, lastNs: d.lastNs, destinations: [] };
+        out.set(uid, u);
+      }
+      u.destinations.push(d);
+    }
+    if (out.size > 0) this.on.counted([...out.values()]);
   }
 
   private readLost(): void {

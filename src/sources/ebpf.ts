@@ -10,6 +10,8 @@ export interface EbpfOptions {
   ports: readonly number[];
   clients: readonly string[];
   diag: Diagnostics;
+  /** Each user's rate of connects beyond which failed ones are counted in the kernel (the flood gate's). */
+  flood?: { rate: number; burst: number };
   /** How often /proc is polled while the probe is down (ms; the procfs interval). */
   intervalMs?: number;
   maxFailures?: number;
@@ -36,7 +38,7 @@ export class EbpfSource implements Source {
   private guard: Guard | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private gapTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { lost: 0, gaps: 0, gap_polls: 0 };
+  private readonly counters = { lost: 0, gaps: 0, gap_polls: 0, kernel_counted: 0 };
   private pictured = false;
   /** When the probe's loss counters were last read: a loss it reports happened after this. */
   private lastLossPoll: bigint | undefined;
@@ -78,6 +80,14 @@ export class EbpfSource implements Source {
         // The count is read once a second: the loss happened since the last read.
         events.lost?.({ stage, count: n, sinceNs: this.lastLossPoll ?? now, untilNs: now });
       },
+      counted: (users) =>
+        guard.run(() => {
+          const now = clock.nowNs();
+          for (const u of users) {
+            this.counters.kernel_counted += u.count;
+            events.emit({ type: "attempts", timeNs: now, ...u });
+          }
+        }),
       down: () => {
         table.probeDown();
         this.watchGap(true);

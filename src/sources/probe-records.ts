@@ -1,7 +1,7 @@
 import { decodeUtf8Escaped } from "../bytes.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 import { formatAddress } from "./proc-net.ts";
-import { TCP_STATES } from "./types.ts";
+import { type CountedDestination, TCP_STATES } from "./types.ts";
 
 /**
  * The records of the BPF program (native/probe.h, little-endian on every architecture this runs on) as
@@ -12,7 +12,7 @@ import { TCP_STATES } from "./types.ts";
  */
 export const RECORD_SIZE = 136;
 export const CLIENT_RECORD_SIZE = 248;
-export const RECORD_VERSION = 2;
+export const RECORD_VERSION = 3;
 
 const KIND = { connect: 1, established: 2, close: 3, unixConnect: 4, exit: 5 } as const;
 
@@ -157,4 +157,55 @@ export function parseProbeRecords(
     } else unknown();
   }
   return out;
+}
+
+/** A user's totals of connects the program counted instead of sending (since it was loaded). */
+export interface UserAttempts {
+  uid: number;
+  count: number;
+  lastNs: bigint;
+  /** Of `count`, those not in the per-destination counts (that map was full). */
+  unlisted: number;
+}
+
+/** Connects to one destination by one user, counted by the program since the last reading. */
+export interface DestinationAttempts extends CountedDestination {
+  uid: number;
+}
+
+/** `struct probe_user_attempts` after its uid (and 4 bytes of padding). */
+export const USER_ATTEMPTS_SIZE = 32;
+/** `struct probe_attempt_key` then `struct probe_attempts`. */
+export const ATTEMPTS_SIZE = 72;
+
+/** The addon's `attempts()` rows (native/probe.c), times turned to wall-clock ns by `toWall`. */
+export function parseAttempts(
+  rows: { users: Buffer; destinations: Buffer },
+  toWall: (monoNs: bigint) => bigint,
+): { users: UserAttempts[]; destinations: DestinationAttempts[] } {
+  const users: UserAttempts[] = [];
+  const u = rows.users;
+  for (let o = 0; o + USER_ATTEMPTS_SIZE <= u.length; o += USER_ATTEMPTS_SIZE) {
+    users.push({
+      uid: u.readUInt32LE(o),
+      count: Number(u.readBigUInt64LE(o + 8)),
+      lastNs: toWall(u.readBigUInt64LE(o + 16)),
+      unlisted: Number(u.readBigUInt64LE(o + 24)),
+    });
+  }
+  const destinations: DestinationAttempts[] = [];
+  const d = rows.destinations;
+  for (let o = 0; o + ATTEMPTS_SIZE <= d.length; o += ATTEMPTS_SIZE) {
+    const dst = address(d, o + 8, d.readUInt16LE(o + 4));
+    destinations.push({
+      uid: d.readUInt32LE(o),
+      remote: { ip: dst.ip, port: d.readUInt16LE(o + 6) },
+      count: Number(d.readBigUInt64LE(o + 24)),
+      firstNs: toWall(d.readBigUInt64LE(o + 32)),
+      lastNs: toWall(d.readBigUInt64LE(o + 40)),
+      pid: d.readUInt32LE(o + 48),
+      comm: comm(d, o + 56),
+    });
+  }
+  return { users, destinations };
 }

@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import { LoggerError } from "../errors.ts";
+import { floodPolicy } from "../flood.ts";
 import { EbpfSource } from "./ebpf.ts";
 import { checkEbpf } from "./ebpf-check.ts";
 import { asSourceError } from "./errors.ts";
@@ -31,11 +32,17 @@ export function selectSource(config: Config, diag: Diagnostics): Source {
   }
   if (config.source === "ebpf") {
     return new Required(
-      named(new EbpfSource({ ...config, diag }), `ebpf (chosen with --source): ${check.reason}`),
+      named(new EbpfSource(ebpfOptions(config, diag)), `ebpf (chosen with --source): ${check.reason}`),
     );
   }
-  const ebpf = named(new EbpfSource({ ...config, diag }), `ebpf (auto): ${check.reason}`);
+  const ebpf = named(new EbpfSource(ebpfOptions(config, diag)), `ebpf (auto): ${check.reason}`);
   return new FallbackSource(ebpf, procfs, diag);
+}
+
+/** The eBPF source counts floods in the kernel with the flood gate's own policy (--user-rate). */
+function ebpfOptions(config: Config, diag: Diagnostics) {
+  const { rate, burst } = floodPolicy(config.userRate);
+  return { ...config, diag, flood: { rate, burst } };
 }
 
 /** A source the operator named: failing to start is a usage error (exit 2), not a reason to fall back. */

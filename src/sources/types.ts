@@ -96,10 +96,34 @@ export type Observation =
       outcome?: "unknown";
       afterNs?: bigint;
     }
+  /**
+   * ebpf: one user's connects beyond their rate that ended before they were established, counted in
+   * the kernel since the last such observation (not sent one by one: see native/probe.h).
+   */
+  | {
+      type: "attempts";
+      timeNs: bigint;
+      uid: number;
+      count: number;
+      /** Of `count`, those not in `destinations` (the kernel's map for them was full). */
+      unlisted: number;
+      lastNs: bigint;
+      destinations: CountedDestination[];
+    }
   /** A client began a session over a master's connection. */
   | { type: "session-open"; timeNs: bigint; session: MuxSession }
   /** It ended (exited); with `afterNs` when the end was found by polling: it happened after that. */
   | { type: "session-close"; timeNs: bigint; key: string; afterNs?: bigint };
+
+/** Connects to one destination counted in the kernel: how many, when, and the last process making them. */
+export interface CountedDestination {
+  remote: Endpoint;
+  count: number;
+  firstNs: bigint;
+  lastNs: bigint;
+  pid: number;
+  comm: string;
+}
 
 export interface SourceStats {
   /** Observations the source knows it could not deliver (kernel ring buffer overruns, parse failures). */

@@ -18,7 +18,10 @@ export function reportCommand(): Command<[string[]]> {
     .option("--since <time>", "sessions going on since this ISO time or this long ago (30m, 24h, 7d)")
     .option("--until <time>", "sessions started until this ISO time or this long ago")
     .option("--user <name>", "sessions of this local user")
-    .option("--target <host>", "to this typed host, user@host[:port], destination ip or ip:port")
+    .option(
+      "--target <host>",
+      "to this typed host, user@host[:port], destination ip or ip:port ([ipv6]:port)",
+    )
     .option("--process <name>", "made by this process name (ssh, scp, sftp, …)")
     .option("--failed", "only failed connection attempts")
     .option(

@@ -1,3 +1,5 @@
+import { endpoint } from "./endpoint.ts";
+
 /** The parts of a typed target that its rendering needs (the enricher's SshTarget, or report's record). */
 export interface TargetParts {
   user?: string | undefined;
@@ -10,7 +12,5 @@ export interface TargetParts {
  * be read as part of the address. The one rendering used by the text format, `report` and `list`.
  */
 export function typedTarget(t: TargetParts): string {
-  const host = t.host ?? "?";
-  const h = host.includes(":") ? `[${host}]` : host;
-  return `${t.user ? `${t.user}@` : ""}${h}${t.port ? `:${t.port}` : ""}`;
+  return `${t.user ? `${t.user}@` : ""}${endpoint(t.host ?? "?", t.port || undefined)}`;
 }

@@ -1,4 +1,5 @@
 import { isoNs } from "../clock.ts";
+import { endpoint } from "./endpoint.ts";
 import { kv } from "./escape.ts";
 import {
   type AncestorRecord,
@@ -164,10 +165,6 @@ function suppressedFields(s: SuppressedSummary): string {
     kv("capped", s.countCapped ? "yes" : undefined) +
     kv("source", s.source)
   );
-}
-
-function endpoint(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { endpoint } from "../format/endpoint.ts";
 import type { Session } from "./sessions.ts";
 
 export type GroupBy = "user" | "target" | "process" | "host";
@@ -14,7 +15,7 @@ export interface Group {
 
 const KEY: Record<GroupBy, (s: Session) => string> = {
   user: (s) => s.user ?? "?",
-  target: (s) => s.target ?? (s.destIp ? `${s.destIp}:${s.destPort}` : "?"),
+  target: (s) => s.target ?? (s.destIp ? endpoint(s.destIp, s.destPort) : "?"),
   process: (s) => s.process ?? "?",
   // Two hosts of one name stay apart by the start of their machine id.
   host: (s) => hostLabel(s),

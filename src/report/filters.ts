@@ -1,4 +1,5 @@
 import { InvalidOptionError } from "../errors.ts";
+import { endpoint, unbracketed } from "../format/endpoint.ts";
 import type { Gap, Notice, Session } from "./sessions.ts";
 
 export interface Filters {
@@ -41,10 +42,12 @@ export function matches(s: Session, f: Filters): boolean {
   if (f.user !== undefined && s.user !== f.user) return false;
   if (f.process !== undefined && s.process !== f.process) return false;
   if (f.target !== undefined) {
-    const dest = s.destIp === undefined ? undefined : `${s.destIp}:${s.destPort}`;
+    // As written anywhere: the typed target (with or without its user), the host typed, the address
+    // connected to, or it and the port (`[2001:db8::1]:22`); an address may come in brackets.
+    const dest = s.destIp === undefined ? undefined : endpoint(s.destIp, s.destPort);
     const typedHostPort = s.target?.replace(/^[^@]*@/, "");
     const candidates = [s.targetHost, s.target, typedHostPort, s.destIp, dest];
-    if (!candidates.includes(f.target)) return false;
+    if (!candidates.includes(f.target) && !candidates.includes(unbracketed(f.target))) return false;
   }
   return true;
 }

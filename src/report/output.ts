@@ -1,3 +1,4 @@
+import { endpoint } from "../format/endpoint.ts";
 import { escapeText } from "../format/escape.ts";
 import type { Gap, Notice, Session } from "./sessions.ts";
 
@@ -57,7 +58,7 @@ const COLUMNS: Column[] = [
   {
     title: "DESTINATION",
     width: 22,
-    cell: (s) => (s.destIp ? `${s.destIp}:${s.destPort}` : s.via ? `via ${s.via.slice(0, 18)}` : ""),
+    cell: (s) => (s.destIp ? endpoint(s.destIp, s.destPort) : s.via ? `via ${s.via.slice(0, 18)}` : ""),
   },
   { title: "SENT/RECV", width: 11, cell: bytesCell },
   { title: "MUX", width: 3, cell: (s) => (s.muxSessions ? String(s.muxSessions) : "") },

@@ -1,0 +1,211 @@
+import { decodeUtf8Escaped } from "../../bytes.ts";
+import { formatAddress } from "../procfs/proc-net.ts";
+import { type CountedDestination, TCP_STATES } from "../types.ts";
+import type { KernelEvent } from "./kernel-table.ts";
+
+/**
+ * The records of the BPF program (native/probe.h, little-endian on every architecture this runs on) as
+ * KernelEvents (a TCP socket's transitions: `struct probe_record`, 136 bytes) and ClientEvents (an SSH
+ * client's connect to a unix socket, and its exit: `struct probe_client_record`, 248 bytes). Both have
+ * `kind` at the same offset, which tells the size of each record in the stream. Times are CLOCK_MONOTONIC; `toWall` turns them
+ * into wall-clock ns. A record of an unknown kind is counted, not guessed at.
+ */
+export const RECORD_SIZE = 136;
+export const CLIENT_RECORD_SIZE = 248;
+export const RECORD_VERSION = 3;
+
+const KIND = { connect: 1, established: 2, close: 3, unixConnect: 4, exit: 5 } as const;
+
+/** What the probe says about SSH client processes, for sessions over a control master (mux.ts). */
+export type ClientEvent =
+  | {
+      kind: "unix-connect";
+      pid: number;
+      uid: number;
+      ppid: number;
+      comm: string;
+      parentComm: string;
+      /** The address given to connect(): a path, or "@name" for an abstract one. */
+      path: string;
+      timeNs: bigint;
+    }
+  | { kind: "exit"; pid: number; comm: string; timeNs: bigint };
+const AF_INET6 = 10;
+
+const at = {
+  sk: 0,
+  time: 8,
+  bytesAcked: 16,
+  bytesReceived: 24,
+  inode: 32,
+  kind: 40,
+  pid: 44,
+  tid: 48,
+  uid: 52,
+  ppid: 56,
+  netns: 60,
+  family: 64,
+  sport: 66,
+  dport: 68,
+  oldState: 70,
+  saddr: 72,
+  daddr: 88,
+  comm: 104,
+  pcomm: 120,
+  path: 136,
+} as const;
+
+const PATH_LEN = 112;
+
+/** sun_path: NUL-terminated; an abstract name starts with a NUL and is shown with "@". */
+function unixPath(b: Buffer, off: number): string {
+  const abstract = b[off] === 0;
+  const from = abstract ? off + 1 : off;
+  const end = b.indexOf(0, from);
+  const to = end < 0 || end > off + PATH_LEN ? off + PATH_LEN : end;
+  return `${abstract ? "@" : ""}${decodeUtf8Escaped(b.subarray(from, to))}`;
+}
+
+/**
+ * A task name: up to 16 bytes, NUL-terminated, decoded as the enricher decodes /proc/PID/stat's (bytes
+ * that are not UTF-8 kept), so the two compare equal for the same task.
+ */
+function comm(b: Buffer, off: number): string {
+  const end = b.indexOf(0, off);
+  return decodeUtf8Escaped(b.subarray(off, end < 0 || end > off + 16 ? off + 16 : end));
+}
+
+/** An address as the rest of the source writes it: IPv4-mapped IPv6 is given as IPv4. */
+function address(b: Buffer, off: number, family: number): { ip: string; family: "ipv4" | "ipv6" } {
+  // IPv4, the usual case, without an array in between: records come by the thousand in a flood.
+  if (family !== AF_INET6)
+    return { ip: `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`, family: "ipv4" };
+  return formatAddress([...b.subarray(off, off + 16)]);
+}
+
+/** The kernel's socket address as hex, from its two halves (no BigInt for an id). */
+function hex64(b: Buffer, off: number): string {
+  const hi = b.readUInt32LE(off + 4);
+  const lo = b.readUInt32LE(off).toString(16);
+  return hi === 0 ? lo : hi.toString(16) + lo.padStart(8, "0");
+}
+
+export function parseProbeRecords(
+  buf: Buffer,
+  toWall: (monoNs: bigint) => bigint,
+  unknown: () => void = () => undefined,
+): (KernelEvent | ClientEvent)[] {
+  const out: (KernelEvent | ClientEvent)[] = [];
+  for (let o = 0, size = RECORD_SIZE; o + RECORD_SIZE <= buf.length; o += size) {
+    const kind = buf.readUInt32LE(o + at.kind);
+    size = kind === KIND.unixConnect || kind === KIND.exit ? CLIENT_RECORD_SIZE : RECORD_SIZE;
+    if (o + size > buf.length) break;
+    const sk = hex64(buf, o + at.sk);
+    const timeNs = toWall(buf.readBigUInt64LE(o + at.time));
+    const family = buf.readUInt16LE(o + at.family);
+    if (kind === KIND.connect) {
+      const dst = address(buf, o + at.daddr, family);
+      out.push({
+        kind: "connect",
+        sk,
+        pid: buf.readUInt32LE(o + at.pid),
+        tid: buf.readUInt32LE(o + at.tid),
+        uid: buf.readUInt32LE(o + at.uid),
+        ppid: buf.readUInt32LE(o + at.ppid),
+        parentComm: comm(buf, o + at.pcomm),
+        netns: buf.readUInt32LE(o + at.netns),
+        inode: Number(buf.readBigUInt64LE(o + at.inode)),
+        family: dst.family,
+        dport: buf.readUInt16LE(o + at.dport),
+        daddr: dst.ip,
+        timeNs,
+        comm: comm(buf, o + at.comm),
+      });
+    } else if (kind === KIND.established) {
+      const src = address(buf, o + at.saddr, family);
+      out.push({ kind: "established", sk, sport: buf.readUInt16LE(o + at.sport), saddr: src.ip, timeNs });
+    } else if (kind === KIND.close) {
+      const src = address(buf, o + at.saddr, family);
+      const dst = address(buf, o + at.daddr, family);
+      out.push({
+        kind: "close",
+        sk,
+        oldState: TCP_STATES[buf.readUInt16LE(o + at.oldState)] ?? "UNKNOWN",
+        bytesAcked: Number(buf.readBigUInt64LE(o + at.bytesAcked)),
+        bytesReceived: Number(buf.readBigUInt64LE(o + at.bytesReceived)),
+        timeNs,
+        family: dst.family,
+        sport: buf.readUInt16LE(o + at.sport),
+        dport: buf.readUInt16LE(o + at.dport),
+        netns: buf.readUInt32LE(o + at.netns),
+        saddr: src.ip,
+        daddr: dst.ip,
+      });
+    } else if (kind === KIND.unixConnect) {
+      out.push({
+        kind: "unix-connect",
+        pid: buf.readUInt32LE(o + at.pid),
+        uid: buf.readUInt32LE(o + at.uid),
+        ppid: buf.readUInt32LE(o + at.ppid),
+        comm: comm(buf, o + at.comm),
+        parentComm: comm(buf, o + at.pcomm),
+        path: unixPath(buf, o + at.path),
+        timeNs,
+      });
+    } else if (kind === KIND.exit) {
+      out.push({ kind: "exit", pid: buf.readUInt32LE(o + at.pid), comm: comm(buf, o + at.comm), timeNs });
+    } else unknown();
+  }
+  return out;
+}
+
+/** A user's totals of connects the program counted instead of sending (since it was loaded). */
+export interface UserAttempts {
+  uid: number;
+  count: number;
+  lastNs: bigint;
+  /** Of `count`, those not in the per-destination counts (that map was full). */
+  unlisted: number;
+}
+
+/** Connects to one destination by one user, counted by the program since the last reading. */
+export interface DestinationAttempts extends CountedDestination {
+  uid: number;
+}
+
+/** `struct probe_user_attempts` after its uid (and 4 bytes of padding). */
+export const USER_ATTEMPTS_SIZE = 32;
+/** `struct probe_attempt_key` then `struct probe_attempts`. */
+export const ATTEMPTS_SIZE = 72;
+
+/** The addon's `attempts()` rows (native/probe.c), times turned to wall-clock ns by `toWall`. */
+export function parseAttempts(
+  rows: { users: Buffer; destinations: Buffer },
+  toWall: (monoNs: bigint) => bigint,
+): { users: UserAttempts[]; destinations: DestinationAttempts[] } {
+  const users: UserAttempts[] = [];
+  const u = rows.users;
+  for (let o = 0; o + USER_ATTEMPTS_SIZE <= u.length; o += USER_ATTEMPTS_SIZE) {
+    users.push({
+      uid: u.readUInt32LE(o),
+      count: Number(u.readBigUInt64LE(o + 8)),
+      lastNs: toWall(u.readBigUInt64LE(o + 16)),
+      unlisted: Number(u.readBigUInt64LE(o + 24)),
+    });
+  }
+  const destinations: DestinationAttempts[] = [];
+  const d = rows.destinations;
+  for (let o = 0; o + ATTEMPTS_SIZE <= d.length; o += ATTEMPTS_SIZE) {
+    const dst = address(d, o + 8, d.readUInt16LE(o + 4));
+    destinations.push({
+      uid: d.readUInt32LE(o),
+      remote: { ip: dst.ip, port: d.readUInt16LE(o + 6) },
+      count: Number(d.readBigUInt64LE(o + 24)),
+      firstNs: toWall(d.readBigUInt64LE(o + 32)),
+      lastNs: toWall(d.readBigUInt64LE(o + 40)),
+      pid: d.readUInt32LE(o + 48),
+      comm: comm(d, o + 56),
+    });
+  }
+  return { users, destinations };
+}

@@ -1,0 +1,340 @@
+import { createRequire } from "node:module";
+import { clock } from "../../clock.ts";
+import { SourceError } from "../errors.ts";
+import { nativeAddon } from "../native.ts";
+import type { CountedDestination, Diagnostics, LossStage } from "../types.ts";
+import type { KernelEvent } from "./kernel-table.ts";
+import {
+  ATTEMPTS_SIZE,
+  CLIENT_RECORD_SIZE,
+  type ClientEvent,
+  parseAttempts,
+  parseProbeRecords,
+  RECORD_SIZE,
+  RECORD_VERSION,
+  USER_ATTEMPTS_SIZE,
+} from "./probe-records.ts";
+
+/** One user's connects counted by the program since the last reading (see native/probe.h). */
+export interface CountedAttempts {
+  uid: number;
+  count: number;
+  /** Of `count`, those not in `destinations` (the program's map for them was full). */
+  unlisted: number;
+  lastNs: bigint;
+  destinations: CountedDestination[];
+}
+
+/** What the probe tells its owner. */
+export interface ProbeHandlers {
+  event(ev: KernelEvent): void;
+  /** An SSH client connected to a unix socket, or exited (sessions over a control master). */
+  client(ev: ClientEvent): void;
+  /**
+   * Records lost since the last poll: the program could not reserve them (its ring buffer was full),
+   * or they could not be handed over from the reader thread.
+   */
+  lost(records: number, stage: LossStage): void;
+  /** Connects the program counted instead of sending, since the last time: one entry per user. */
+  counted(users: CountedAttempts[]): void;
+  /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
+  down(how: string): void;
+  /** Delivering again after `down`. */
+  up(): void;
+  gaveUp(error: SourceError): void;
+}
+
+export interface BpfProbeOptions {
+  ports: readonly number[];
+  clients: readonly string[];
+  diag: Diagnostics;
+  /**
+   * Each user's rate (and burst) of connects beyond which those that fail before they are established
+   * are counted in the kernel, not sent one by one (the flood gate's policy); rate 0, or absent: off.
+   */
+  flood?: { rate: number; burst: number };
+  /** Reopens allowed within `failureWindowMs` before giving up. */
+  maxFailures?: number;
+  failureWindowMs?: number;
+  backoffMs?: number;
+}
+
+type Handle = object & { readonly __probe: unique symbol };
+
+interface Addon {
+  open(
+    ports: number[],
+    clients: string[],
+    userRate: number,
+    userBurst: number,
+    onRecords: (records: Buffer | Error) => void,
+  ): Handle;
+  attempts(h: Handle): { users: Buffer; destinations: Buffer };
+  lost(h: Handle): number;
+  dropped(h: Handle): number;
+  sessionError(h: Handle): string | null;
+  stop(h: Handle): void;
+  pending(h: Handle): number;
+  drain(h: Handle): Buffer;
+  close(h: Handle): void;
+  monotonicNs(): bigint;
+  recordVersion: number;
+  recordSize: number;
+  clientRecordSize: number;
+  userAttemptsSize: number;
+  attemptsSize: number;
+}
+
+/**
+ * The loader addon (native/probe.c, linked with libbpf, the BPF object inside it), or null when it was
+ * not built (no clang or libbpf-dev at `npm ci`) or cannot load (no libbpf1).
+ */
+const native = nativeAddon<Addon>(
+  () =>
+    typeof require === "function"
+      ? require("../../../build/Release/probe.node")
+      : createRequire(import.meta.url)("../../../build/Release/probe.node"),
+  (a) => {
+    if (
+      a.recordVersion !== RECORD_VERSION ||
+      a.recordSize !== RECORD_SIZE ||
+      a.clientRecordSize !== CLIENT_RECORD_SIZE ||
+      a.userAttemptsSize !== USER_ATTEMPTS_SIZE ||
+      a.attemptsSize !== ATTEMPTS_SIZE
+    ) {
+      throw new Error(
+        `the probe addon's records (version ${a.recordVersion}, ${a.recordSize} bytes) are not this version's; rebuild it (npm ci)`,
+      );
+    }
+  },
+);
+
+export function probeAddon(): Addon | null {
+  return native.get();
+}
+
+export function probeLoadError(): string {
+  return native.error();
+}
+
+/** An error of the addon's open() as a SourceError: the errno's name first, the cause kept. */
+export function attachError(error: unknown): SourceError {
+  const code = (error as NodeJS.ErrnoException).code;
+  return new SourceError("ERR_PROBE_ATTACH", `${code ? `${code}: ` : ""}${(error as Error).message}`, error);
+}
+
+/**
+ * Our BPF program on sock:inet_sock_set_state, loaded into this process through libbpf. Records come
+ * in batches from the addon's ring-buffer thread; the program's own count of records it could not
+ * reserve is read when the source asks (once a second, with its other checks: one timer, not two). Attaching takes tens of milliseconds (no compiler at run time).
+ */
+export class BpfProbe {
+  private handle: Handle | undefined;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private lostSoFar = 0;
+  /** Each user's totals of counted connects, as last read (the program's are cumulative). */
+  private readonly attemptsSoFar = new Map<number, { count: number; unlisted: number }>();
+  private droppedSoFar = 0;
+  private failures: number[] = [];
+  private stopping = false;
+  readonly counters = { kernel_events: 0, unknown_records: 0, reopens: 0, attach_ms: 0 };
+
+  constructor(
+    private readonly opts: BpfProbeOptions,
+    private readonly on: ProbeHandlers,
+  ) {}
+
+  /** Loads and attaches; throws a SourceError with the step that failed and the errno's name. */
+  async start(): Promise<void> {
+    this.open();
+  }
+
+  /**
+   * Reads the program's count of records it could not reserve, and what it counted of floods (the
+   * source calls it once a second).
+   */
+  poll(): void {
+    this.readLost();
+    this.readAttempts();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.close();
+  }
+
+  /** Nothing of the probe's is waiting to be handed to us (records may still be in the kernel's ring). */
+  get drained(): boolean {
+    const a = probeAddon();
+    return !this.handle || !a || a.pending(this.handle) === 0;
+  }
+
+  private open(): void {
+    const a = probeAddon();
+    if (!a)
+      throw new SourceError(
+        "ERR_PROBE_UNAVAILABLE",
+        `the eBPF probe addon is not available: ${native.error()}`,
+      );
+    clock.useKernelMonotonic(() => a.monotonicNs());
+    const t0 = process.hrtime.bigint();
+    try {
+      const flood = this.opts.flood ?? { rate: 0, burst: 1 };
+      this.handle = a.open(
+        [...this.opts.ports],
+        [...this.opts.clients],
+        flood.rate,
+        Math.max(1, flood.burst),
+        (records) => this.onRecords(records),
+      );
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new SourceError(
+        "ERR_PROBE_ATTACH",
+        `${code ? `${code}: ` : ""}${(error as Error).message}`,
+        error,
+      );
+    }
+    this.counters.attach_ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const why = a.sessionError(this.handle);
+    if (why !== null) {
+      this.opts.diag.once(
+        "probe-sessions",
+        `the eBPF probe cannot follow sessions over a control master here (${why}: syscall tracepoints); connections are logged as usual`,
+      );
+    }
+    // A new program counts from zero.
+    this.lostSoFar = 0;
+    this.droppedSoFar = 0;
+    this.attemptsSoFar.clear();
+  }
+
+  /**
+   * Detaches without losing a record: the ring buffer thread stops, the batches it handed over are
+   * delivered, what is still in the ring buffer is read and delivered, the lost count is read; then
+   * the probe is freed.
+   */
+  private async close(): Promise<void> {
+    const h = this.handle;
+    const a = probeAddon();
+    if (!h || !a) return;
+    a.stop(h);
+    while (a.pending(h) > 0) await new Promise((r) => setImmediate(r));
+    this.onRecords(a.drain(h));
+    this.readLost();
+    this.readAttempts();
+    this.handle = undefined;
+    a.close(h);
+  }
+
+  private onRecords(records: Buffer | Error): void {
+    if (records instanceof Error) {
+      this.failed(`the ring buffer failed (${(records as NodeJS.ErrnoException).code}: ${records.message})`);
+      return;
+    }
+    const events = parseProbeRecords(
+      records,
+      (mono) => clock.kernelToWallNs(mono),
+      () => this.counters.unknown_records++,
+    );
+    this.counters.kernel_events += events.length;
+    for (const ev of events) {
+      if (ev.kind === "unix-connect" || ev.kind === "exit") this.on.client(ev);
+      else this.on.event(ev);
+    }
+  }
+
+  /**
+   * What the program counted of floods since the last reading, per user: how many, how many of them
+   * are not in `destinations` (that map was full), the destinations (taken out of the program's map)
+   * and when the last of them ended.
+   */
+  private readAttempts(): void {
+    const h = this.handle;
+    const a = probeAddon();
+    if (!h || !a) return;
+    const rows = parseAttempts(a.attempts(h), (mono) => clock.kernelToWallNs(mono));
+    const out = new Map<number, CountedAttempts>();
+    for (const u of rows.users) {
+      const before = this.attemptsSoFar.get(u.uid) ?? { count: 0, unlisted: 0 };
+      if (u.count === before.count) continue;
+      this.attemptsSoFar.set(u.uid, { count: u.count, unlisted: u.unlisted });
+      out.set(u.uid, {
+        uid: u.uid,
+        count: u.count - before.count,
+        unlisted: u.unlisted - before.unlisted,
+        lastNs: u.lastNs,
+        destinations: [],
+      });
+    }
+    // The destinations are taken before the totals are read, and the program counts a destination
+    // before its user: each destination's user is here (with a count of 0 only if the two raced).
+    for (const { uid, ...d } of rows.destinations) {
+      let u = out.get(uid);
+      if (!u) {
+        u = { uid, count: 0, unlisted: 0, lastNs: d.lastNs, destinations: [] };
+        out.set(uid, u);
+      }
+      u.destinations.push(d);
+    }
+    if (out.size > 0) this.on.counted([...out.values()]);
+  }
+
+  private readLost(): void {
+    const h = this.handle;
+    const a = probeAddon();
+    if (!h || !a) return;
+    const now = a.lost(h);
+    if (now > this.lostSoFar) {
+      const n = now - this.lostSoFar;
+      this.lostSoFar = now;
+      this.opts.diag.warn(
+        `the eBPF probe's ring buffer was full: ${n} records lost (${now} since it attached)`,
+      );
+      this.on.lost(n, "ring-buffer");
+    }
+    const dropped = a.dropped(h);
+    if (dropped > this.droppedSoFar) {
+      const n = dropped - this.droppedSoFar;
+      this.droppedSoFar = dropped;
+      this.opts.diag.warn(`the eBPF probe's reader could not hand over ${n} records (${dropped} in all)`);
+      this.on.lost(n, "hand-over");
+    }
+  }
+
+  /** The probe stopped delivering: closed, reopened after a backoff, given up after repeated failures. */
+  private failed(how: string): void {
+    if (this.stopping) return;
+    void this.close().then(() => this.reopenLater(how));
+  }
+
+  private reopenLater(how: string): void {
+    if (this.stopping) return;
+    this.on.down(how);
+    const now = Date.now();
+    const window = this.opts.failureWindowMs ?? 300_000;
+    this.failures = [...this.failures.filter((t) => now - t < window), now];
+    if (this.failures.length >= (this.opts.maxFailures ?? 5)) {
+      this.stopping = true;
+      this.on.gaveUp(
+        new SourceError(
+          "ERR_PROBE_EXITED",
+          `the eBPF probe failed ${this.failures.length} times within ${window / 1000} s (last: ${how})`,
+        ),
+      );
+      return;
+    }
+    const delay = (this.opts.backoffMs ?? 1000) * 2 ** (this.failures.length - 1);
+    this.opts.diag.warn(`${how}; reopening the probe in ${delay} ms; /proc is polled meanwhile`);
+    this.restartTimer = setTimeout(() => {
+      try {
+        this.open();
+        this.counters.reopens++;
+        this.on.up();
+      } catch (error) {
+        this.failed((error as Error).message);
+      }
+    }, delay);
+  }
+}

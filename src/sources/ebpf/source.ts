@@ -1,0 +1,174 @@
+import { clock } from "../../clock.ts";
+import { pidReadFaultCount } from "../../proc-io.ts";
+import { Guard } from "../guard.ts";
+import { MuxWatch } from "../mux.ts";
+import { ProcfsScanner } from "../procfs/scanner.ts";
+import type { Diagnostics, Source, SourceEvents, SourceStats } from "../types.ts";
+import { KernelTable } from "./kernel-table.ts";
+import { BpfProbe } from "./probe.ts";
+
+export interface EbpfOptions {
+  ports: readonly number[];
+  clients: readonly string[];
+  diag: Diagnostics;
+  /** Each user's rate of connects beyond which failed ones are counted in the kernel (the flood gate's). */
+  flood?: { rate: number; burst: number };
+  /** How often /proc is polled while the probe is down (ms; the procfs interval). */
+  intervalMs?: number;
+  maxFailures?: number;
+  failureWindowMs?: number;
+  backoffMs?: number;
+}
+
+/**
+ * The event-driven source: our BPF program (BpfProbe) feeding a KernelTable. Around them:
+ *   - at start, sockets already open come once from /proc (`existing`);
+ *   - once a second, sockets whose close the probe cannot report, and after lost events every socket,
+ *     are checked against /proc (loss repaired, not only counted);
+ *   - while the probe is down (crashed, restarting), /proc is polled at the procfs interval, so a
+ *     connection made meanwhile is still logged; the trail has no unwatched window;
+ *   - every callback runs under a Guard: a fault is counted and said, never the end of the source.
+ */
+export class EbpfSource implements Source {
+  readonly name = "ebpf" as const;
+  reason = "ebpf";
+  private readonly scanner: ProcfsScanner;
+  private readonly mux: MuxWatch;
+  private table: KernelTable | undefined;
+  private probe: BpfProbe | undefined;
+  private guard: Guard | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private gapTimer: NodeJS.Timeout | undefined;
+  private readonly counters = { lost: 0, gaps: 0, gap_polls: 0, kernel_counted: 0 };
+  private pictured = false;
+  /** When the probe's loss counters were last read: a loss it reports happened after this. */
+  private lastLossPoll: bigint | undefined;
+
+  constructor(private readonly opts: EbpfOptions) {
+    this.scanner = new ProcfsScanner({ ports: opts.ports, clients: opts.clients, diag: opts.diag });
+    this.mux = new MuxWatch(new Set(opts.clients));
+  }
+
+  async start(events: SourceEvents): Promise<void> {
+    const guard = new Guard({
+      diag: this.opts.diag,
+      what: "eBPF source",
+      onDegraded: (why) => events.degraded(why),
+    });
+    this.guard = guard;
+    const table = new KernelTable((obs) => events.emit(obs), this.opts.ports);
+    this.table = table;
+    const probe = new BpfProbe(this.opts, {
+      event: (ev) => guard.run(() => table.event(ev)),
+      client: (ev) =>
+        guard.run(() => {
+          const obs =
+            ev.kind === "exit"
+              ? this.mux.exited(ev.pid, ev.timeNs)
+              : this.mux.connected(ev.pid, ev.path, ev.timeNs, {
+                  pid: ev.pid,
+                  comm: ev.comm,
+                  uid: ev.uid,
+                  ppid: ev.ppid,
+                  parentComm: ev.parentComm,
+                });
+          if (obs) events.emit(obs);
+        }),
+      lost: (n, stage) => {
+        this.counters.lost += n;
+        const now = clock.nowNs();
+        table.lost(now);
+        // The count is read once a second: the loss happened since the last read.
+        events.lost?.({ stage, count: n, sinceNs: this.lastLossPoll ?? now, untilNs: now });
+      },
+      counted: (users) =>
+        guard.run(() => {
+          const now = clock.nowNs();
+          for (const u of users) {
+            this.counters.kernel_counted += u.count;
+            events.emit({ type: "attempts", timeNs: now, ...u });
+          }
+        }),
+      down: () => {
+        table.probeDown();
+        this.watchGap(true);
+      },
+      up: () => {
+        this.opts.diag.info(
+          `the eBPF probe is attached again (reopen ${probe.counters.reopens}); /proc polling stops`,
+        );
+        this.watchGap(false);
+        // What connected between the last poll and the attach, and what closed meanwhile.
+        guard.run(() => this.picture());
+      },
+      gaveUp: (error) => {
+        this.watchGap(false);
+        events.failed(error);
+      },
+    });
+    this.probe = probe;
+    // /proc is polled from the first moment until the probe is attached (tens of milliseconds), so a
+    // connection made while we start is not missed. The first picture is what was already open.
+    this.watchGap(true);
+    try {
+      await probe.start();
+    } finally {
+      this.watchGap(false);
+    }
+    // What connected since the last poll, or closed.
+    guard.run(() => this.picture());
+    this.lastLossPoll = clock.nowNs();
+    this.checkTimer = setInterval(() => {
+      clock.resync();
+      probe.poll();
+      this.lastLossPoll = clock.nowNs();
+      if (table.needsCheck()) {
+        guard.run(() => table.check(this.scanner.scan(), clock.nowNs(), probe.drained));
+      }
+    }, 1000);
+    this.checkTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.watchGap(false);
+    await this.probe?.stop();
+  }
+
+  stats(): SourceStats {
+    return {
+      ...this.counters,
+      ...(this.probe?.counters ?? {}),
+      ...(this.table?.stats() ?? {}),
+      mux_searches: this.mux.searches.made,
+      mux_searches_cached: this.mux.searches.cached,
+      mux_searches_skipped: this.mux.searches.skipped,
+      mux_sessions: this.mux.sessions,
+      pid_read_faults: pidReadFaultCount(),
+      errors: this.guard?.total ?? 0,
+    };
+  }
+
+  /** A picture from /proc; the source's first one is what was open before it started. */
+  private picture(): void {
+    const present = this.scanner.scan();
+    this.table?.picture(present, clock.nowNs(), !this.pictured);
+    this.pictured = true;
+  }
+
+  private watchGap(on: boolean): void {
+    if (!on) {
+      if (this.gapTimer) clearInterval(this.gapTimer);
+      this.gapTimer = undefined;
+      return;
+    }
+    if (this.gapTimer) return;
+    this.counters.gaps++;
+    const poll = () => {
+      this.counters.gap_polls++;
+      this.guard?.run(() => this.picture());
+    };
+    poll();
+    this.gapTimer = setInterval(poll, this.opts.intervalMs ?? 50);
+  }
+}

@@ -12,7 +12,7 @@ import { connect, createServer } from "node:net";
 import { cpus, release } from "node:os";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { checkEbpf } from "../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../src/sources/ebpf/check.ts";
 import { startSshd } from "../test/helpers/sshd.ts";
 import { type Contender, daemon, lsofPoller } from "./contenders.ts";
 import { type HostileRow, hostileRows, hostileTable } from "./hostile.ts";

@@ -1,5 +1,5 @@
 // The record the BPF program (probe.bpf.c) sends through its ring buffer, and the loader (probe.c) hands
-// to JavaScript unchanged; src/sources/probe-records.ts reads it. One layout for all three: change it in
+// to JavaScript unchanged; src/sources/ebpf/probe-records.ts reads it. One layout for all three: change it in
 // all of them, and bump PROBE_RECORD_VERSION.
 #ifndef SSH_OUTBOUND_PROBE_H
 #define SSH_OUTBOUND_PROBE_H

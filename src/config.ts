@@ -204,3 +204,33 @@ export function resolveConfig(
     userRate: get("userRate", validateUserRate, DEFAULTS.userRate),
   };
 }
+
+/**
+ * The flood policy that --user-rate sets (src/track/flood.ts applies it; the eBPF source counts failed
+ * connects in the kernel by the same rate and burst).
+ */
+export interface FloodPolicy {
+  /** Connections a second each user may make, sustained, before aggregation; 0 turns the gate off. */
+  rate: number;
+  /** Connections a user may make at once before the rate applies. */
+  burst: number;
+  /** How long a held connection must stay open to be let through as a session. */
+  holdMs: number;
+  /** How often a user's summary is written while the flood goes on. */
+  windowMs: number;
+  /** Connections held at once (all users); past it a new one beyond its user's rate is counted at once. */
+  maxHeld: number;
+}
+
+export const FLOOD_DEFAULTS: FloodPolicy = {
+  rate: 20,
+  burst: 100,
+  holdMs: 2000,
+  windowMs: 10_000,
+  maxHeld: 20_000,
+};
+
+/** The policy for a rate (--user-rate): a burst of five seconds' worth, at least the default burst. */
+export function floodPolicy(rate: number): FloodPolicy {
+  return { ...FLOOD_DEFAULTS, rate, burst: Math.max(FLOOD_DEFAULTS.burst, rate * 5) };
+}

@@ -1,20 +1,20 @@
 import { clock } from "./clock.ts";
-import type { Config } from "./config.ts";
+import { type Config, floodPolicy } from "./config.ts";
 import { readStat } from "./enrich/process.ts";
-import { floodPolicy } from "./flood.ts";
 import type { LogRecord, MonitorAction, MonitorEvent } from "./format/record.ts";
 import { removeIfOurs, replaceFile } from "./fs-safe.ts";
 import { Pipeline } from "./pipeline.ts";
-import type { Sink } from "./sinks/sink.ts";
+import type { Recovery, Sink } from "./sinks/sink.ts";
 import type { Diagnostics, Source } from "./sources/types.ts";
-import type { StateStore } from "./state.ts";
+import type { StateStore } from "./track/state.ts";
 import { VERSION } from "./version.ts";
 
 export interface MonitorParts {
   config: Config;
   source: Source;
   format: (r: LogRecord) => string;
-  sink: Sink;
+  /** Made by the monitor, which writes the output-recovered record its outages end with. */
+  sink: (onRecovered: (r: Recovery) => void) => Sink;
   diag: Diagnostics;
   /** Continuity across restarts; none: every start sees open connections as new. */
   state?: StateStore | undefined;
@@ -34,6 +34,7 @@ const ownerStart = (pid: number): string | undefined => {
  */
 export class Monitor {
   readonly pipeline: Pipeline;
+  private readonly sink: Sink;
   private statsTimer: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private floodTimer: NodeJS.Timeout | undefined;
@@ -41,15 +42,7 @@ export class Monitor {
   private pidIno: number | undefined;
 
   constructor(private readonly parts: MonitorParts) {
-    this.pipeline = new Pipeline({
-      format: parts.format,
-      sink: parts.sink,
-      diag: parts.diag,
-      sourceName: () => parts.source.name,
-      tracker: { ownerStart },
-      flood: floodPolicy(parts.config.userRate),
-    });
-    parts.sink.onRecovered = (r) =>
+    this.sink = parts.sink((r) =>
       this.record("output-recovered", `writing works again after ${r.error}`, {
         outage: {
           sinceNs: BigInt(r.sinceMs) * 1_000_000n,
@@ -59,17 +52,26 @@ export class Monitor {
           droppedBy: r.droppedBy,
           error: r.error,
         },
-      });
+      }),
+    );
+    this.pipeline = new Pipeline({
+      format: parts.format,
+      sink: this.sink,
+      diag: parts.diag,
+      sourceName: () => parts.source.name,
+      tracker: { ownerStart },
+      flood: floodPolicy(parts.config.userRate),
+    });
   }
 
   async start(): Promise<void> {
     const { config, diag, source, state } = this.parts;
     if (config.pidFile) this.pidIno = replaceFile(config.pidFile, `${process.pid}\n`, 0o644);
     const saved = state?.load();
-    const tracker = this.pipeline.tracker;
+    const pipeline = this.pipeline;
     let note: string | undefined;
     if (saved?.otherBoot) note = "the state file is from another boot: its connections ended with it";
-    if (saved) tracker.carryOver(saved.connections, saved.savedNs);
+    if (saved) pipeline.resume(saved.connections, saved.savedNs);
     const carried = saved?.connections.length ?? 0;
     await source.start({
       emit: (obs) => this.pipeline.observe(obs),
@@ -77,7 +79,7 @@ export class Monitor {
       failed: (error) => this.failed(error),
       lost: (loss) => this.record("events-lost", `the source lost events (${loss.stage})`, { loss }),
     });
-    const closedWhileDown = tracker.settle(clock.nowNs());
+    const closedWhileDown = pipeline.settle(clock.nowNs());
     // Written once the source is capturing: from this moment on the trail is complete. It is the
     // run's first record; what the source reported while starting follows it.
     const extra: Partial<MonitorEvent> = {};
@@ -100,7 +102,7 @@ export class Monitor {
     if (state) {
       this.saveState();
       this.stateTimer = setInterval(() => {
-        if (tracker.dirty) this.saveState();
+        if (pipeline.changed) this.saveState();
       }, 1000);
       this.stateTimer.unref();
     }
@@ -125,27 +127,28 @@ export class Monitor {
       this.pipeline.open();
       this.pipeline.stopSessions(clock.nowNs());
       this.record("monitor-stopped", reason);
-      await this.parts.sink.end();
+      await this.sink.end();
       if (this.parts.config.pidFile) removeIfOurs(this.parts.config.pidFile, this.pidIno);
     })();
     return this.stopping;
   }
 
   reopen(): void {
-    this.parts.sink.reopen();
+    this.sink.reopen();
   }
 
   stats(): Record<string, number> {
     const s = this.parts.source.stats();
-    const sink = this.parts.sink.stats;
+    const sink = this.sink.stats;
     const out: Record<string, number> = {
       ...this.pipeline.counts,
-      open_connections: this.pipeline.tracker.openCount,
-      open_sessions: this.pipeline.sessions.openCount,
+      open_connections: this.pipeline.openNow.connections,
+      open_sessions: this.pipeline.openNow.sessions,
       lines_written: sink.lines,
       reopens: sink.reopens,
       reopens_found: sink.reopens_found,
       write_errors: sink.write_errors,
+      write_outages: sink.outages,
       records_held: sink.held,
       records_dropped: sink.dropped,
       flood_held: this.pipeline.flood.held,
@@ -168,7 +171,7 @@ export class Monitor {
   }
 
   private saveState(): void {
-    this.parts.state?.save(this.pipeline.tracker.openConnections(), clock.nowNs());
+    this.parts.state?.save(this.pipeline.openConnections(), clock.nowNs());
   }
 
   private degraded(why: string): void {

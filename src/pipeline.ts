@@ -1,11 +1,17 @@
+import type { FloodPolicy } from "./config.ts";
 import { Enricher } from "./enrich/enricher.ts";
 import type { LoggerError } from "./errors.ts";
-import { FloodGate, type FloodPolicy, type SuppressedSummary } from "./flood.ts";
 import { isMonitorEvent, isSuppressed, type LogRecord } from "./format/record.ts";
-import { type SessionEvent, SessionTracker } from "./session-tracker.ts";
 import type { Sink } from "./sinks/sink.ts";
 import type { Diagnostics, Observation, SourceName } from "./sources/types.ts";
-import { type ConnectionEvent, Tracker, type TrackerOptions } from "./tracker.ts";
+import { FloodGate, type SuppressedSummary } from "./track/flood.ts";
+import { type SessionEvent, SessionTracker } from "./track/sessions.ts";
+import {
+  type CarriedConnection,
+  type ConnectionEvent,
+  Tracker,
+  type TrackerOptions,
+} from "./track/tracker.ts";
 
 export interface PipelineParts {
   format: (r: LogRecord) => string;
@@ -25,8 +31,8 @@ export interface PipelineParts {
  * while it started.
  */
 export class Pipeline {
-  readonly tracker: Tracker;
-  readonly sessions: SessionTracker;
+  private readonly tracker: Tracker;
+  private readonly sessions: SessionTracker;
   private readonly enricher = new Enricher();
   private readonly gate: FloodGate;
   readonly counts = {
@@ -46,7 +52,7 @@ export class Pipeline {
       parts.flood,
     );
     this.tracker = new Tracker(
-      parts.sourceName(),
+      parts.sourceName,
       (ev) => {
         try {
           this.gate.admit(ev);
@@ -57,7 +63,7 @@ export class Pipeline {
       parts.tracker,
     );
     this.sessions = new SessionTracker(
-      parts.sourceName(),
+      parts.sourceName,
       (ev) => this.onSession(ev),
       (sockets) => this.tracker.idOfSocket(sockets),
     );
@@ -65,14 +71,40 @@ export class Pipeline {
 
   observe(obs: Observation): void {
     try {
-      this.tracker.source = this.parts.sourceName();
-      this.sessions.source = this.tracker.source;
       // Connects the kernel counted are the flood gate's already: no tracking, no enrichment.
       if (obs.type === "attempts") this.gate.countedBySource(obs);
       else if (!this.sessions.observe(obs)) this.tracker.observe(obs);
     } catch (error) {
       this.pipelineError(error);
     }
+  }
+
+  /**
+   * Connections the last run had open (from the state file, saved at `savedNs`): a socket the source
+   * reports open that matches one continues it (see Tracker.carryOver); `settle()` ends the rest.
+   */
+  resume(connections: readonly CarriedConnection[], savedNs: bigint): void {
+    this.tracker.carryOver(connections, savedNs);
+  }
+
+  /** After the source's first picture: what the last run had open and is gone ended while we were down. */
+  settle(nowNs: bigint): number {
+    return this.tracker.settle(nowNs);
+  }
+
+  /** Whether the open connections changed since `openConnections()` was last read. */
+  get changed(): boolean {
+    return this.tracker.dirty;
+  }
+
+  /** What the state file should hold now: every open connection. */
+  openConnections(): CarriedConnection[] {
+    return this.tracker.openConnections();
+  }
+
+  /** Gauges for the stats: connections and sessions open now. */
+  get openNow(): { connections: number; sessions: number } {
+    return { connections: this.tracker.openCount, sessions: this.sessions.openCount };
   }
 
   /** Formats and writes one record (or keeps it until `open()`). */

@@ -18,6 +18,13 @@ export const PROC = process.env.SSH_OUTBOUND_PROC_ROOT ?? "/proc";
  */
 export const pidReadFaults = new Map<string, number>();
 
+/** All of them, whatever the code: what a source's stats say (`pid_read_faults`). */
+export function pidReadFaultCount(): number {
+  let n = 0;
+  for (const c of pidReadFaults.values()) n += c;
+  return n;
+}
+
 /**
  * Files of one process, except its network tables: /proc/PID/net/tcp answers for a whole namespace,
  * and a tick that could not read it knows nothing (its sockets must not be taken as closed).

@@ -1,4 +1,4 @@
-import { sockDiag, sockDiagLoadError } from "./sources/sock-diag.ts";
+import { sockDiag, sockDiagLoadError } from "./sources/procfs/sock-diag.ts";
 import type { Diagnostics } from "./sources/types.ts";
 
 /**

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { clock } from "../src/clock.ts";
 import { Enricher } from "../src/enrich/enricher.ts";
-import type { ConnectionEvent } from "../src/tracker.ts";
+import type { ConnectionEvent } from "../src/track/tracker.ts";
 
 const event = (startNs: bigint): ConnectionEvent => ({
   id: "0190a0a0-0000-7000-8000-000000000002",

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Enricher } from "../src/enrich/enricher.ts";
 import { formatJson } from "../src/format/json.ts";
-import type { ConnectionEvent } from "../src/tracker.ts";
+import type { ConnectionEvent } from "../src/track/tracker.ts";
 import { assertValidEvent } from "./helpers/schema.ts";
 
 test("with no process found (attribution none), the record keeps the socket's uid as its user", () => {

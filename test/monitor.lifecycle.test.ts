@@ -7,7 +7,7 @@ import { formatJson } from "../src/format/json.ts";
 import { Monitor } from "../src/monitor.ts";
 import { SourceError } from "../src/sources/errors.ts";
 import type { SocketFacts } from "../src/sources/types.ts";
-import { StateStore } from "../src/state.ts";
+import { StateStore } from "../src/track/state.ts";
 import { FakeSource, MemorySink, quietDiag } from "./helpers/fakes.ts";
 import { scratchDir } from "./helpers/scratch.ts";
 
@@ -29,7 +29,7 @@ function monitor(opts: { config?: Partial<Config>; source?: FakeSource; state?: 
     config,
     source,
     format: (r) => formatJson(r, { hostname: "test" }),
-    sink,
+    sink: () => sink,
     diag: quietDiag(),
     state: opts.state,
     onFatal: (why) => void fatal.push(why),

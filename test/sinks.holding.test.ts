@@ -24,9 +24,12 @@ function flaky(code = "ENOSPC") {
 test("while the destination fails, lines wait in order; once it works they go out first, then onRecovered", async () => {
   const w = flaky();
   const said: string[] = [];
-  const sink = new HoldingSink(w, { warn: (m) => said.push(m), retryMs: 60_000 });
   const recovered: Recovery[] = [];
-  sink.onRecovered = (r) => recovered.push(r);
+  const sink = new HoldingSink(w, {
+    warn: (m) => said.push(m),
+    retryMs: 60_000,
+    onRecovered: (r) => recovered.push(r),
+  });
   sink.write("a\n");
   w.down = true;
   for (const l of ["b\n", "c\n", "d\n"]) sink.write(l);
@@ -45,9 +48,13 @@ test("while the destination fails, lines wait in order; once it works they go ou
 
 test("a full queue drops the newest lines and counts them, keeping the oldest", async () => {
   const w = flaky("EIO");
-  const sink = new HoldingSink(w, { warn: () => undefined, retryMs: 60_000, maxPending: 3 });
   const recovered: Recovery[] = [];
-  sink.onRecovered = (r) => recovered.push(r);
+  const sink = new HoldingSink(w, {
+    warn: () => undefined,
+    retryMs: 60_000,
+    maxPending: 3,
+    onRecovered: (r) => recovered.push(r),
+  });
   w.down = true;
   for (let i = 1; i <= 6; i++) sink.write(`${i}\n`);
   assert.deepEqual([sink.stats.held, sink.stats.dropped], [3, 3]);

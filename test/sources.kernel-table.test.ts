@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type KernelEvent, KernelTable } from "../src/sources/kernel-table.ts";
+import { type KernelEvent, KernelTable } from "../src/sources/ebpf/kernel-table.ts";
 import type { Observation, SocketFacts } from "../src/sources/types.ts";
 
 const SSH = 22;

@@ -5,7 +5,7 @@ import { quietDiag } from "./helpers/fakes.ts";
 
 const proc = fakeProc();
 process.env.SSH_OUTBOUND_PROC_ROOT = proc.root;
-const { OwnerResolver } = await import("../src/sources/owners.ts");
+const { OwnerResolver } = await import("../src/sources/procfs/owners.ts");
 
 const wanted = (entries: [number, boolean][]) =>
   new Map(entries.map(([ino, portMatch]) => [ino, { portMatch, uid: 0 }]));

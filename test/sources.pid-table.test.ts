@@ -7,7 +7,7 @@ import { fakeProc } from "./helpers/fake-proc.ts";
 // The modules read SSH_OUTBOUND_PROC_ROOT when they load: set it first, then import them.
 const proc = fakeProc();
 process.env.SSH_OUTBOUND_PROC_ROOT = proc.root;
-const { PidTable } = await import("../src/sources/pid-table.ts");
+const { PidTable } = await import("../src/sources/procfs/pid-table.ts");
 const { pidReadFaults } = await import("../src/proc-io.ts");
 
 test("one representative per namespace, SSH clients by namespace; a vanished pid is forgotten", () => {

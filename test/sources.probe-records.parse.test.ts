@@ -7,7 +7,7 @@ import {
   parseAttempts,
   parseProbeRecords,
   RECORD_SIZE,
-} from "../src/sources/probe-records.ts";
+} from "../src/sources/ebpf/probe-records.ts";
 
 // Captured from the probe on Linux 6.18 (clients: node): a process (pid 13244, parent `timeout`)
 // connected to a listener on 127.0.0.1:35937 and one on [::1]:40489, sent 1,000 bytes to each and

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { decodeAddress, parseProcNet } from "../src/sources/proc-net.ts";
+import { decodeAddress, parseProcNet } from "../src/sources/procfs/proc-net.ts";
 
 const fixture = (name: string) => readFileSync(new URL(`fixtures/${name}`, import.meta.url), "latin1");
 

@@ -9,7 +9,7 @@ import {
   portFilter,
   SockDiagError,
   stateMask,
-} from "../src/sources/sock-diag.ts";
+} from "../src/sources/procfs/sock-diag.ts";
 
 const fixture = (name: string) =>
   Buffer.from(readFileSync(new URL(`fixtures/${name}`, import.meta.url), "utf8").trim(), "hex");

@@ -8,10 +8,10 @@ import { hostIdentity } from "../host.ts";
 import { tableWriter } from "../report/output.ts";
 import { recordOf } from "../report/records.ts";
 import { muxSessionOf, sessionOf } from "../report/sessions.ts";
-import { type SessionEvent, SessionTracker } from "../session-tracker.ts";
 import { MuxWatch } from "../sources/mux.ts";
-import { ProcfsScanner } from "../sources/procfs.ts";
-import { type ConnectionEvent, Tracker } from "../tracker.ts";
+import { ProcfsScanner } from "../sources/procfs/scanner.ts";
+import { type SessionEvent, SessionTracker } from "../track/sessions.ts";
+import { type ConnectionEvent, Tracker } from "../track/tracker.ts";
 import { NAME } from "../version.ts";
 import { stdoutLines } from "./stdout-lines.ts";
 
@@ -43,12 +43,15 @@ Examples:
       const diag = stderrDiagnostics();
       const scanner = new ProcfsScanner({ ports: config.ports, clients: config.clients, diag });
       const found: (ConnectionEvent | SessionEvent)[] = [];
-      const tracker = new Tracker("procfs", (ev) => found.push(ev));
+      const tracker = new Tracker(
+        () => "procfs",
+        (ev) => found.push(ev),
+      );
       const now = clock.nowNs();
       tracker.observe({ type: "snapshot", timeNs: now, sockets: scanner.scan(), initial: true });
       // Sessions riding a control master's connection: found as `run` finds them, listed as open.
       const sessions = new SessionTracker(
-        "procfs",
+        () => "procfs",
         (ev) => found.push(ev),
         (s) => tracker.idOfSocket(s),
       );

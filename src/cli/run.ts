@@ -8,11 +8,11 @@ import type { LogRecord } from "../format/record.ts";
 import { formatText } from "../format/text.ts";
 import { hostIdentity } from "../host.ts";
 import { Monitor } from "../monitor.ts";
-import { fileSink, type Sink, stdoutSink } from "../sinks/sink.ts";
+import { fileSink, type Recovery, type Sink, stdoutSink } from "../sinks/sink.ts";
 import { selectSource } from "../sources/select.ts";
 import type { Diagnostics } from "../sources/types.ts";
-import { StateStore } from "../state.ts";
 import { ServiceNotifier } from "../systemd.ts";
+import { StateStore } from "../track/state.ts";
 
 export function runCommand(): Command {
   return new Command("run")
@@ -80,8 +80,10 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
     config.format === "json"
       ? (r: LogRecord) => formatJson(r, { hostname: host.hostname, hostId: host.id }, run)
       : (r: LogRecord) => formatText(r);
-  const sinkOpts = { maxPending: config.maxPending, warn: (m: string) => diag.warn(m) };
-  const sink: Sink = config.output ? fileSink(config.output, sinkOpts) : stdoutSink(sinkOpts);
+  const sink = (onRecovered: (r: Recovery) => void): Sink => {
+    const opts = { maxPending: config.maxPending, warn: (m: string) => diag.warn(m), onRecovered };
+    return config.output ? fileSink(config.output, opts) : stdoutSink(opts);
+  };
   const state = config.stateFile ? openState(config.stateFile, diag) : undefined;
   const source = selectSource(config, diag);
   let monitor: Monitor | undefined;

@@ -4,10 +4,10 @@ import { effectiveCapabilities } from "../capabilities.ts";
 import type { Config } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
-import { attachError, probeAddon, probeLoadError } from "../sources/bpf-probe.ts";
-import { checkEbpf } from "../sources/ebpf-check.ts";
+import { checkEbpf } from "../sources/ebpf/check.ts";
+import { attachError, probeAddon, probeLoadError } from "../sources/ebpf/probe.ts";
 import { SourceError, type SourceErrorCode } from "../sources/errors.ts";
-import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/sock-diag.ts";
+import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/procfs/sock-diag.ts";
 
 export type Level = "ok" | "warn" | "fail";
 
@@ -129,7 +129,8 @@ const EBPF_FIX: Partial<Record<SourceErrorCode, string>> = {
 
 /** The eBPF source: its requirements, then the real thing: the program loaded and attached, then closed. */
 export function ebpfSource(): Check {
-  const c = checkEbpf();
+  // A diagnosis changes nothing on the host: tracefs is not mounted here (run does it, as root).
+  const c = checkEbpf({ mount: false });
   if (!c.ok)
     return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix: EBPF_FIX[c.code] };
   const tried = tryAttach();

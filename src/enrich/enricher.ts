@@ -1,8 +1,8 @@
 import { boundArgs } from "../bytes.ts";
 import { clock } from "../clock.ts";
-import type { SessionEvent } from "../session-tracker.ts";
 import type { Owner } from "../sources/types.ts";
-import { type ConnectionEvent, isEnd } from "../tracker.ts";
+import type { SessionEvent } from "../track/sessions.ts";
+import { type ConnectionEvent, isEnd } from "../track/tracker.ts";
 import { communityId } from "./community-id.ts";
 import { isSshServer, sessionOrigin } from "./forwarded.ts";
 import { type ProcessFacts, processAgeNs } from "./process.ts";
@@ -12,7 +12,7 @@ import { type Route, servedBy } from "./route.ts";
 import type { SshTarget } from "./ssh-argv.ts";
 import { Users } from "./users.ts";
 
-export type { ConnectionEvent } from "../tracker.ts";
+export type { ConnectionEvent } from "../track/tracker.ts";
 
 const endpointKey = (ip: string, port: number): string => `${ip}|${port}`;
 

@@ -1,6 +1,6 @@
 import { PROC, readText, socketInodes } from "../proc-io.ts";
 import { Listeners } from "../sources/direction.ts";
-import { type ProcNetEntry, parseProcNet } from "../sources/proc-net.ts";
+import { type ProcNetEntry, parseProcNet } from "../sources/procfs/proc-net.ts";
 
 /** The names OpenSSH's server runs under: `sshd` (up to 9.7) and `sshd-session` (9.8 on) for a session. */
 const SERVER = new Set(["sshd", "sshd-session"]);

@@ -1,5 +1,5 @@
 import { isoNs } from "../clock.ts";
-import { isEnd } from "../tracker.ts";
+import { isEnd } from "../track/tracker.ts";
 import { BOUNDS, type Bounds, boundArgs, boundString, type Cut } from "./argv-bound.ts";
 import { ExactBytes } from "./exact-bytes.ts";
 import {

@@ -1,8 +1,8 @@
 import type { EnrichedEvent, EnrichedSession } from "../enrich/enricher.ts";
-import type { SuppressedSummary } from "../flood.ts";
+import type { SuppressedSummary } from "../track/flood.ts";
 
 export type { AncestorRecord, EnrichedEvent, EnrichedSession, ProcessRecord } from "../enrich/enricher.ts";
-export type { SuppressedSummary } from "../flood.ts";
+export type { SuppressedSummary } from "../track/flood.ts";
 
 export type MonitorAction =
   | "monitor-started"

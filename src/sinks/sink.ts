@@ -14,8 +14,6 @@ export interface Sink {
   /** Tries once more to write what is held, then closes. Resolves with the number of lines still held (lost). */
   end(): Promise<number>;
   readonly stats: SinkStats;
-  /** Called after an outage, once every held line is written; the caller writes the recovery record. */
-  onRecovered?: ((r: Recovery) => void) | undefined;
 }
 
 export interface SinkStats {
@@ -58,6 +56,8 @@ export interface SinkOptions {
   retryMs?: number;
   /** Says things on stderr. */
   warn(message: string): void;
+  /** Called after an outage, once every held line is written; the caller writes the recovery record. */
+  onRecovered?: (r: Recovery) => void;
 }
 
 /**
@@ -70,7 +70,6 @@ export interface SinkOptions {
  */
 export class HoldingSink implements Sink {
   readonly stats: SinkStats = emptySinkStats();
-  onRecovered: ((r: Recovery) => void) | undefined;
   private readonly queue: string[] = [];
   private queuedBytes = 0;
   private outage:
@@ -203,7 +202,7 @@ export class HoldingSink implements Sink {
       `writing to ${this.writer.what} works again: ${o.held} held records written` +
         (o.dropped ? `, ${o.dropped} dropped` : ""),
     );
-    this.onRecovered?.({
+    this.opts.onRecovered?.({
       sinceMs: o.sinceMs,
       untilMs: Date.now(),
       held: o.held,

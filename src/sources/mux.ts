@@ -1,8 +1,8 @@
 import { listPids, PROC, readComm, readStat, readText } from "../proc-io.ts";
 import { UserBuckets } from "../user-buckets.ts";
 import { clientSockets } from "./client-sockets.ts";
+import { lookupUnix } from "./procfs/unix-diag.ts";
 import type { MuxSession, Observation, Owner } from "./types.ts";
-import { lookupUnix } from "./unix-diag.ts";
 
 /**
  * Sessions multiplexed over an existing SSH connection (ControlMaster/ControlPath, Ansible's default):

@@ -1,11 +1,11 @@
 import type { Config } from "../config.ts";
+import { floodPolicy } from "../config.ts";
 import { LoggerError } from "../errors.ts";
-import { floodPolicy } from "../flood.ts";
-import { EbpfSource } from "./ebpf.ts";
-import { checkEbpf } from "./ebpf-check.ts";
+import { checkEbpf, type EbpfCheck } from "./ebpf/check.ts";
+import { EbpfSource } from "./ebpf/source.ts";
 import { asSourceError } from "./errors.ts";
 import { FallbackSource } from "./fallback.ts";
-import { ProcfsSource } from "./procfs.ts";
+import { ProcfsSource } from "./procfs/source.ts";
 import type { Diagnostics, Source, SourceEvents } from "./types.ts";
 
 /**
@@ -16,10 +16,15 @@ import type { Diagnostics, Source, SourceEvents } from "./types.ts";
  * one that cannot run, or whose probe cannot attach, is an error (exit 2); one whose probe fails for
  * good later ends the daemon (exit 1), and the service manager starts it again.
  */
-export function selectSource(config: Config, diag: Diagnostics): Source {
+export function selectSource(
+  config: Config,
+  diag: Diagnostics,
+  /** Whether eBPF can run here (a parameter so that both answers can be tried on one host). */
+  canRunEbpf: () => EbpfCheck = checkEbpf,
+): Source {
   const procfs = () => new ProcfsSource({ ...config, diag });
   if (config.source === "procfs") return named(procfs(), "procfs chosen with --source");
-  const check = checkEbpf();
+  const check = canRunEbpf();
   if (!check.ok) {
     if (config.source === "ebpf") {
       throw new LoggerError(
@@ -46,7 +51,7 @@ function ebpfOptions(config: Config, diag: Diagnostics) {
 }
 
 /** A source the operator named: failing to start is a usage error (exit 2), not a reason to fall back. */
-class Required implements Source {
+export class Required implements Source {
   constructor(private readonly inner: Source) {}
   get name() {
     return this.inner.name;

@@ -126,8 +126,11 @@ export interface CountedDestination {
 }
 
 export interface SourceStats {
-  /** Observations the source knows it could not deliver (kernel ring buffer overruns, parse failures). */
-  lost: number;
+  /**
+   * Observations the source knows it could not deliver (kernel ring buffer overruns). Absent where a
+   * loss cannot be counted: procfs does not know of a connection that began and ended between polls.
+   */
+  lost?: number;
   /** Cumulative CPU spent in the source's own work, where it can tell (ticks for procfs). */
   ticks?: number;
   [k: string]: number | undefined;

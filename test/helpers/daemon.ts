@@ -111,7 +111,7 @@ export function runCli(
 
 /**
  * For tests of the trail's integrity under load (faults, bursts): every connection is to be written
- * one by one, so the per-user flood limit (--user-rate, see src/flood.ts) is turned off. The limit
+ * one by one, so the per-user flood limit (--user-rate, see src/track/flood.ts) is turned off. The limit
  * itself is tested in hostile.flood.
  */
 export const NO_RATE_LIMIT = ["--user-rate", "0"];

@@ -35,7 +35,6 @@ export class FakeSource implements Source {
 export class MemorySink implements Sink {
   readonly lines: string[] = [];
   readonly stats: SinkStats = emptySinkStats();
-  onRecovered: Sink["onRecovered"];
   ended = false;
 
   write(line: string): void {

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { hasCommand, IS_ROOT } from "./ci.ts";
 import { type Daemon, type Ev, startDaemon } from "./daemon.ts";
 import { runClient } from "./ssh.ts";

@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { ROOT } from "../helpers/daemon.ts";
 import { scratchDir } from "../helpers/scratch.ts";

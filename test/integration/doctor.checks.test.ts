@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { CLI, type Ev, ROOT, runCli } from "../helpers/daemon.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
 import { type Daemon, NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";

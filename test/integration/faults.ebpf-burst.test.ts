@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { needs } from "../helpers/ci.ts";
 import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { IS_ROOT, needs } from "../helpers/ci.ts";
 import { NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { checkTrail, connectionLoad, plainListener, readTrail, waitStarted } from "../helpers/load.ts";

@@ -3,7 +3,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, runCli, startDaemon } from "../helpers/daemon.ts";
 import { readTrail, waitStarted } from "../helpers/load.ts";

@@ -2,15 +2,15 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
-import { parseProcNet } from "../../src/sources/proc-net.ts";
+import { parseProcNet } from "../../src/sources/procfs/proc-net.ts";
 import {
   listSockets,
   lookupSocket,
   sockDiag,
   sockDiagLoadError,
   stateMask,
-} from "../../src/sources/sock-diag.ts";
-import { nothingMoved, type TcpCounters, tcpCounters } from "../../src/sources/tcp-counters.ts";
+} from "../../src/sources/procfs/sock-diag.ts";
+import { nothingMoved, type TcpCounters, tcpCounters } from "../../src/sources/procfs/tcp-counters.ts";
 import { needs } from "../helpers/ci.ts";
 import { waitFor } from "../helpers/wait.ts";
 

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, before, type TestContext, test } from "node:test";
-import { checkEbpf } from "../../src/sources/ebpf-check.ts";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
 import { type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";

@@ -66,7 +66,9 @@ test("report --json turns the daemon's records into one closed session per ssh r
     assert.equal(x.target, `${s.user}@127.0.0.1:${s.port}`);
     assert.equal(x.destIp, "127.0.0.1");
     assert.equal(x.destPort, s.port);
-    assert.ok(x.durationMs >= 0);
+    // A real session takes its handshake's time at least, and the duration is its start to its end.
+    assert.ok(x.durationMs > 0, `duration ${x.durationMs} ms`);
+    assert.ok(Math.abs(x.durationMs - (Date.parse(x.end) - Date.parse(x.start))) <= 1);
     assert.match(x.ancestry, />node>ssh$/);
   }
   const slow = sessions.find((x) => x.pid === pids[1]) ?? assert.fail("no session for the sleep run");

@@ -133,7 +133,8 @@ function plans(quick: boolean, ebpf: boolean): Plan[] {
       ports: (s) => String(s),
       // 20 s (each such process takes about a second to start): the first few connections also pay
       // for compiling the code they run, and a handful would be mostly that.
-      run: (d, s) => attacked(ARGV_ATTACK, [String(s.port), String(quick ? secs : 20), String(2_000_000)], d, s),
+      run: (d, s) =>
+        attacked(ARGV_ATTACK, [String(s.port), String(quick ? secs : 20), String(2_000_000)], d, s),
       judge: (r) => {
         const n = r.d.lines.filter(
           (l) => l.text.includes('"connection-opened"') && l.text.includes('"nobody"'),

@@ -132,6 +132,16 @@ test(`the typed target is read from ${rows.length} real command lines`, () => {
   }
 });
 
+test("OpenSSH 9.2's corners: an empty -l wins, a `--` value ends options, `#` ends a -J value", () => {
+  // ssh -G -F /dev/null with each line printed these (OpenSSH 9.2p1).
+  assert.equal(parseClientArgv(["ssh", "-l", "", "-l", "bob", "h"])?.user, "");
+  assert.equal(parseClientArgv(["ssh", "-l", "", "bob@h"])?.user, "");
+  const dashes = parseClientArgv(["ssh", "-i", "--", "h", "-l", "bob"]);
+  assert.deepEqual([dashes?.user, dashes?.host, dashes?.command], [undefined, "h", "-l bob"]);
+  assert.deepEqual(parseClientArgv(["ssh", "-J", "a,b#c,d", "h"])?.jump, ["a", "b"]);
+  assert.deepEqual(parseClientArgv(["ssh", "-o", "ProxyJump=u@h#x:22", "h"])?.jump, ["u@h"]);
+});
+
 test("a renamed client binary is recognised by its task name", () => {
   assert.deepEqual(
     parseClientArgv(["/opt/bin/my-ssh", "-p", "7", "h"], "ssh"),

@@ -1,3 +1,5 @@
+import { spawnSync } from "node:child_process";
+
 /**
  * How SSH clients read their command line's words: BSD getopt as OpenSSH's clients use it, the
  * `ssh://` URI, `[user@]host`, and scp's and sftp's `[user@]host:path`.
@@ -8,7 +10,31 @@ export interface GetoptSpec {
   withValue: string;
 }
 
-export const SSH: GetoptSpec = { withValue: "BbcDEeFIiJLlmOoPpQRSWw" };
+/** ssh's options that take a value, but -P: see sshSpec. */
+const SSH_WITH_VALUE = "BbcDEeFIiJLlmOopQRSWw";
+
+let sshSpecOnce: GetoptSpec | undefined;
+
+/**
+ * ssh's options. `-P` changed meaning between releases: a flag without a value in OpenSSH 9.2 (left
+ * from the old "privileged port" option, and ignored), `-P tag` in later ones. Which one the installed
+ * client has is asked of the client itself, once (`ssh -G -P x h`: its host is x when -P takes no
+ * value); without a client to ask, -P takes a value, as in current releases.
+ */
+export function sshSpec(dashPTakesValue: () => boolean = askInstalledSsh): GetoptSpec {
+  sshSpecOnce ??= { withValue: SSH_WITH_VALUE + (dashPTakesValue() ? "P" : "") };
+  return sshSpecOnce;
+}
+
+function askInstalledSsh(): boolean {
+  const r = spawnSync("ssh", ["-G", "-F", "/dev/null", "-P", "sol-p-value", "sol-p-host"], {
+    encoding: "utf8",
+    timeout: 2000,
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  const host = /^hostname (\S+)$/m.exec(r.stdout ?? "")?.[1];
+  return host !== "sol-p-value";
+}
 export const SCP: GetoptSpec = { withValue: "cDFiJlPSoX" };
 export const SFTP: GetoptSpec = { withValue: "BbcDFiJloPRSsX" };
 export const DBCLIENT: GetoptSpec = { withValue: "pliLRJBbcmKIosWe" };
@@ -17,7 +43,8 @@ export type OnOption = (letter: string, value: string | undefined) => void;
 
 /**
  * BSD getopt over args[from..]: stops at the first non-option word or after `--`.
- * @returns the index of the first word not consumed and whether `--` was seen.
+ * @returns the index of the first word not consumed, and whether options were ended: by `--`, or, as
+ * ssh.c decides it, when the last word consumed is `--` (the value of an option, as in `-i --`).
  */
 export function getopt(args: readonly string[], from: number, spec: GetoptSpec, on: OnOption) {
   let i = from;
@@ -37,7 +64,7 @@ export function getopt(args: readonly string[], from: number, spec: GetoptSpec, 
     }
     i++;
   }
-  return { next: i, terminated: false };
+  return { next: i, terminated: i > from && args[i - 1] === "--" };
 }
 
 /** `ssh://[user@]host[:port][/path]` (also scp:// and sftp://): undefined when not a URI. */

@@ -7,8 +7,8 @@ import {
   parseUri,
   SCP,
   SFTP,
-  SSH,
   splitUserHost,
+  sshSpec,
 } from "./client-words.ts";
 import { type SshTarget, Target } from "./ssh-target.ts";
 
@@ -25,8 +25,8 @@ export type { SshTarget } from "./ssh-target.ts";
 function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
   const on: OnOption = (l, v) => {
     if (l === "p") t.port(v);
-    else if (l === "l") t.user(v);
-    else if (l === "J") t.jumps(v);
+    else if (l === "l") t.user(v, true);
+    else if (l === "J") t.jumpFlag(v);
     else if (l === "o") t.option(v);
     else if (l === "M") t.masterFlag();
     else if (l === "S") t.controlPathFlag(v);
@@ -40,7 +40,8 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     else if (l === "N") t.t.noShell = true;
     else if (l === "O") t.t.controlCommand ??= v;
   };
-  let { next, terminated } = getopt(args, 1, SSH, on);
+  const spec = sshSpec();
+  let { next, terminated } = getopt(args, 1, spec, on);
   if (next < args.length) {
     const dest = args[next] as string;
     const uri = parseUri(dest, "ssh");
@@ -49,7 +50,7 @@ function parseSsh(args: readonly string[], t = new Target("ssh")): SshTarget {
     t.t.host = uh.host;
     if (uri) t.port(uri.port);
     next++;
-    if (next < args.length && !terminated) ({ next, terminated } = getopt(args, next, SSH, on));
+    if (next < args.length && !terminated) ({ next, terminated } = getopt(args, next, spec, on));
   }
   if (next < args.length && t.t.command === undefined) t.t.command = args.slice(next).join(" ");
   return t.done();
@@ -65,7 +66,7 @@ function parseCopy(args: readonly string[], client: "scp" | "sftp"): SshTarget {
   let lastP: string | undefined;
   const on: OnOption = (l, v) => {
     if (l === "P") lastP = v;
-    else if (l === "J") t.jumps(v);
+    else if (l === "J") t.jumpFlag(v);
     else if (l === "o") t.option(v);
     else if (l === "i") t.identity(v, "flag");
     else if (l === "A") t.agentByFlag(true);

@@ -47,8 +47,9 @@ export class Target {
   constructor(client: string) {
     this.t = { client, jump: [] };
   }
-  user(v: string | undefined): void {
-    if (v !== undefined && v !== "" && this.t.user === undefined) this.t.user = v;
+  /** The first user given wins; `-l ''` gives an empty one, and it wins too (ssh.c). */
+  user(v: string | undefined, emptyCounts = false): void {
+    if (v !== undefined && (v !== "" || emptyCounts) && this.t.user === undefined) this.t.user = v;
   }
   port(v: string | undefined): void {
     const p = toPort(v);
@@ -58,11 +59,18 @@ export class Target {
   jumps(v: string | undefined, sep = ","): void {
     if (v === undefined || this.jumpSet || this.proxyCommandSet) return;
     this.jumpSet = true;
+    // OpenSSH 9.2 ends a ProxyJump value at its first `#`, wherever it is (`-J a,b#c` is a,b).
+    const hash = v.indexOf("#");
+    if (hash >= 0) v = v.slice(0, hash);
     if (v.toLowerCase() === "none") return;
     this.t.jump = v
       .split(sep)
       .map((s) => s.trim())
       .filter((s) => s !== "");
+  }
+  /** -J: ssh makes it a `ProxyJump` line of configuration, read as one (quotes, `#` comments). */
+  jumpFlag(v: string | undefined): void {
+    if (v !== undefined) this.option(`ProxyJump ${v}`);
   }
   private jumpSet = false;
   private proxyCommandSet = false;

@@ -12,7 +12,9 @@ import { scratchDir } from "../helpers/scratch.ts";
 // are run with -S pointing at a stub that records the ssh argv they build, and `ssh -G` reads that.
 // Seeded generators make 2,300 lines of the forms people type and the corner cases of OpenSSH's own
 // rules (first-wins, -o quoting and comments, ports as +1/010022/service names, URIs, -P against -o Port
-// and the URI's port, ProxyCommand against ProxyJump, -W and ClearAllForwardings, duplicate files).
+// and the URI's port, ProxyCommand against ProxyJump, -W and ClearAllForwardings, duplicate files), and
+// the corners found later: an empty `-l ''`, an option whose value is `--` (`-i --`: ssh then reads no
+// option after the host), `#` in a -J value (read as a comment), and ssh's own -P (a flag in 9.2).
 // Every line OpenSSH accepts must read the same with our parser.
 
 const ready = hasCommand("ssh") && hasCommand("scp") && hasCommand("sftp");
@@ -56,7 +58,7 @@ const PORTS = [
 const USERS = ["alice", "bob", "u-1", "root", "'u-1'", '"q u"', "x@y"];
 const HOSTS = ["db1", "DB2.example.com", "10.0.0.5", "[::1]", "::1", "host-3"];
 const URIS = ["ssh://h4", "ssh://carol@h5:2200", "SSH://dan@h6", "ssh://[2001:db8::1]:23"];
-const JUMPS = ["bastion", "a@j1:2222", "j1,j2", "none", "u@j3,j4:23"];
+const JUMPS = ["bastion", "a@j1:2222", "j1,j2", "none", "u@j3,j4:23", "j6#x", "j7,j8#y", '"j9"'];
 const QUOTED = [
   'User="v w"',
   "User=a\\ b",
@@ -72,7 +74,11 @@ const QUOTED = [
 
 function sshPiece(g: Gen, ids: readonly string[]): string[] {
   const { pick } = g;
-  switch (Math.floor(g.r() * 23)) {
+  switch (Math.floor(g.r() * 25)) {
+    case 22:
+      return ["-l", ""];
+    case 23:
+      return ["-i", "--"];
     case 0:
       return ["-p", pick(PORTS)];
     case 1:
@@ -106,7 +112,7 @@ function sshPiece(g: Gen, ids: readonly string[]): string[] {
     case 15:
       return ["-o", `IdentityFile=${pick(ids)}`];
     case 16:
-      return [pick(["-N", "-v", "-C", "-4", "-T", "-q", "-x", "-X", "-Y"])];
+      return [pick(["-N", "-v", "-C", "-4", "-T", "-q", "-x", "-X", "-Y", "-P"])];
     case 17:
       return ["-o", `LocalForward=${pick(["8081 localhost:81", "8082:localhost:82"])}`];
     case 18:
@@ -179,9 +185,13 @@ function copyLine(g: Gen, client: "scp" | "sftp", ids: readonly string[], local:
   return ["sftp", ...pre, pick([`${u}${h}`, `${u}${h}:/up`, `sftp://${u}srv:2300/dir`, `sftp://${u}srv`])];
 }
 
-/** `ssh -G` output as key → values. Undefined when OpenSSH rejects the line. */
-function sshG(args: readonly string[]): Record<string, string[]> | undefined {
-  const r = spawnSync("ssh", ["-G", "-F", "/dev/null", ...args], { encoding: "utf8" });
+/**
+ * `ssh -G` output as key → values, run in `cwd` (which holds a file named `--`: ssh drops an identity
+ * file it cannot stat, and `-i --` is there to test how the word `--` ends options). Undefined when
+ * OpenSSH rejects the line.
+ */
+function sshG(args: readonly string[], cwd: string): Record<string, string[]> | undefined {
+  const r = spawnSync("ssh", ["-G", "-F", "/dev/null", ...args], { encoding: "utf8", cwd });
   if (r.status !== 0) return undefined;
   const out: Record<string, string[]> = {};
   for (const line of r.stdout.split("\n")) {
@@ -245,7 +255,7 @@ test("2,300 seeded command lines read as OpenSSH reads them (ssh -G the oracle; 
   if (!needs(t, ready, "ssh, scp and sftp are needed (apt-get install openssh-client)")) return;
   const dir = scratchDir("sol-oracle-");
   const ids = ["id_a", "id_b"].map((f) => join(dir, f));
-  for (const f of ids) writeFileSync(f, "");
+  for (const f of [...ids, join(dir, "--")]) writeFileSync(f, "");
   const local = join(dir, "local.txt");
   writeFileSync(local, "x\n");
   const stub = join(dir, "stub.sh");
@@ -275,7 +285,7 @@ test("2,300 seeded command lines read as OpenSSH reads them (ssh -G the oracle; 
       }
       sshArgs = text.split("\n").slice(0, -1);
     }
-    const o = sshG(sshArgs);
+    const o = sshG(sshArgs, dir);
     if (!o) continue;
     accepted++;
     const diffs = compare(parseClientArgv(argv), o, user);

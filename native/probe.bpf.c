@@ -108,18 +108,6 @@ struct {
   __uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
-// An SSH client's connect() to a unix socket, between its entry (the address is read) and its exit
-// (only a connect that succeeded is sent): thread id → the path.
-struct unix_path {
-  char path[PROBE_PATH_LEN];
-};
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 4096);
-  __type(key, __u32);
-  __type(value, struct unix_path);
-} unix_connecting SEC(".maps");
-
 // The daemon's pid namespace (device and inode of /proc/self/ns/pid), set by the loader only when that
 // is not the initial one (a container): pids are then given as the daemon sees them in /proc, and a
 // task of another namespace is not ours to report. Zero: pids as the kernel numbers them, every task.
@@ -154,48 +142,6 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } lost SEC(".maps");
-
-// Counting floods in the kernel (see probe.h): the policy, each user's bucket, the connects held back
-// and what was counted. The bucket map is LRU: a forgotten bucket is a full one, as the daemon's are.
-struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct probe_flood);
-} flood SEC(".maps");
-
-struct bucket {
-  __u64 nano_tokens;  // tokens × 10^9, so that the refill needs no division
-  __u64 last_ns;
-};
-
-struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u32);
-  __type(value, struct bucket);
-} buckets SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 16384);
-  __type(key, __u64);
-  __type(value, struct probe_record);
-} quiet SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 4096);
-  __type(key, struct probe_attempt_key);
-  __type(value, struct probe_attempts);
-} attempts SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 65536);
-  __type(key, __u32);
-  __type(value, struct probe_user_attempts);
-} user_attempts SEC(".maps");
 
 static __always_inline void count_lost(void) {
   __u32 zero = 0;
@@ -245,40 +191,6 @@ static __always_inline __u32 netns_of(struct sock *sk) {
   return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
-#define NANO 1000000000ull
-
-// Takes one token from the user's bucket; 0 when it is empty (the connect is beyond the user's rate).
-// Two CPUs may refill the same bucket at once: the rate is approximate, never the count.
-static __always_inline int take_token(__u32 uid, __u64 now) {
-  __u32 zero = 0;
-  struct probe_flood *f = bpf_map_lookup_elem(&flood, &zero);
-  if (!f || f->rate == 0) return 1;
-  __u64 full = f->burst * NANO;
-  struct bucket *b = bpf_map_lookup_elem(&buckets, &uid);
-  if (!b) {
-    struct bucket fresh = {.nano_tokens = full - NANO, .last_ns = now};
-    bpf_map_update_elem(&buckets, &uid, &fresh, BPF_ANY);
-    return 1;
-  }
-  __u64 tokens = b->nano_tokens;
-  if (now > b->last_ns) {
-    __u64 elapsed = now - b->last_ns;
-    // Past the time to fill it the bucket is full (and the product below could overflow).
-    if (elapsed >= full / f->rate) tokens = full;
-    else {
-      tokens += elapsed * f->rate;
-      if (tokens > full) tokens = full;
-    }
-    b->last_ns = now;
-  }
-  if (tokens < NANO) {
-    b->nano_tokens = tokens;
-    return 0;
-  }
-  b->nano_tokens = tokens - NANO;
-  return 1;
-}
-
 static __always_inline int send(const struct probe_record *r) {
   if (bpf_ringbuf_output(&events, (void *)r, sizeof(*r), 0) == 0) return 1;
   count_lost();
@@ -287,36 +199,7 @@ static __always_inline int send(const struct probe_record *r) {
 
 // A held-back connect that ended before it was established, counted; 0 when there is no room (the
 // caller then sends it as records).
-static __always_inline int count_attempt(const struct probe_record *q, __u64 now) {
-  __u32 uid = q->uid;
-  struct probe_user_attempts *u = bpf_map_lookup_elem(&user_attempts, &uid);
-  if (!u) {
-    struct probe_user_attempts fresh = {};
-    bpf_map_update_elem(&user_attempts, &uid, &fresh, BPF_NOEXIST);
-    u = bpf_map_lookup_elem(&user_attempts, &uid);
-    if (!u) return 0;
-  }
-  struct probe_attempt_key k = {.uid = uid, .family = q->family, .dport = q->dport};
-  __builtin_memcpy(k.daddr, q->daddr, sizeof(k.daddr));
-  struct probe_attempts *a = bpf_map_lookup_elem(&attempts, &k);
-  if (!a) {
-    struct probe_attempts fresh = {.first_ns = q->time_ns, .pid = q->pid, .netns = q->netns};
-    __builtin_memcpy(fresh.comm, q->comm, sizeof(fresh.comm));
-    bpf_map_update_elem(&attempts, &k, &fresh, BPF_NOEXIST);
-    a = bpf_map_lookup_elem(&attempts, &k);
-  }
-  if (a) {
-    __sync_fetch_and_add(&a->count, 1);
-    a->last_ns = now;
-    a->pid = q->pid;
-    __builtin_memcpy(a->comm, q->comm, sizeof(a->comm));
-  } else {
-    __sync_fetch_and_add(&u->unlisted, 1);
-  }
-  __sync_fetch_and_add(&u->count, 1);
-  u->last_ns = now;
-  return 1;
-}
+#include "probe-flood.bpf.h"
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
@@ -400,83 +283,4 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
   return 0;
 }
 
-// The syscall tracepoints' context, as their format files give it (a stable ABI, not CO-RE).
-struct sys_enter_connect_ctx {
-  __u64 common;
-  __s64 syscall_nr;
-  __u64 fd;
-  const void *uservaddr;
-  __u64 addrlen;
-};
-struct sys_exit_connect_ctx {
-  __u64 common;
-  __s64 syscall_nr;
-  __s64 ret;
-};
-
-#define AF_UNIX 1
-
-static __always_inline int is_client(char comm[PROBE_COMM_LEN]) {
-  bpf_get_current_comm(comm, PROBE_COMM_LEN);
-  return bpf_map_lookup_elem(&clients, comm) != 0;
-}
-
-// An SSH client connecting to a unix socket: a control master's (ControlPath), ssh-agent's. The path is
-// kept until the call returns; user space decides which it was.
-SEC("tracepoint/syscalls/sys_enter_connect")
-int on_connect_enter(struct sys_enter_connect_ctx *ctx) {
-  char comm[PROBE_COMM_LEN] = {};
-  if (!is_client(comm)) return 0;
-  __u16 family = 0;
-  if (bpf_probe_read_user(&family, sizeof(family), ctx->uservaddr) < 0 || family != AF_UNIX) return 0;
-  struct unix_path p = {};
-  bpf_probe_read_user(&p.path, sizeof(p.path) - 1, (const char *)ctx->uservaddr + 2);
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  bpf_map_update_elem(&unix_connecting, &tid, &p, BPF_ANY);
-  return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_connect")
-int on_connect_exit(struct sys_exit_connect_ctx *ctx) {
-  __u32 tid = (__u32)bpf_get_current_pid_tgid();
-  struct unix_path *p = bpf_map_lookup_elem(&unix_connecting, &tid);
-  if (!p) return 0;
-  int translated;
-  __u64 id = current_ids(&translated);
-  if (ctx->ret == 0 && id) {
-    struct probe_client_record *r = reserve_client(PROBE_UNIX_CONNECT);
-    if (r) {
-      r->base.pid = id >> 32;
-      r->base.tid = (__u32)id;
-      r->base.uid = (__u32)bpf_get_current_uid_gid();
-      bpf_get_current_comm(r->base.comm, sizeof(r->base.comm));
-      struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-      struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-      r->base.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
-      BPF_CORE_READ_STR_INTO(&r->base.pcomm, parent, comm);
-      __builtin_memcpy(r->path, p->path, sizeof(r->path));
-      bpf_ringbuf_submit(r, 0);
-    }
-  }
-  bpf_map_delete_elem(&unix_connecting, &tid);
-  return 0;
-}
-
-// An SSH client's process ends (its main thread exits): the end of a session it carried over a master.
-SEC("tracepoint/sched/sched_process_exit")
-int on_exit(void *ctx) {
-  __u64 kernel = bpf_get_current_pid_tgid();
-  if ((__u32)kernel != (__u32)(kernel >> 32)) return 0;
-  int translated;
-  __u64 id = current_ids(&translated);
-  if (!id) return 0;
-  char comm[PROBE_COMM_LEN] = {};
-  if (!is_client(comm)) return 0;
-  struct probe_client_record *r = reserve_client(PROBE_EXIT);
-  if (!r) return 0;
-  r->base.pid = id >> 32;
-  r->base.tid = (__u32)id;
-  __builtin_memcpy(r->base.comm, comm, sizeof(comm));
-  bpf_ringbuf_submit(r, 0);
-  return 0;
-}
+#include "probe-sessions.bpf.h"

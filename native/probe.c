@@ -1,20 +1,21 @@
 // The eBPF source's loader: the BPF object compiled from probe.bpf.c (embedded in this addon, so the
-// single binary carries it), loaded and attached with libbpf, its filter maps filled, and its ring
-// buffer delivered to JavaScript: one thread sleeps in epoll on the ring buffer (ring_buffer__poll) and
-// hands every record that is ready, as one Buffer, to the event loop through a thread-safe function.
-// One thread for the probe, not one per event, and no periodic wake-up: it sleeps until records come. Not a libuv poll handle on the ring
-// buffer's descriptor: Bun, which runs the single binary, has no uv_poll (it panics on uv_poll_init),
-// while thread-safe functions work the same in Node and Bun.
+// single binary carries it), loaded and attached with libbpf, its maps filled (probe-maps.c), and its
+// ring buffer delivered to JavaScript by one reader thread (probe-ring.c) through a thread-safe
+// function. Not a libuv poll handle on the ring buffer's descriptor: Bun, which runs the single binary,
+// has no uv_poll (it panics on uv_poll_init), while thread-safe functions work the same in Node and Bun.
 //
-//   open(ports: number[], clients: string[], onRecords: (records: Buffer | Error) => void): Probe
+//   open(ports: number[], clients: string[], userRate: number, userBurst: number,
+//        onRecords: (records: Buffer | Error) => void): Probe
 //   lost(probe): number          records the program could not reserve (its per-CPU counter: the
 //                                ring buffer was full)
 //   dropped(probe): number       records read from the ring buffer that could not be handed over
+//   attempts(probe): {users, destinations}  what the program counted of floods (probe.h)
 //   sessionError(probe): string|null  why the session programs (unix connect, exit) are not attached
-//   stop(probe): void            the thread stops (its last batch is queued for onRecords)
+//   stop(probe): void            the programs detach, the thread stops (its last batch is queued)
 //   pending(probe): number       batches handed over and not yet given to onRecords
-//   drain(probe): Buffer         after stop: what is still in the ring buffer, read now
-//   close(probe): void           detach and free; no call to onRecords after it
+//   drain(probe): Buffer         after stop: what is still in the ring buffer, and the connects
+//                                held back beyond their user's rate, read now
+//   close(probe): void           free; no call to onRecords after it
 //   monotonicNs(): bigint        CLOCK_MONOTONIC now, the clock of bpf_ktime_get_ns (Bun's
 //                                process.hrtime counts from the process's start, not from boot)
 // Stopping without losing a record: stop, let the event loop run until pending is 0, drain, close.
@@ -41,6 +42,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "probe-internal.h"
 
 // The object file, built by clang -target bpf at npm ci (binding.gyp), included here byte for byte.
 __asm__(".section .rodata\n"
@@ -57,49 +59,8 @@ extern const char sol_probe_obj_end[];
 // The programs that follow SSH clients' sessions over a control master. Optional: a kernel without
 // syscall tracepoints (CONFIG_FTRACE_SYSCALLS) still gets the connections.
 static const char *const SESSION_PROGRAMS[] = {"on_connect_enter", "on_connect_exit", "on_exit"};
-#define SESSION_PROGRAM_COUNT (sizeof SESSION_PROGRAMS / sizeof SESSION_PROGRAMS[0])
-
-typedef struct {
-  struct bpf_object *obj;
-  struct bpf_link *link;
-  struct bpf_link *session_links[SESSION_PROGRAM_COUNT];
-  int session_errno;
-  struct ring_buffer *rb;
-  int lost_fd;
-  pthread_t thread;
-  int running;
-  volatile int stopping;
-  // Written to stop the thread: it sits in the ring buffer's epoll set, so the thread sleeps until
-  // records come or this is written, with no periodic wake-up.
-  int wake_fd;
-  napi_threadsafe_function tsfn;
-  atomic_int pending;
-  // Bytes handed over and not yet given to onRecords. Past HANDOVER_MAX the thread waits (on `cv`)
-  // for JavaScript to catch up, and stops reading the ring buffer meanwhile: the backlog stays in the
-  // kernel's ring, bounded, and what does not fit there is the program's own count of lost records.
-  // Memory here is bounded whatever rate the kernel produces at.
-  atomic_size_t pending_bytes;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  // Records consumed from the ring buffer that could not be handed over (counted as lost).
-  atomic_ullong dropped;
-  // Records gathered by the thread since its last hand-over, and how many.
-  char *batch;
-  size_t len, cap, records;
-  int closed;
-} Probe;
-
-// The pause after a hand-over (see poll_thread): 2 ms.
-#define GATHER_NS 2000000L
-
-// What the hand-over queue may hold: twice the kernel's ring buffer (4 MiB, probe.bpf.c).
-#define HANDOVER_MAX (8u << 20)
-
-typedef struct {
-  char *data;
-  size_t len, records;
-  int error;  // ring_buffer__poll's error, when the thread stops on one
-} Batch;
+_Static_assert(sizeof SESSION_PROGRAMS / sizeof SESSION_PROGRAMS[0] == SESSION_PROGRAM_COUNT,
+               "probe-internal.h counts the session programs");
 
 // libbpf's messages, the last few kept for an error message.
 static char libbpf_log[2048];
@@ -130,101 +91,6 @@ static napi_value fail(napi_env env, const char *step, int err) {
   return NULL;
 }
 
-static int on_record(void *ctx, void *data, size_t size) {
-  Probe *p = ctx;
-  // Only the two layouts of probe.h: anything else cannot be read, and is counted as lost.
-  if (size != sizeof(struct probe_record) && size != sizeof(struct probe_client_record)) {
-    atomic_fetch_add(&p->dropped, 1);
-    return 0;
-  }
-  if (p->len + size > p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 64 * sizeof(struct probe_record);
-    char *grown = realloc(p->batch, cap);
-    if (!grown) return -ENOMEM;
-    p->batch = grown;
-    p->cap = cap;
-  }
-  memcpy(p->batch + p->len, data, size);
-  p->len += size;
-  p->records++;
-  return 0;
-}
-
-// On the JavaScript thread: one Buffer per batch (or an Error when the thread stopped on one).
-static void call_js(napi_env env, napi_value fn, void *context, void *data) {
-  Probe *p = context;
-  Batch *b = data;
-  if (env && fn) {
-    atomic_fetch_sub(&p->pending, 1);
-    atomic_fetch_sub(&p->pending_bytes, b->len);
-    pthread_mutex_lock(&p->mu);
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    napi_value arg, recv;
-    napi_get_undefined(env, &recv);
-    if (b->error) {
-      napi_value code, msg;
-      napi_create_string_utf8(env, strerrorname_np(b->error) ? strerrorname_np(b->error) : "EPROBE", NAPI_AUTO_LENGTH, &code);
-      napi_create_string_utf8(env, strerror(b->error), NAPI_AUTO_LENGTH, &msg);
-      napi_create_error(env, code, msg, &arg);
-    } else {
-      void *copy;
-      napi_create_buffer_copy(env, b->len, b->data, &copy, &arg);
-    }
-    napi_call_function(env, recv, fn, 1, &arg, NULL);
-  }
-  free(b->data);
-  free(b);
-}
-
-static void hand_over(Probe *p, int error) {
-  Batch *b = calloc(1, sizeof *b);
-  if (!b) return;
-  b->error = error;
-  if (!error) {
-    b->data = p->batch;
-    b->len = p->len;
-    b->records = p->records;
-    p->batch = NULL;
-    p->len = p->cap = p->records = 0;
-  }
-  atomic_fetch_add(&p->pending, 1);
-  atomic_fetch_add(&p->pending_bytes, b->len);
-  if (napi_call_threadsafe_function(p->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
-    atomic_fetch_sub(&p->pending, 1);
-    atomic_fetch_sub(&p->pending_bytes, b->len);
-    atomic_fetch_add(&p->dropped, b->records);
-    free(b->data);
-    free(b);
-  }
-}
-
-static void *poll_thread(void *arg) {
-  Probe *p = arg;
-  while (!p->stopping) {
-    pthread_mutex_lock(&p->mu);
-    while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
-    if (p->stopping) break;
-    // Sleeps until records are ready or wake_fd is written (stop).
-    int n = ring_buffer__poll(p->rb, -1);
-    if (n < 0 && n != -EINTR) {
-      hand_over(p, -n);
-      break;
-    }
-    if (p->len > 0) {
-      hand_over(p, 0);
-      // Records come in bursts (a connect loop makes thousands a second): a short pause before looking
-      // again lets the next ones gather into one batch, one wake-up of this thread and of JavaScript
-      // instead of one per record. A lone record is handed over at once; one that follows waits at
-      // most this long. Nothing wakes while no record comes.
-      struct timespec gather = {0, GATHER_NS};
-      nanosleep(&gather, NULL);
-    }
-  }
-  return NULL;
-}
-
 // The programs stop running; their maps (the ring buffer's records, the counts) stay readable.
 static void detach(Probe *p) {
   if (p->link) bpf_link__destroy(p->link);
@@ -248,25 +114,11 @@ static void free_probe(Probe *p) {
   p->batch = NULL;
 }
 
-// Wakes the thread and waits for it to end; its last batch is queued for onRecords.
-static void stop_thread(Probe *p) {
-  p->stopping = 1;
-  pthread_mutex_lock(&p->mu);
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  if (p->wake_fd >= 0) {
-    uint64_t one = 1;
-    if (write(p->wake_fd, &one, sizeof one) < 0) { /* cannot fail on an eventfd below its maximum */ }
-  }
-  if (p->running) pthread_join(p->thread, NULL);
-  p->running = 0;
-}
-
 // Detaches and frees; no call to onRecords after it.
 static void release(Probe *p) {
   if (p->closed) return;
   p->closed = 1;
-  stop_thread(p);
+  probe_stop_thread(p);
   p->running = 0;
   if (p->tsfn) napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
   p->tsfn = NULL;
@@ -281,75 +133,6 @@ static void finalize(napi_env env, void *data, void *hint) {
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
   free(p);
-}
-
-// The filter maps are as large as the configuration (64 entries in the object): a long --ports or
-// --clients list must not make the probe fail to fill them (E2BIG) and the source fall back.
-static int size_filters(napi_env env, Probe *p, napi_value ports, napi_value clients) {
-  uint32_t np = 0, nc = 0;
-  napi_get_array_length(env, ports, &np);
-  napi_get_array_length(env, clients, &nc);
-  struct bpf_map *pm = bpf_object__find_map_by_name(p->obj, "ports");
-  struct bpf_map *cm = bpf_object__find_map_by_name(p->obj, "clients");
-  if (!pm || !cm) return -ENOENT;
-  int err;
-  if (np > bpf_map__max_entries(pm) && (err = bpf_map__set_max_entries(pm, np)) < 0) return err;
-  if (nc > bpf_map__max_entries(cm) && (err = bpf_map__set_max_entries(cm, nc)) < 0) return err;
-  return 0;
-}
-
-static int fill_maps(napi_env env, Probe *p, napi_value ports, napi_value clients) {
-  int ports_fd = bpf_object__find_map_fd_by_name(p->obj, "ports");
-  int clients_fd = bpf_object__find_map_fd_by_name(p->obj, "clients");
-  if (ports_fd < 0 || clients_fd < 0) return -ENOENT;
-  uint32_t n;
-  __u8 one = 1;
-  napi_get_array_length(env, ports, &n);
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value v;
-    uint32_t port;
-    napi_get_element(env, ports, i, &v);
-    if (napi_get_value_uint32(env, v, &port) != napi_ok || port == 0 || port > 65535) return -EINVAL;
-    __u16 key = (__u16)port;
-    if (bpf_map_update_elem(ports_fd, &key, &one, BPF_ANY) < 0) return -errno;
-  }
-  napi_get_array_length(env, clients, &n);
-  for (uint32_t i = 0; i < n; i++) {
-    napi_value v;
-    char key[PROBE_COMM_LEN] = {0};
-    size_t len;
-    napi_get_element(env, clients, i, &v);
-    if (napi_get_value_string_utf8(env, v, key, sizeof key, &len) != napi_ok) return -EINVAL;
-    if (bpf_map_update_elem(clients_fd, key, &one, BPF_ANY) < 0) return -errno;
-  }
-  return 0;
-}
-
-// The per-user rate beyond which failed connects are counted in the kernel (probe.h); 0 turns it off.
-// The rate is whole connects a second (at least one when on), as --user-rate's token bucket.
-static int set_flood(Probe *p, double rate, double burst) {
-  int fd = bpf_object__find_map_fd_by_name(p->obj, "flood");
-  if (fd < 0) return fd;
-  struct probe_flood f = {.rate = rate > 0 && rate < 1 ? 1 : (__u64)rate, .burst = (__u64)burst};
-  __u32 zero = 0;
-  return bpf_map_update_elem(fd, &zero, &f, BPF_ANY) < 0 ? -errno : 0;
-}
-
-// The initial pid namespace's inode (PROC_PID_INIT_INO, include/linux/proc_ns.h): a daemon whose own is
-// another runs in a container, and the program gives pids as that namespace numbers them.
-#define PID_NS_INIT_INO 0xEFFFFFFCu
-
-static int set_pidns(Probe *p) {
-  struct stat st;
-  if (stat("/proc/self/ns/pid", &st) != 0 || st.st_ino == PID_NS_INIT_INO) return 0;
-  struct {
-    __u64 dev;
-    __u64 ino;
-  } ns = {st.st_dev, st.st_ino};
-  __u32 zero = 0;
-  int fd = bpf_object__find_map_fd_by_name(p->obj, "pidns");
-  if (fd < 0) return fd;
-  return bpf_map_update_elem(fd, &zero, &ns, BPF_ANY) == 0 ? 0 : -errno;
 }
 
 static napi_value Open(napi_env env, napi_callback_info info) {
@@ -391,7 +174,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
       free(p);
       return fail(env, "open", err);
     }
-    if ((err = size_filters(env, p, argv[0], argv[1])) < 0) goto failed_maps;
+    if ((err = probe_size_filters(env, p, argv[0], argv[1])) < 0) goto failed_maps;
     sigset_t all, before;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &before);
@@ -403,9 +186,9 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     p->obj = NULL;
     libbpf_log[0] = 0;
   }
-  if ((err = fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
-  if ((err = set_flood(p, rate, burst)) < 0) goto failed_maps;
-  if ((err = set_pidns(p)) < 0) goto failed_maps;
+  if ((err = probe_fill_maps(env, p, argv[0], argv[1])) < 0) goto failed_maps;
+  if ((err = probe_set_flood(p, rate, burst)) < 0) goto failed_maps;
+  if ((err = probe_set_pidns(p)) < 0) goto failed_maps;
   struct bpf_program *prog = bpf_object__find_program_by_name(p->obj, "on_state");
   p->link = prog ? bpf_program__attach(prog) : NULL;
   if (!p->link) {
@@ -427,7 +210,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     }
   }
   p->lost_fd = bpf_object__find_map_fd_by_name(p->obj, "lost");
-  p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->obj, "events"), on_record, p, NULL);
+  p->rb = ring_buffer__new(bpf_object__find_map_fd_by_name(p->obj, "events"), probe_on_record, p, NULL);
   if (!p->rb) {
     err = -errno;
     free_probe(p);
@@ -446,13 +229,13 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   napi_value resource_name;
   napi_create_string_utf8(env, "SshOutboundProbe", NAPI_AUTO_LENGTH, &resource_name);
-  if (napi_create_threadsafe_function(env, argv[4], NULL, resource_name, 0, 1, NULL, NULL, p, call_js, &p->tsfn) !=
+  if (napi_create_threadsafe_function(env, argv[4], NULL, resource_name, 0, 1, NULL, NULL, p, probe_call_js, &p->tsfn) !=
       napi_ok) {
     free_probe(p);
     free(p);
     return fail(env, "thread-safe function", ENOMEM);
   }
-  if ((err = pthread_create(&p->thread, NULL, poll_thread, p)) != 0) {
+  if ((err = pthread_create(&p->thread, NULL, probe_poll_thread, p)) != 0) {
     napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
     free_probe(p);
     free(p);
@@ -531,7 +314,7 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
   if (!p) return NULL;
   if (!p->closed) detach(p);
-  stop_thread(p);
+  probe_stop_thread(p);
   napi_value undef;
   napi_get_undefined(env, &undef);
   return undef;
@@ -554,46 +337,19 @@ static napi_value Drain(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!p->closed && p->rb) ring_buffer__consume(p->rb);
-  // Connects held back (beyond their user's rate, not yet ended) go out too: they are attempts the
-  // program has not counted, and after the detach it never will.
-  int qfd = p->closed ? -1 : bpf_object__find_map_fd_by_name(p->obj, "quiet");
-  size_t nq = 0;
-  __u64 *keys = NULL;
-  if (qfd >= 0) {
-    __u64 k, prev;
-    size_t cap = 0;
-    while (bpf_map_get_next_key(qfd, nq ? &prev : NULL, &k) == 0) {
-      if (nq == cap) {
-        cap = cap ? cap * 2 : 64;
-        __u64 *grown = realloc(keys, cap * sizeof *keys);
-        if (!grown) break;
-        keys = grown;
-      }
-      keys[nq++] = k;
-      prev = k;
-    }
-  }
-  size_t len = p->len + nq * sizeof(struct probe_record);
-  char *all = malloc(len ? len : 1);
-  size_t used = 0;
-  if (!all) nq = 0;  // no room for them: at least the ring buffer's records
-  if (!all && p->len) {
-    all = p->batch;
-    used = p->len;
-    p->batch = NULL;
-    p->cap = 0;
-  } else if (all) {
-    if (p->len) memcpy(all, p->batch, p->len);
-    used = p->len;
-    for (size_t i = 0; i < nq; i++) {
-      if (bpf_map_lookup_and_delete_elem(qfd, &keys[i], all + used) == 0) used += sizeof(struct probe_record);
-    }
-  }
-  free(keys);
+  // Connects held back (beyond their user's rate, not yet ended) go out too, after the ring's records:
+  // they are attempts the program has not counted, and after the detach it never will.
+  char *held = NULL;
+  size_t held_len = 0;
+  if (!p->closed)
+    probe_map_rows(bpf_object__find_map_fd_by_name(p->obj, "quiet"), sizeof(__u64), 0, sizeof(struct probe_record), 1,
+                   &held, &held_len);
   napi_value out;
-  void *copy;
-  napi_create_buffer_copy(env, used, all ? all : "", &copy, &out);
-  free(all);
+  void *data;
+  napi_create_buffer(env, p->len + held_len, &data, &out);
+  if (p->len) memcpy(data, p->batch, p->len);
+  if (held_len) memcpy((char *)data + p->len, held, held_len);
+  free(held);
   p->len = p->records = 0;
   return out;
 }
@@ -605,57 +361,19 @@ static napi_value Drain(napi_env env, napi_callback_info info) {
 static napi_value Attempts(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
   if (!p) return NULL;
-  napi_value out, users, dests;
-  napi_create_object(env, &out);
-  int ufd = p->closed ? -1 : bpf_object__find_map_fd_by_name(p->obj, "user_attempts");
-  int dfd = p->closed ? -1 : bpf_object__find_map_fd_by_name(p->obj, "attempts");
-  size_t urow = 8 + sizeof(struct probe_user_attempts);
-  size_t drow = sizeof(struct probe_attempt_key) + sizeof(struct probe_attempts);
   char *ubuf = NULL, *dbuf = NULL;
-  size_t un = 0, dn = 0, ucap = 0;
-  if (dfd >= 0) {
-    // Keys first, then each taken out: deleting while walking would restart the walk.
-    struct probe_attempt_key *keys = NULL;
-    size_t nk = 0, kcap = 0;
-    struct probe_attempt_key k, prev;
-    while (bpf_map_get_next_key(dfd, nk ? &prev : NULL, &k) == 0) {
-      if (nk == kcap) {
-        kcap = kcap ? kcap * 2 : 64;
-        struct probe_attempt_key *grown = realloc(keys, kcap * sizeof *keys);
-        if (!grown) break;
-        keys = grown;
-      }
-      keys[nk++] = k;
-      prev = k;
-    }
-    dbuf = nk ? malloc(nk * drow) : NULL;
-    for (size_t i = 0; dbuf && i < nk; i++) {
-      char *row = dbuf + dn * drow;
-      memcpy(row, &keys[i], sizeof keys[i]);
-      if (bpf_map_lookup_and_delete_elem(dfd, &keys[i], row + sizeof keys[i]) == 0) dn++;
-    }
-    free(keys);
+  size_t ulen = 0, dlen = 0;
+  if (!p->closed) {
+    probe_map_rows(bpf_object__find_map_fd_by_name(p->obj, "attempts"), sizeof(struct probe_attempt_key),
+                   sizeof(struct probe_attempt_key), sizeof(struct probe_attempts), 1, &dbuf, &dlen);
+    probe_map_rows(bpf_object__find_map_fd_by_name(p->obj, "user_attempts"), sizeof(__u32), 8,
+                   sizeof(struct probe_user_attempts), 0, &ubuf, &ulen);
   }
-  if (ufd >= 0) {
-    __u32 key, next, *at = NULL;
-    while (bpf_map_get_next_key(ufd, at, &next) == 0) {
-      key = next;
-      at = &key;
-      if (un == ucap) {
-        ucap = ucap ? ucap * 2 : 64;
-        char *grown = realloc(ubuf, ucap * urow);
-        if (!grown) break;
-        ubuf = grown;
-      }
-      char *row = ubuf + un * urow;
-      memset(row, 0, urow);
-      memcpy(row, &key, sizeof key);
-      if (bpf_map_lookup_elem(ufd, &key, row + 8) == 0) un++;
-    }
-  }
+  napi_value out, users, dests;
   void *copy;
-  napi_create_buffer_copy(env, un * urow, ubuf ? ubuf : "", &copy, &users);
-  napi_create_buffer_copy(env, dn * drow, dbuf ? dbuf : "", &copy, &dests);
+  napi_create_object(env, &out);
+  napi_create_buffer_copy(env, ulen, ubuf ? ubuf : "", &copy, &users);
+  napi_create_buffer_copy(env, dlen, dbuf ? dbuf : "", &copy, &dests);
   free(ubuf);
   free(dbuf);
   napi_set_named_property(env, out, "users", users);

@@ -1,0 +1,137 @@
+// The eBPF source's ring-buffer delivery: one thread sleeps in epoll on the ring buffer
+// (ring_buffer__poll) and hands every record that is ready, as one Buffer, to the event loop through a
+// thread-safe function. One thread for the probe, not one per event, and no periodic wake-up.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/types.h>
+#include <pthread.h>
+
+#include "probe.h"
+#include "probe-internal.h"
+
+// The pause after a hand-over (see poll_thread): 2 ms.
+#define GATHER_NS 2000000L
+
+// What the hand-over queue may hold: twice the kernel's ring buffer (4 MiB, probe.bpf.c).
+#define HANDOVER_MAX (8u << 20)
+
+typedef struct {
+  char *data;
+  size_t len, records;
+  int error;  // ring_buffer__poll's error, when the thread stops on one
+} Batch;
+
+int probe_on_record(void *ctx, void *data, size_t size) {
+  Probe *p = ctx;
+  // Only the two layouts of probe.h: anything else cannot be read, and is counted as lost.
+  if (size != sizeof(struct probe_record) && size != sizeof(struct probe_client_record)) {
+    atomic_fetch_add(&p->dropped, 1);
+    return 0;
+  }
+  if (p->len + size > p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 64 * sizeof(struct probe_record);
+    char *grown = realloc(p->batch, cap);
+    if (!grown) return -ENOMEM;
+    p->batch = grown;
+    p->cap = cap;
+  }
+  memcpy(p->batch + p->len, data, size);
+  p->len += size;
+  p->records++;
+  return 0;
+}
+
+// On the JavaScript thread: one Buffer per batch (or an Error when the thread stopped on one).
+void probe_call_js(napi_env env, napi_value fn, void *context, void *data) {
+  Probe *p = context;
+  Batch *b = data;
+  if (env && fn) {
+    atomic_fetch_sub(&p->pending, 1);
+    atomic_fetch_sub(&p->pending_bytes, b->len);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    napi_value arg, recv;
+    napi_get_undefined(env, &recv);
+    if (b->error) {
+      napi_value code, msg;
+      napi_create_string_utf8(env, strerrorname_np(b->error) ? strerrorname_np(b->error) : "EPROBE", NAPI_AUTO_LENGTH, &code);
+      napi_create_string_utf8(env, strerror(b->error), NAPI_AUTO_LENGTH, &msg);
+      napi_create_error(env, code, msg, &arg);
+    } else {
+      void *copy;
+      napi_create_buffer_copy(env, b->len, b->data, &copy, &arg);
+    }
+    napi_call_function(env, recv, fn, 1, &arg, NULL);
+  }
+  free(b->data);
+  free(b);
+}
+
+static void hand_over(Probe *p, int error) {
+  Batch *b = calloc(1, sizeof *b);
+  if (!b) return;
+  b->error = error;
+  if (!error) {
+    b->data = p->batch;
+    b->len = p->len;
+    b->records = p->records;
+    p->batch = NULL;
+    p->len = p->cap = p->records = 0;
+  }
+  atomic_fetch_add(&p->pending, 1);
+  atomic_fetch_add(&p->pending_bytes, b->len);
+  if (napi_call_threadsafe_function(p->tsfn, b, napi_tsfn_nonblocking) != napi_ok) {
+    atomic_fetch_sub(&p->pending, 1);
+    atomic_fetch_sub(&p->pending_bytes, b->len);
+    atomic_fetch_add(&p->dropped, b->records);
+    free(b->data);
+    free(b);
+  }
+}
+
+void *probe_poll_thread(void *arg) {
+  Probe *p = arg;
+  while (!p->stopping) {
+    pthread_mutex_lock(&p->mu);
+    while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (p->stopping) break;
+    // Sleeps until records are ready or wake_fd is written (stop).
+    int n = ring_buffer__poll(p->rb, -1);
+    if (n < 0 && n != -EINTR) {
+      hand_over(p, -n);
+      break;
+    }
+    if (p->len > 0) {
+      hand_over(p, 0);
+      // Records come in bursts (a connect loop makes thousands a second): a short pause before looking
+      // again lets the next ones gather into one batch, one wake-up of this thread and of JavaScript
+      // instead of one per record. A lone record is handed over at once; one that follows waits at
+      // most this long. Nothing wakes while no record comes.
+      struct timespec gather = {0, GATHER_NS};
+      nanosleep(&gather, NULL);
+    }
+  }
+  return NULL;
+}
+
+// Wakes the thread and waits for it to end; its last batch is queued for onRecords.
+void probe_stop_thread(Probe *p) {
+  p->stopping = 1;
+  pthread_mutex_lock(&p->mu);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  if (p->wake_fd >= 0) {
+    uint64_t one = 1;
+    if (write(p->wake_fd, &one, sizeof one) < 0) { /* cannot fail on an eventfd below its maximum */ }
+  }
+  if (p->running) pthread_join(p->thread, NULL);
+  p->running = 0;
+}
+

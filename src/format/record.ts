@@ -57,6 +57,11 @@ export function isMonitorEvent(r: LogRecord): r is MonitorEvent {
   return MONITOR_ACTIONS.has(r.action);
 }
 
+/** Whether an `event.action` read back from a trail is one of the daemon's own (report reads them). */
+export function isMonitorAction(action: unknown): action is MonitorAction {
+  return typeof action === "string" && MONITOR_ACTIONS.has(action);
+}
+
 export function isSession(r: LogRecord): r is EnrichedSession {
   return r.action === "session-ended";
 }

@@ -14,3 +14,21 @@ export interface TargetParts {
 export function typedTarget(t: TargetParts): string {
   return `${t.user ? `${t.user}@` : ""}${endpoint(t.host ?? "?", t.port || undefined)}`;
 }
+
+/**
+ * A target's tunnels as one list, `L:…`, `R:…`, `D:…`, then `W:host:port` (-W): the one rendering of the
+ * text format and the report's FORWARDS column.
+ */
+export function forwardsList(
+  forwards:
+    | { local?: readonly string[]; remote?: readonly string[]; dynamic?: readonly string[] }
+    | undefined,
+  stdioForward: string | undefined,
+): string[] {
+  return [
+    ...(forwards?.local ?? []).map((x) => `L:${x}`),
+    ...(forwards?.remote ?? []).map((x) => `R:${x}`),
+    ...(forwards?.dynamic ?? []).map((x) => `D:${x}`),
+    ...(stdioForward !== undefined ? [`W:${stdioForward}`] : []),
+  ];
+}

@@ -11,7 +11,7 @@ import {
   type LogRecord,
   type SuppressedSummary,
 } from "./record.ts";
-import { typedTarget } from "./target.ts";
+import { forwardsList, typedTarget } from "./target.ts";
 
 /**
  * One line per record, `time action key=value…`, grep-friendly. Every value passes through escapeText,
@@ -66,13 +66,7 @@ export function formatText(r: LogRecord): string {
 /** Forwards and agent forwarding at a glance: `forwards="L:8080:localhost:80,D:1080" agent=yes`. */
 function tunnels(t: EnrichedEvent["target"]): string {
   if (!t) return "";
-  const f = t.forwards;
-  const list = [
-    ...(f?.local ?? []).map((x) => `L:${x}`),
-    ...(f?.remote ?? []).map((x) => `R:${x}`),
-    ...(f?.dynamic ?? []).map((x) => `D:${x}`),
-    ...(t.stdioForward !== undefined ? [`W:${t.stdioForward}`] : []),
-  ];
+  const list = forwardsList(t.forwards, t.stdioForward);
   return (
     kv("forwards", list.length ? list.join(",") : undefined) +
     kv("agent", t.agent === undefined ? undefined : t.agent ? "yes" : "no") +

@@ -3,6 +3,8 @@
  * version, with fields added or missing, is read for what it has; one that is not a record of ours is
  * reported as skipped with the reason.
  */
+import { isMonitorAction, type MonitorAction } from "../format/record.ts";
+import { forwardsList } from "../format/target.ts";
 
 export type ConnectionAction = "opened" | "closed" | "failed" | "unresolved";
 
@@ -44,7 +46,7 @@ export interface ConnectionRecord extends WhoRecord {
 
 export interface MonitorRecord {
   kind: "monitor";
-  action: "monitor-started" | "monitor-stopped" | "monitor-degraded" | "output-recovered" | "events-lost";
+  action: MonitorAction;
   time: string;
   host: string;
   pid?: number;
@@ -86,13 +88,6 @@ const CONNECTION: Record<string, ConnectionAction> = {
   "connection-failed": "failed",
   "connection-unresolved": "unresolved",
 };
-const MONITOR = new Set([
-  "monitor-started",
-  "monitor-stopped",
-  "monitor-degraded",
-  "output-recovered",
-  "events-lost",
-]);
 
 // biome-ignore lint/suspicious/noExplicitAny: parsed JSON of unknown version, read field by field
 type Json = any;
@@ -106,12 +101,10 @@ const strings = (v: unknown): string[] =>
 function forwardsOf(t: Json): string[] | undefined {
   if (!t || typeof t !== "object") return undefined;
   const f = t.forwards ?? {};
-  const list = [
-    ...strings(f.local).map((x) => `L:${x}`),
-    ...strings(f.remote).map((x) => `R:${x}`),
-    ...strings(f.dynamic).map((x) => `D:${x}`),
-    ...(typeof t.stdio_forward === "string" ? [`W:${t.stdio_forward}`] : []),
-  ];
+  const list = forwardsList(
+    { local: strings(f.local), remote: strings(f.remote), dynamic: strings(f.dynamic) },
+    typeof t.stdio_forward === "string" ? t.stdio_forward : undefined,
+  );
   return list.length ? list : undefined;
 }
 
@@ -164,11 +157,11 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
   if (action === undefined || time === undefined || Number.isNaN(Date.parse(time))) return "not-ours";
   const host = str(j.host?.hostname) ?? "";
   const hostId = str(j.host?.id);
-  if (MONITOR.has(action)) {
+  if (isMonitorAction(action)) {
     const m = j.ssh_outbound?.monitor ?? {};
     return {
       kind: "monitor",
-      action: action as MonitorRecord["action"],
+      action,
       time,
       host,
       hostId,

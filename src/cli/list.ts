@@ -1,17 +1,16 @@
 import { Command } from "@commander-js/extra-typings";
 import { clock } from "../clock.ts";
-import { resolveConfig } from "../config.ts";
+import { floodPolicy, resolveConfig } from "../config.ts";
 import { stderrDiagnostics } from "../diagnostics.ts";
-import { Enricher } from "../enrich/enricher.ts";
-import { toEcs } from "../format/ecs.ts";
+import { formatJson } from "../format/json.ts";
+import { isMonitorEvent, isSuppressed } from "../format/record.ts";
 import { hostIdentity } from "../host.ts";
+import { Pipeline } from "../pipeline.ts";
+import { liveRow } from "../report/live.ts";
 import { tableWriter } from "../report/output.ts";
-import { recordOf } from "../report/records.ts";
-import { muxSessionOf, sessionOf } from "../report/sessions.ts";
+import { emptySinkStats } from "../sinks/sink.ts";
 import { MuxWatch } from "../sources/mux.ts";
 import { ProcfsScanner } from "../sources/procfs/scanner.ts";
-import { type SessionEvent, SessionTracker } from "../track/sessions.ts";
-import { type ConnectionEvent, Tracker } from "../track/tracker.ts";
 import { NAME } from "../version.ts";
 import { stdoutLines } from "./stdout-lines.ts";
 
@@ -41,46 +40,40 @@ Examples:
     .action(async (flags) => {
       const config = resolveConfig({ ports: flags.ports, clients: flags.clients });
       const diag = stderrDiagnostics();
-      const scanner = new ProcfsScanner({ ports: config.ports, clients: config.clients, diag });
-      const found: (ConnectionEvent | SessionEvent)[] = [];
-      const tracker = new Tracker(
-        () => "procfs",
-        (ev) => found.push(ev),
-      );
-      const now = clock.nowNs();
-      tracker.observe({ type: "snapshot", timeNs: now, sockets: scanner.scan(), initial: true });
-      // Sessions riding a control master's connection: found as `run` finds them, listed as open.
-      const sessions = new SessionTracker(
-        () => "procfs",
-        (ev) => found.push(ev),
-        (s) => tracker.idOfSocket(s),
-      );
-      const mux = new MuxWatch(new Set(config.clients));
-      for (const obs of mux.tick(scanner.ownClients, () => scanner.tcpOwners(), scanner.held, now))
-        sessions.observe(obs);
-      sessions.stop(now);
-      const enricher = new Enricher();
       const host = hostIdentity();
+      const ctx = { hostname: host.hostname, hostId: host.id };
       const out = stdoutLines();
       const table = tableWriter(out.write);
       if (!flags.json) table.header();
-      for (const ev of found) {
-        const enriched = "session" in ev ? enricher.enrichSession(ev) : enricher.enrich(ev);
-        if (!enriched) continue; // still connecting
-        const ecs = toEcs(enriched, { hostname: host.hostname, hostId: host.id });
-        if (flags.json) {
-          out.write(JSON.stringify(ecs));
-          continue;
-        }
-        const r = recordOf(ecs);
-        if (typeof r === "string" || r.kind === "monitor" || r.kind === "suppressed") continue;
-        if (r.kind === "mux") {
-          table.row({ ...muxSessionOf(r), status: "open" });
-          continue;
-        }
-        const s = sessionOf(r);
-        table.row({ ...s, status: "open", start: r.processStart ?? s.start });
-      }
+      // One run of the same pipeline as `run`, from one procfs picture: the connections open now (each
+      // enriched as `run` enriches it), and the sessions riding a control master's connection, listed as
+      // open (ended here, at the end of the picture). No flood gate: every connection is listed.
+      const pipeline = new Pipeline({
+        format: (r) => {
+          if (flags.json) return formatJson(r, ctx);
+          if (isMonitorEvent(r) || isSuppressed(r)) return "";
+          return `${table.line(liveRow(r, { hostname: host.hostname, id: host.id }))}\n`;
+        },
+        sink: { write: (line) => void (line && out.write(line.slice(0, -1))), ...LINES_SINK },
+        diag,
+        sourceName: () => "procfs",
+        flood: floodPolicy(0),
+      });
+      pipeline.open();
+      const scanner = new ProcfsScanner({ ports: config.ports, clients: config.clients, diag });
+      const now = clock.nowNs();
+      pipeline.observe({ type: "snapshot", timeNs: now, sockets: scanner.scan(), initial: true });
+      const mux = new MuxWatch(new Set(config.clients));
+      for (const obs of mux.tick(scanner.ownClients, () => scanner.tcpOwners(), scanner.held, now))
+        pipeline.observe(obs);
+      pipeline.stopSessions(now);
       await out.drain();
     });
 }
+
+/** What the pipeline needs of a sink besides write: `list` writes to stdout once and ends. */
+const LINES_SINK = {
+  reopen: () => undefined,
+  end: async () => 0,
+  stats: emptySinkStats(),
+};

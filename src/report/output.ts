@@ -87,11 +87,16 @@ const FORWARDS: Column = {
 export function tableWriter(
   write: Writer,
   opts: { forwards?: boolean; hosts?: boolean } = {},
-): { header(): void; row(s: Session): void } {
+): { header(): void; row(s: Session): void; line(s: Session): string } {
   const columns = [
     ...(opts.hosts ? [HOST] : []),
     ...(opts.forwards ? [...COLUMNS.slice(0, -1), FORWARDS, ...COLUMNS.slice(-1)] : COLUMNS),
   ];
+  const line = (s: Session): string =>
+    columns
+      .map((c) => fit(c.cell(s), c.width))
+      .join(" ")
+      .trimEnd();
   return {
     header: () =>
       write(
@@ -100,13 +105,8 @@ export function tableWriter(
           .join(" ")
           .trimEnd(),
       ),
-    row: (s) =>
-      write(
-        columns
-          .map((c) => fit(c.cell(s), c.width))
-          .join(" ")
-          .trimEnd(),
-      ),
+    row: (s) => write(line(s)),
+    line,
   };
 }
 

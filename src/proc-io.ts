@@ -53,14 +53,28 @@ function tolerate(path: string, error: unknown): undefined {
  */
 const SCRATCH = Buffer.allocUnsafe(64 * 1024);
 
-export function readText(path: string): string | undefined {
-  let fd: number;
+/** `read` on `path`, or undefined when it vanished or is one process's unreadable file (see tolerate). */
+function tolerant<T>(path: string, read: () => T): T | undefined {
   try {
-    fd = openSync(path, "r");
+    return read();
   } catch (error) {
     return tolerate(path, error);
   }
+}
+
+/** `read` on the file at `path` opened for reading, closed after it; undefined as in `tolerant`. */
+function withFile<T>(path: string, read: (fd: number) => T): T | undefined {
+  const fd = tolerant(path, () => openSync(path, "r"));
+  if (fd === undefined) return undefined;
   try {
+    return tolerant(path, () => read(fd));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readText(path: string): string | undefined {
+  return withFile(path, (fd) => {
     let len = 0;
     let chunks: Buffer[] | undefined;
     for (;;) {
@@ -77,19 +91,11 @@ export function readText(path: string): string | undefined {
     if (!chunks) return SCRATCH.toString("latin1", 0, len);
     chunks.push(Buffer.from(SCRATCH.subarray(0, len)));
     return Buffer.concat(chunks).toString("latin1");
-  } catch (error) {
-    return tolerate(path, error);
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 export function readBytes(path: string): Buffer | undefined {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    return tolerate(path, error);
-  }
+  return tolerant(path, () => readFileSync(path));
 }
 
 /**
@@ -102,13 +108,7 @@ export function readBounded(
   path: string,
   max: number,
 ): { bytes: Buffer; total: number; nulsAfter: number } | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (error) {
-    return tolerate(path, error);
-  }
-  try {
+  return withFile(path, (fd) => {
     // Read into the shared scratch buffer when it is large enough; only what was read is copied out.
     const into = max <= SCRATCH.length ? SCRATCH : Buffer.allocUnsafe(max);
     let len = 0;
@@ -127,19 +127,11 @@ export function readBounded(
       for (let at = SCRATCH.indexOf(0); at >= 0 && at < n; at = SCRATCH.indexOf(0, at + 1)) nulsAfter++;
     }
     return { bytes: kept, total, nulsAfter };
-  } catch (error) {
-    return tolerate(path, error);
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 export function readLink(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch (error) {
-    return tolerate(path, error);
-  }
+  return tolerant(path, () => readlinkSync(path));
 }
 
 /** Entries of a directory, or undefined when it is gone or not ours to read (EACCES is reported). */

@@ -21,9 +21,14 @@ let sshSpecOnce: GetoptSpec | undefined;
  * client has is asked of the client itself, once (`ssh -G -P x h`: its host is x when -P takes no
  * value); without a client to ask, -P takes a value, as in current releases.
  */
-export function sshSpec(dashPTakesValue: () => boolean = askInstalledSsh): GetoptSpec {
-  sshSpecOnce ??= { withValue: SSH_WITH_VALUE + (dashPTakesValue() ? "P" : "") };
+export function sshSpec(): GetoptSpec {
+  sshSpecOnce ??= sshSpecFor(askInstalledSsh());
   return sshSpecOnce;
+}
+
+/** ssh's options, with -P a flag or an option with a value. */
+export function sshSpecFor(dashPTakesValue: boolean): GetoptSpec {
+  return { withValue: SSH_WITH_VALUE + (dashPTakesValue ? "P" : "") };
 }
 
 function askInstalledSsh(): boolean {

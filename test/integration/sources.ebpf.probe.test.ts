@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { connect, createServer } from "node:net";
+import { test } from "node:test";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
+import type { KernelEvent } from "../../src/sources/ebpf/kernel-table.ts";
+import { BpfProbe, type CountedAttempts } from "../../src/sources/ebpf/probe.ts";
+import { needs } from "../helpers/ci.ts";
+import { quietDiag } from "../helpers/fakes.ts";
+import { freePort } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+// Our BPF program through its wrapper (src/sources/ebpf/probe.ts), loaded into this kernel: a connect
+// to a watched port comes as connect, established and close; beyond the user's rate (here 1 a second,
+// a burst of 1) refused connects are counted in the kernel and read back per user and destination,
+// and at stop nothing of the program is left attached.
+
+const why = () => checkEbpf().reason;
+
+/** A connect that completes to a listener, or is refused; resolves once it ended. */
+const once = (port: number) =>
+  new Promise<void>((r) => {
+    const s = connect(port, "127.0.0.1");
+    s.on("error", () => r());
+    s.on("connect", () => {
+      s.destroy();
+      r();
+    });
+  });
+
+test("a connect to a watched port: connect, established and close, with this process as its owner", async (t) => {
+  if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const events: KernelEvent[] = [];
+  const probe = new BpfProbe(
+    { ports: [port], clients: [], diag: quietDiag() },
+    {
+      event: (e) => void events.push(e),
+      client: () => undefined,
+      lost: () => undefined,
+      counted: () => undefined,
+      down: () => undefined,
+      up: () => undefined,
+      gaveUp: (e) => assert.fail(e),
+    },
+  );
+  try {
+    await probe.start();
+    await once(port);
+    await waitFor("the close", () => events.some((e) => e.kind === "close"), 10_000);
+    const connectEv = events.find((e) => e.kind === "connect");
+    assert.ok(connectEv?.kind === "connect");
+    assert.deepEqual([connectEv.pid, connectEv.dport, connectEv.daddr], [process.pid, port, "127.0.0.1"]);
+    assert.deepEqual(
+      [...new Set(events.filter((e) => e.sk === connectEv.sk).map((e) => e.kind))],
+      ["connect", "established", "close"],
+    );
+  } finally {
+    await probe.stop();
+    server.close();
+  }
+});
+
+test("beyond the user's rate, refused connects are counted in the kernel: every one, per destination", async (t) => {
+  if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
+  const port = await freePort();
+  const events: KernelEvent[] = [];
+  const counted: CountedAttempts[] = [];
+  const probe = new BpfProbe(
+    { ports: [port], clients: [], diag: quietDiag(), flood: { rate: 1, burst: 1 } },
+    {
+      event: (e) => void events.push(e),
+      client: () => undefined,
+      lost: () => undefined,
+      counted: (c) => void counted.push(...c),
+      down: () => undefined,
+      up: () => undefined,
+      gaveUp: (e) => assert.fail(e),
+    },
+  );
+  try {
+    await probe.start();
+    for (let i = 0; i < 50; i++) await once(port);
+    probe.poll();
+  } finally {
+    await probe.stop();
+  }
+  const sent = events.filter((e) => e.kind === "connect").length;
+  const total = counted.reduce((n, c) => n + c.count, 0);
+  assert.ok(sent >= 1 && sent <= 3, `${sent} sent within the rate`);
+  assert.equal(sent + total, 50, "every connect was sent or counted");
+  const mine = counted.filter((c) => c.uid === process.getuid?.());
+  assert.ok(mine.length >= 1);
+  const dests = mine.flatMap((c) => c.destinations);
+  assert.deepEqual([...new Set(dests.map((d) => `${d.remote.ip}:${d.remote.port}`))], [`127.0.0.1:${port}`]);
+  assert.equal(
+    dests.reduce((n, d) => n + d.count, 0),
+    total,
+  );
+  assert.ok(dests.every((d) => d.pid === process.pid && d.firstNs <= d.lastNs));
+});

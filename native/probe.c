@@ -1,3 +1,5 @@
+// One concept in one file (about 440 lines with this note): the addon's N-API surface and the probe's
+// life (load, attach, detach, free); the reader thread and the maps are in probe-ring.c and probe-maps.c.
 // The eBPF source's loader: the BPF object compiled from probe.bpf.c (embedded in this addon, so the
 // single binary carries it), loaded and attached with libbpf, its maps filled (probe-maps.c), and its
 // ring buffer delivered to JavaScript by one reader thread (probe-ring.c) through a thread-safe

@@ -1,3 +1,6 @@
+// One concept in one file (about 370 lines): the mapping of each record type to ECS fields. The four
+// record types share their process, user, target and event parts, and the field names are easier to
+// keep valid against Elastic's ecs_flat.yml read in one place.
 import { isoNs } from "../clock.ts";
 import { isEnd } from "../track/tracker.ts";
 import { BOUNDS, type Bounds, boundArgs, boundString, type Cut } from "./argv-bound.ts";

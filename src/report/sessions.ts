@@ -1,3 +1,5 @@
+// One concept in one file (about 330 lines): joining a trail's records into sessions, gaps and notices
+// (SessionJoiner), with the row builders it and `list` share.
 import { typedTarget } from "../format/target.ts";
 import {
   type ConnectionRecord,

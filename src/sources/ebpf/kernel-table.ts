@@ -1,3 +1,5 @@
+// One concept in one file (about 330 lines): the state of every socket the probe reported, from its
+// connect to its close, and how it is repaired from /proc after a loss or a gap.
 import type { Endpoint, Observation, SocketFacts, TcpState } from "../types.ts";
 
 /**

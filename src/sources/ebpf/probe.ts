@@ -1,3 +1,5 @@
+// One concept in one file (about 340 lines): the loaded probe's life in JavaScript: open, records,
+// losses and flood counts read back, failure and reopening with backoff, and a stop that loses nothing.
 import { createRequire } from "node:module";
 import { clock } from "../../clock.ts";
 import { SourceError } from "../errors.ts";

@@ -7,6 +7,7 @@ import { bracketed, endpoint, unbracketed } from "../src/format/endpoint.ts";
 import { formatJson } from "../src/format/json.ts";
 import { formatText } from "../src/format/text.ts";
 import { runCli } from "./helpers/daemon.ts";
+import { enrichedConnection } from "./helpers/enriched.ts";
 import { assertValidEvent } from "./helpers/schema.ts";
 import { scratchDir } from "./helpers/scratch.ts";
 
@@ -23,35 +24,14 @@ test("an endpoint: IPv4 as ip:port, IPv6 bracketed; a host without a port as it 
   assert.equal(unbracketed("::1"), "::1");
 });
 
-const S = 1_000_000_000n;
-const T0 = 1_780_000_000n * S;
 const ctx = { hostname: "web1", hostId: "0123456789abcdef0123456789abcdef" };
 
-/** A closed connection to [2001:db8::1]:22 whose typed target has no host we can print as an address. */
-function closed(id: string, typedHost: string | undefined): EnrichedEvent {
-  return {
-    id,
-    source: "ebpf",
-    action: "closed",
-    timeNs: T0 + 5n * S,
-    startNs: T0,
-    endNs: T0 + 5n * S,
-    observed: "live",
-    socket: {
-      key: id,
-      family: "ipv6",
-      local: { ip: "2001:db8::2", port: 40000 },
-      remote: { ip: "2001:db8::1", port: 22 },
-      state: "ESTABLISHED",
-      uid: 1000,
-      owner: { pid: 4242, comm: "ssh" },
-    },
+/** A closed connection to [2001:db8::1]:22, its typed target an address or none. */
+const closed = (id: string, typedHost: string | undefined): EnrichedEvent =>
+  enrichedConnection(id, "closed", {
     process: { pid: 4242, name: "ssh", args: ["ssh", typedHost ?? "x"], uid: 1000, user: "alice" },
-    ancestry: [],
-    attribution: "complete",
     ...(typedHost === undefined ? {} : { target: { client: "ssh", host: typedHost, jump: [] } }),
-  } as EnrichedEvent;
-}
+  });
 
 test("an IPv6 connection: [addr]:port in text, the report table, --by target, and --target matches it", () => {
   const text = formatText(closed("0190a0a0-0000-7000-8000-000000000001", "2001:db8::1"));

@@ -6,35 +6,19 @@ import type { EnrichedEvent } from "../src/enrich/enricher.ts";
 import { formatJson } from "../src/format/json.ts";
 import { peekOpened, recordOf, toRecord } from "../src/report/records.ts";
 import { report } from "../src/report/report.ts";
+import { enrichedConnection, S, T0 } from "./helpers/enriched.ts";
 import { scratchDir } from "./helpers/scratch.ts";
 
 // The report's fast readers, fed the daemon's real output (formatJson of records as the pipeline
 // makes them): toRecord skips JSON.parse on the ancestry and must read what a full parse reads, and
 // peekOpened takes a connection-opened line's id, host and time without parsing it at all.
 
-const S = 1_000_000_000n;
-const T0 = 1_780_000_000n * S;
 const ctx = { hostname: 'web"1', hostId: "0123456789abcdef0123456789abcdef" };
 const run = { id: "0190a0a0-0000-7000-8000-00000000000f", written: 0 };
 
 function connection(action: "opened" | "closed", id: string): EnrichedEvent {
-  return {
-    id,
-    source: "ebpf",
-    action,
-    timeNs: T0 + (action === "closed" ? 5n * S : 0n),
-    startNs: T0,
-    ...(action === "closed" ? { endNs: T0 + 5n * S, bytesSent: 1200, bytesReceived: 3400 } : {}),
-    observed: "live",
-    socket: {
-      key: id,
-      family: "ipv6",
-      local: { ip: "2001:db8::2", port: 40000 },
-      remote: { ip: "2001:db8::1", port: 22 },
-      state: "ESTABLISHED",
-      uid: 1000,
-      owner: { pid: 4242, comm: "ssh" },
-    },
+  return enrichedConnection(id, action, {
+    ...(action === "closed" ? { bytesSent: 1200, bytesReceived: 3400 } : {}),
     process: {
       pid: 4242,
       name: "ssh",
@@ -55,8 +39,7 @@ function connection(action: "opened" | "closed", id: string): EnrichedEvent {
       jump: [],
       forwards: { local: ["8080:db:80"], remote: [], dynamic: [] },
     },
-    attribution: "complete",
-  } as EnrichedEvent;
+  });
 }
 
 const opened = formatJson(connection("opened", "0190a0a0-0000-7000-8000-000000000001"), ctx, run).trimEnd();

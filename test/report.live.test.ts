@@ -2,13 +2,12 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { EnrichedEvent, EnrichedSession } from "../src/enrich/enricher.ts";
 import { liveRow } from "../src/report/live.ts";
+import { enrichedConnection, S, T0 } from "./helpers/enriched.ts";
 
 // `list`'s rows (src/report/live.ts) are made from the records the pipeline made, and read as the
 // report's table reads those records: open, started when the client process started, the typed target,
 // the destination, the forwards and the last ancestors.
 
-const S = 1_000_000_000n;
-const T0 = 1_780_000_000n * S;
 const host = { hostname: "web1", id: "0123456789abcdef0123456789abcdef" };
 const who = {
   process: {
@@ -33,16 +32,13 @@ const who = {
 };
 
 test("an open connection: its client's start, typed target, destination, forwards and ancestry", () => {
-  const ev = {
+  const ev = enrichedConnection("0190a0a0-0000-7000-8000-000000000001", "opened", {
     ...who,
-    id: "0190a0a0-0000-7000-8000-000000000001",
     source: "procfs",
-    action: "opened",
     timeNs: T0 + 5n * S,
     startNs: T0 + 5n * S,
     observed: "already-open",
-    socket: { key: "ino:1", family: "ipv6", remote: { ip: "2001:db8::1", port: 22 }, state: "ESTABLISHED" },
-  } as EnrichedEvent;
+  } as Partial<EnrichedEvent>);
   const row = liveRow(ev, host);
   assert.equal(row.status, "open");
   assert.equal(row.start, "2026-05-28T20:26:40.000000000Z", "when the client started, not when list looked");

@@ -106,6 +106,9 @@ export function daemon(
     "json",
     "--stats-interval",
     "0",
+    // Each run measured by itself: no probe pinned by one run is taken over by the next.
+    "--pin",
+    "none",
     // The bench measures the cost of writing every connection: the per-user flood limit is off here
     // (its own cost is the hostile table's).
     "--user-rate",

@@ -37,7 +37,20 @@ interface Daemon {
 function startDaemon(cli: string, source: string, ports: string): Daemon {
   const child = spawn(
     process.execPath,
-    [cli, "run", "--source", source, "--format", "json", "--ports", ports, "--stats-interval", "0"],
+    [
+      cli,
+      "run",
+      "--source",
+      source,
+      "--format",
+      "json",
+      "--ports",
+      ports,
+      "--stats-interval",
+      "0",
+      "--pin",
+      "none",
+    ],
     { stdio: ["ignore", "pipe", "ignore"] },
   );
   const lines: { t: number; text: string }[] = [];

@@ -46,6 +46,16 @@ struct {
   __type(value, struct probe_user_attempts);
 } user_attempts SEC(".maps");
 
+// Of each user's totals, what a daemon has reported (the loader's; the program never touches it): the
+// next daemon, taking over a pinned probe, reports only what came after.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, __u32);
+  __type(value, struct probe_user_attempts);
+} reported SEC(".maps");
+
 #define NANO 1000000000ull
 
 // Takes one token from the user's bucket; 0 when it is empty (the connect is beyond the user's rate).

@@ -9,15 +9,41 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <limits.h>
+#include <time.h>
 
-// on_connect_enter, on_connect_exit, on_exit (probe.c names them).
-#define SESSION_PROGRAM_COUNT 3
+#include <linux/types.h>
+#include "probe.h"
+
+// The optional programs of each set, after the connection program (probe.c names them): those that
+// follow sessions over a master, and the one that keeps each exec.
+#define SESSION_PROGRAM_COUNT 4
+
+// How the probe was found: not pinned; pinned now (nothing there before); taken over from the last
+// daemon (same object); pinned now in place of another object's (drained first).
+enum probe_pin_mode { PIN_NONE = 0, PIN_FRESH = 1, PIN_REUSED = 2, PIN_REPLACED = 3 };
 
 typedef struct {
   struct bpf_object *obj;
   struct bpf_link *link;
   struct bpf_link *session_links[SESSION_PROGRAM_COUNT];
   int session_errno;
+  int attach;  // PROBE_ATTACH_*
+  enum probe_pin_mode pin_mode;
+  int pin_errno;  // why a pin directory was given and not used
+  char pin_dir[PATH_MAX];
+  int meta_fd;
+  // When the last daemon stopped reading (CLOCK_MONOTONIC; its last look when it died), for a probe
+  // taken over; 0 otherwise.
+  uint64_t down_since_mono;
+  // Records read at open, before the thread started: the ring's backlog from while no daemon read it.
+  char *backlog;
+  size_t backlog_len;
+  // Of a replaced probe: records it lost (not yet reported), and bytes of its ring we could not read
+  // (another record layout).
+  uint64_t replaced_lost;
+  long replaced_unreadable;
   struct ring_buffer *rb;
   int lost_fd;
   pthread_t thread;
@@ -51,10 +77,24 @@ void *probe_poll_thread(void *arg);
 void probe_stop_thread(Probe *p);
 
 // The program's maps (probe-maps.c).
-int probe_size_filters(napi_env env, Probe *p, napi_value ports, napi_value clients);
 int probe_fill_maps(napi_env env, Probe *p, napi_value ports, napi_value clients);
 int probe_set_flood(Probe *p, double rate, double burst);
 int probe_set_pidns(Probe *p);
+int probe_reset_set(int fd, size_t key_size, const void *keys, size_t n);
 long probe_map_rows(int fd, size_t key_size, size_t key_room, size_t value_size, int take, char **buf, size_t *len);
+
+// The pinned probe (probe-pin.c).
+uint64_t probe_object_hash(const char *data, size_t len);
+uint64_t probe_now(clockid_t clock);
+int probe_ensure_dir(const char *dir);
+int probe_read_meta(const char *dir, struct probe_meta *m);
+int probe_write_meta(int fd, const struct probe_meta *m);
+int probe_set_pin_paths(struct bpf_object *obj, const char *dir);
+int probe_pin_link(struct bpf_link *link, const char *dir, const char *program);
+struct bpf_link *probe_open_link(const char *dir, const char *program);
+long probe_ring_waiting(int ring_fd);
+int probe_pinned_fd(const char *dir, const char *name);
+int probe_remove_pins(const char *dir);
+void probe_link_names(const char *dir, char *out, size_t size);
 
 #endif

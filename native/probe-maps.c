@@ -13,44 +13,53 @@
 #include "probe.h"
 #include "probe-internal.h"
 
-// The filter maps are as large as the configuration (64 entries in the object): a long --ports or
-// --clients list must not make the probe fail to fill them (E2BIG) and the source fall back.
-int probe_size_filters(napi_env env, Probe *p, napi_value ports, napi_value clients) {
-  uint32_t np = 0, nc = 0;
-  napi_get_array_length(env, ports, &np);
-  napi_get_array_length(env, clients, &nc);
-  struct bpf_map *pm = bpf_object__find_map_by_name(p->obj, "ports");
-  struct bpf_map *cm = bpf_object__find_map_by_name(p->obj, "clients");
-  if (!pm || !cm) return -ENOENT;
-  int err;
-  if (np > bpf_map__max_entries(pm) && (err = bpf_map__set_max_entries(pm, np)) < 0) return err;
-  if (nc > bpf_map__max_entries(cm) && (err = bpf_map__set_max_entries(cm, nc)) < 0) return err;
-  return 0;
-}
-
+// The filters become the configuration's: its entries are added, then the others taken out, so a
+// probe taken over from the last daemon never runs with an empty filter in between.
 int probe_fill_maps(napi_env env, Probe *p, napi_value ports, napi_value clients) {
   int ports_fd = bpf_object__find_map_fd_by_name(p->obj, "ports");
   int clients_fd = bpf_object__find_map_fd_by_name(p->obj, "clients");
   if (ports_fd < 0 || clients_fd < 0) return -ENOENT;
-  uint32_t n;
-  __u8 one = 1;
-  napi_get_array_length(env, ports, &n);
-  for (uint32_t i = 0; i < n; i++) {
+  uint32_t np, nc;
+  napi_get_array_length(env, ports, &np);
+  napi_get_array_length(env, clients, &nc);
+  if (np > PROBE_PORTS_MAX || nc > PROBE_CLIENTS_MAX) return -E2BIG;
+  __u16 port_keys[PROBE_PORTS_MAX];
+  char client_keys[PROBE_CLIENTS_MAX][PROBE_COMM_LEN];
+  memset(client_keys, 0, sizeof client_keys);
+  for (uint32_t i = 0; i < np; i++) {
     napi_value v;
     uint32_t port;
     napi_get_element(env, ports, i, &v);
     if (napi_get_value_uint32(env, v, &port) != napi_ok || port == 0 || port > 65535) return -EINVAL;
-    __u16 key = (__u16)port;
-    if (bpf_map_update_elem(ports_fd, &key, &one, BPF_ANY) < 0) return -errno;
+    port_keys[i] = (__u16)port;
   }
-  napi_get_array_length(env, clients, &n);
-  for (uint32_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; i < nc; i++) {
     napi_value v;
-    char key[PROBE_COMM_LEN] = {0};
     size_t len;
     napi_get_element(env, clients, i, &v);
-    if (napi_get_value_string_utf8(env, v, key, sizeof key, &len) != napi_ok) return -EINVAL;
-    if (bpf_map_update_elem(clients_fd, key, &one, BPF_ANY) < 0) return -errno;
+    if (napi_get_value_string_utf8(env, v, client_keys[i], PROBE_COMM_LEN, &len) != napi_ok) return -EINVAL;
+  }
+  int err = probe_reset_set(ports_fd, sizeof(__u16), port_keys, np);
+  return err < 0 ? err : probe_reset_set(clients_fd, PROBE_COMM_LEN, client_keys, nc);
+}
+
+// A hash map of KEY → 1 made to hold exactly the N keys given (at most PROBE_PORTS_MAX entries).
+int probe_reset_set(int fd, size_t key_size, const void *keys, size_t n) {
+  __u8 one = 1;
+  for (size_t i = 0; i < n; i++)
+    if (bpf_map_update_elem(fd, (const char *)keys + i * key_size, &one, BPF_ANY) < 0) return -errno;
+  // The keys are listed first: deleting while walking would restart the walk.
+  static char listed[PROBE_PORTS_MAX * PROBE_COMM_LEN];
+  char key[PROBE_COMM_LEN];
+  size_t nk = 0;
+  if (key_size > PROBE_COMM_LEN) return -EINVAL;
+  while (nk < PROBE_PORTS_MAX && bpf_map_get_next_key(fd, nk ? listed + (nk - 1) * key_size : NULL, key) == 0)
+    memcpy(listed + nk++ * key_size, key, key_size);
+  for (size_t k = 0; k < nk; k++) {
+    const char *have = listed + k * key_size;
+    int wanted = 0;
+    for (size_t i = 0; i < n && !wanted; i++) wanted = memcmp(have, (const char *)keys + i * key_size, key_size) == 0;
+    if (!wanted) bpf_map_delete_elem(fd, have);
   }
   return 0;
 }

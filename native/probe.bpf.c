@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
-// The eBPF source's kernel half: the tracepoint sock:inet_sock_set_state (stable since Linux 4.16; no
+// The eBPF source's kernel half: the tracepoint inet_sock_set_state (stable since Linux 4.16; no
 // kprobes), filtered in the kernel by remote port and by task name, sending each transition the source
 // needs through one BPF ring buffer (one queue for all CPUs, in the order events were reserved). A
 // connection is chosen by its remote port, or, on any port, when the task or its parent is an SSH client:
@@ -11,6 +11,9 @@
 //   CLOSE        the old state and tcp_sock's byte counters, for tracked sockets and any socket to an
 //                SSH port (one the source took from /proc at start). Nothing about "the current task"
 //                is read here: a close can run in another task's softirq.
+// Each program comes twice: BTF-typed (tp_btf: attached by the kernel's BTF, with no tracefs, as in a
+// container), and as a tracefs tracepoint for kernels without tp_btf. The loader loads one set (probe.c);
+// both call the same code, which reads what it needs from the socket itself.
 // Field access is CO-RE (BTF relocations): the types below declare only the fields read, by name, and
 // libbpf finds their offsets in the running kernel's BTF, so one object runs on every kernel with BTF.
 // GPL-compatible licence: bpf_get_current_task_btf and friends require it.
@@ -20,6 +23,8 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
 #include "probe.h"
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
@@ -27,14 +32,11 @@ struct trace_event_raw_inet_sock_set_state {
   const void *skaddr;
   int oldstate;
   int newstate;
-  __u16 sport;
-  __u16 dport;
-  __u16 family;
-  __u16 protocol;
-  __u8 saddr[4];
-  __u8 daddr[4];
-  __u8 saddr_v6[16];
-  __u8 daddr_v6[16];
+};
+struct in6_addr {
+  union {
+    __u8 u6_addr8[16];
+  } in6_u;
 };
 struct ns_common {
   unsigned int inum;
@@ -45,8 +47,14 @@ struct net {
 typedef struct {
   struct net *net;
 } possible_net_t;
+// The addresses and ports are in anonymous unions in the kernel's type; CO-RE finds them by name.
 struct sock_common {
+  __u32 skc_daddr;
+  __u16 skc_dport;  // network order
+  unsigned short skc_family;
   possible_net_t skc_net;
+  struct in6_addr skc_v6_daddr;
+  struct in6_addr skc_v6_rcv_saddr;
 };
 struct inode {
   unsigned long i_ino;
@@ -60,15 +68,38 @@ struct socket {
 struct sock {
   struct sock_common __sk_common;
   struct socket *sk_socket;
+  __u16 sk_protocol;  // a bitfield before Linux 5.6: read with BPF_CORE_READ_BITFIELD_PROBED
+};
+// The tracepoint's own source: inet_sock's port and address (skc_num is 0 by the time of a CLOSE: the
+// port is released before the state changes).
+struct inet_sock {
+  __u16 inet_sport;  // network order
+  __u32 inet_saddr;
 };
 struct tcp_sock {
   __u64 bytes_received;
   __u64 bytes_acked;
 };
+struct kuid_like {
+  unsigned int val;
+};
+struct cred {
+  struct kuid_like euid;
+};
+struct mm_struct {
+  unsigned long arg_start;
+  unsigned long arg_end;
+};
+struct linux_binprm {
+  const char *filename;
+};
 struct task_struct {
   int tgid;
   struct task_struct *real_parent;
   char comm[16];
+  struct mm_struct *mm;
+  __u64 start_boottime;
+  const struct cred *cred;
 };
 #pragma clang attribute pop
 
@@ -79,17 +110,18 @@ struct task_struct {
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-// Filled by the loader from --ports and --clients.
+// Filled by the loader from --ports and --clients. Their sizes are fixed (the configuration's bounds):
+// a pinned probe's maps are taken over by the next daemon only when every map is as it expects.
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 64);
+  __uint(max_entries, PROBE_PORTS_MAX);
   __type(key, __u16);
   __type(value, __u8);
 } ports SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 64);
+  __uint(max_entries, PROBE_CLIENTS_MAX);
   __type(key, char[PROBE_COMM_LEN]);
   __type(value, __u8);
 } clients SEC(".maps");
@@ -143,6 +175,14 @@ struct {
   __type(value, __u64);
 } lost SEC(".maps");
 
+// The daemons' own notes on a pinned probe (probe.h): the programs never read or write it.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct probe_meta);
+} meta SEC(".maps");
+
 static __always_inline void count_lost(void) {
   __u32 zero = 0;
   __u64 *n = bpf_map_lookup_elem(&lost, &zero);
@@ -174,16 +214,18 @@ static __always_inline struct probe_client_record *reserve_client(__u32 kind) {
   return r;
 }
 
-static __always_inline void addresses(struct probe_record *r, struct trace_event_raw_inet_sock_set_state *ctx) {
-  r->family = BPF_CORE_READ(ctx, family);
-  r->sport = BPF_CORE_READ(ctx, sport);
-  r->dport = BPF_CORE_READ(ctx, dport);
+// The socket's addresses and ports as the tracepoint's own fields give them (ports in host order).
+static __always_inline void addresses(struct probe_record *r, struct sock *sk) {
+  struct inet_sock *inet = (struct inet_sock *)sk;
+  r->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  r->sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
+  r->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
   if (r->family == 10) {
-    BPF_CORE_READ_INTO(&r->saddr, ctx, saddr_v6);
-    BPF_CORE_READ_INTO(&r->daddr, ctx, daddr_v6);
+    BPF_CORE_READ_INTO(&r->saddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+    BPF_CORE_READ_INTO(&r->daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
   } else {
-    BPF_CORE_READ_INTO((__u32 *)r->saddr, ctx, saddr);
-    BPF_CORE_READ_INTO((__u32 *)r->daddr, ctx, daddr);
+    BPF_CORE_READ_INTO((__u32 *)r->saddr, inet, inet_saddr);
+    BPF_CORE_READ_INTO((__u32 *)r->daddr, sk, __sk_common.skc_daddr);
   }
 }
 
@@ -201,12 +243,10 @@ static __always_inline int send(const struct probe_record *r) {
 // caller then sends it as records).
 #include "probe-flood.bpf.h"
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
-  if (BPF_CORE_READ(ctx, protocol) != IPPROTO_TCP) return 0;
-  int newstate = BPF_CORE_READ(ctx, newstate);
-  __u64 sk = (__u64)BPF_CORE_READ(ctx, skaddr);
-  __u16 dport = BPF_CORE_READ(ctx, dport);
+static __always_inline int transition(struct sock *s, int oldstate, int newstate) {
+  if (BPF_CORE_READ_BITFIELD_PROBED(s, sk_protocol) != IPPROTO_TCP) return 0;
+  __u64 sk = (__u64)s;
+  __u16 dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
 
   if (newstate == TCP_SYN_SENT) {
     int translated;
@@ -225,12 +265,11 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     r.kind = PROBE_CONNECT;
     r.sk = sk;
     r.time_ns = bpf_ktime_get_ns();
-    addresses(&r, ctx);
+    addresses(&r, s);
     r.pid = id >> 32;
     r.tid = (__u32)id;
     r.uid = (__u32)bpf_get_current_uid_gid();
     r.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
-    struct sock *s = (struct sock *)sk;
     r.netns = netns_of(s);
     r.inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
     // Beyond the user's rate the record waits: it is sent if the connection is established.
@@ -253,7 +292,7 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     }
     struct probe_record *r = reserve(PROBE_ESTABLISHED, sk);
     if (!r) return 0;
-    addresses(r, ctx);
+    addresses(r, s);
     bpf_ringbuf_submit(r, 0);
     return 0;
   }
@@ -272,15 +311,27 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
     bpf_map_delete_elem(&tracked, &sk);
     struct probe_record *r = reserve(PROBE_CLOSE, sk);
     if (!r) return 0;
-    addresses(r, ctx);
-    r->oldstate = BPF_CORE_READ(ctx, oldstate);
+    addresses(r, s);
+    r->oldstate = oldstate;
     struct tcp_sock *tp = (struct tcp_sock *)sk;
     r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
     r->bytes_received = BPF_CORE_READ(tp, bytes_received);
-    r->netns = netns_of((struct sock *)sk);
+    r->netns = netns_of(s);
     bpf_ringbuf_submit(r, 0);
   }
   return 0;
 }
 
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_state_btf, struct sock *sk, int oldstate, int newstate) {
+  return transition(sk, oldstate, newstate);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
+  return transition((struct sock *)BPF_CORE_READ(ctx, skaddr), BPF_CORE_READ(ctx, oldstate),
+                    BPF_CORE_READ(ctx, newstate));
+}
+
 #include "probe-sessions.bpf.h"
+#include "probe-exec.bpf.h"

@@ -7,6 +7,9 @@
 #define PROBE_RECORD_VERSION 3
 #define PROBE_COMM_LEN 16
 #define PROBE_PATH_LEN 112
+// The filters' sizes: the configuration's bounds on --ports and --clients (src/config.ts).
+#define PROBE_PORTS_MAX 1024
+#define PROBE_CLIENTS_MAX 256
 
 // CONNECT, ESTABLISHED, CLOSE: a TCP socket's transitions. UNIX_CONNECT: an SSH client connected to a
 // unix socket (path: the address it gave, a control master's ControlPath). EXIT: an SSH client exited.
@@ -84,5 +87,42 @@ struct probe_user_attempts {
   __u64 last_ns;
   __u64 unlisted;  // of count, those the per-destination map had no room for
 };
+
+// The daemons' notes on a pinned probe (the `meta` map, one entry): which object it is, since when it
+// is pinned, and what the last reader had reported and when it last looked. The programs never touch it.
+// 56 bytes.
+struct probe_meta {
+  __u64 object_hash;     // FNV-1a of the BPF object: a daemon reuses only a probe of its own object
+  __u64 pinned_at_ns;    // CLOCK_REALTIME when it was pinned
+  __u64 read_mono_ns;    // CLOCK_MONOTONIC when a daemon last read it (its counters; a stop)
+  __u64 stopped_mono_ns; // CLOCK_MONOTONIC when the last daemon stopped reading; 0 while one reads
+  __u64 lost_reported;   // of the program's count of lost records, what a daemon has reported
+  __u32 record_version;  // PROBE_RECORD_VERSION of the object: its ring buffer's layout
+  __u32 attach;          // PROBE_ATTACH_*
+  __u64 complete;        // 1 once every map and link is pinned (written last)
+};
+
+// What the program keeps of each exec (the `execs` map, by tgid): a connection made and finished while
+// no daemon ran is written with its process, argv and ancestry from here, the process being gone from
+// /proc by then. Bounded: PROBE_EXECS_MAX entries (LRU), PROBE_EXEC_ARGS bytes of argv each.
+#define PROBE_EXECS_MAX 4096
+#define PROBE_EXEC_ARGS 512
+#define PROBE_EXEC_PATH 128
+// 688 bytes.
+struct probe_exec {
+  __u64 start_ns;        // task->start_boottime: ns since boot, as /proc/PID/stat's start time counts
+  __u32 pid;             // tgid, as the daemon sees it
+  __u32 ppid;
+  __u32 uid;
+  __u32 euid;
+  __u32 args_len;        // bytes kept in `args` (NUL-separated)
+  __u32 args_total;      // the whole argv's size
+  char comm[PROBE_COMM_LEN];
+  char filename[PROBE_EXEC_PATH];  // the path given to exec
+  char args[PROBE_EXEC_ARGS];
+};
+
+#define PROBE_ATTACH_BTF 1
+#define PROBE_ATTACH_TRACEFS 2
 
 #endif

@@ -19,6 +19,11 @@ export interface Config {
   maxPending: number;
   /** Connections a second each user may make before they are counted in summaries; 0: no limit. */
   userRate: number;
+  /**
+   * The bpffs directory where the eBPF probe stays pinned between runs (the kernel keeps capturing
+   * while the daemon is down); undefined: the probe goes with the daemon.
+   */
+  pin: string | undefined;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -34,6 +39,7 @@ export interface RawOptions {
   stateFile?: string | undefined;
   maxPending?: string | undefined;
   userRate?: string | undefined;
+  pin?: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -44,7 +50,12 @@ export const DEFAULTS = {
   statsIntervalS: 300,
   maxPending: 10_000,
   userRate: 20,
+  pin: "/sys/fs/bpf/ssh-outbound-logger",
 };
+
+/** The filters' bounds: the probe's maps have this many entries (native/probe.h), whatever the run. */
+export const PORTS_MAX = 1024;
+export const CLIENTS_MAX = 256;
 
 /**
  * Environment variables, one per option. SLEEP is the predecessor's name for the interval and is kept
@@ -62,6 +73,7 @@ export const ENV = {
   stateFile: ["SSH_OUTBOUND_STATE_FILE"],
   maxPending: ["SSH_OUTBOUND_MAX_PENDING"],
   userRate: ["SSH_OUTBOUND_USER_RATE"],
+  pin: ["SSH_OUTBOUND_PIN"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
 
 const FLAG: Record<keyof RawOptions, string> = {
@@ -76,6 +88,7 @@ const FLAG: Record<keyof RawOptions, string> = {
   stateFile: "--state-file",
   maxPending: "--max-pending",
   userRate: "--user-rate",
+  pin: "--pin",
 };
 
 interface Picked {
@@ -131,6 +144,9 @@ export function validatePorts(p: Picked): number[] {
     }
     if (!ports.includes(Number(part))) ports.push(Number(part));
   }
+  if (ports.length > PORTS_MAX) {
+    throw new InvalidOptionError(p.name, p.value, `at most ${PORTS_MAX} TCP ports`);
+  }
   return ports;
 }
 
@@ -141,11 +157,11 @@ export function validateClients(p: Picked): string[] {
     .filter((s) => s !== "");
   // The kernel keeps 15 bytes of a task name (TASK_COMM_LEN 16); a longer name could never match.
   const bad = names.find((n) => Buffer.byteLength(n) > 15 || /[\s/"\\]/.test(n));
-  if (bad !== undefined || names.length === 0) {
+  if (bad !== undefined || names.length === 0 || new Set(names).size > CLIENTS_MAX) {
     throw new InvalidOptionError(
       p.name,
       p.value,
-      "a comma-separated list of process names, each 1 to 15 bytes without spaces, slashes, quotes or backslashes",
+      `a comma-separated list of at most ${CLIENTS_MAX} process names, each 1 to 15 bytes without spaces, slashes, quotes or backslashes`,
     );
   }
   return [...new Set(names)];
@@ -172,6 +188,30 @@ export function validatePath(p: Picked): string {
     throw new InvalidOptionError(p.name, p.value, "a file path");
   }
   return p.value;
+}
+
+/**
+ * Where the probe is pinned: an absolute path of a directory on a bpffs (its parent must be one, or be
+ * /sys/fs/bpf, mounted when absent), or `none` to keep nothing in the kernel after the daemon.
+ */
+export function validatePin(p: Picked): string | undefined {
+  const v = p.value.trim();
+  if (v === "none") return undefined;
+  const parts = v.split("/");
+  if (
+    !v.startsWith("/") ||
+    v.length > 200 ||
+    v.includes("\0") ||
+    parts.length < 3 ||
+    parts.slice(1).some((s) => s === "" || s === "." || s === "..")
+  ) {
+    throw new InvalidOptionError(
+      p.name,
+      p.value,
+      "an absolute directory path on a bpffs (e.g. /sys/fs/bpf/ssh-outbound-logger), or none",
+    );
+  }
+  return v;
 }
 
 /**
@@ -202,6 +242,7 @@ export function resolveConfig(
     stateFile: get("stateFile", validatePath, undefined as string | undefined),
     maxPending: get("maxPending", validateMaxPending, DEFAULTS.maxPending),
     userRate: get("userRate", validateUserRate, DEFAULTS.userRate),
+    pin: get("pin", validatePin, DEFAULTS.pin as string | undefined),
   };
 }
 

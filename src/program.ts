@@ -3,6 +3,7 @@ import { doctorCommand } from "./cli/doctor.ts";
 import { listCommand } from "./cli/list.ts";
 import { reportCommand } from "./cli/report.ts";
 import { runCommand } from "./cli/run.ts";
+import { unloadCommand } from "./cli/unload.ts";
 import { LoggerError } from "./errors.ts";
 import { NAME, VERSION } from "./version.ts";
 
@@ -12,7 +13,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const command of [runCommand(), listCommand(), reportCommand(), doctorCommand()]) {
+  for (const command of [runCommand(), listCommand(), reportCommand(), doctorCommand(), unloadCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -7,6 +7,7 @@ import {
   logPath,
   logrotateConfig,
   PLACES,
+  pinnedProbeCheck,
   privileges,
   procfsSource,
   procMount,
@@ -25,6 +26,10 @@ export function doctorCommand(): Command {
       "the source to judge: auto, ebpf or procfs (env SSH_OUTBOUND_SOURCE; default auto)",
     )
     .option("-o, --output <file>", "the log file to check (env SSH_OUTBOUND_OUTPUT; default the service's)")
+    .option(
+      "--pin <dir>",
+      "where the eBPF probe is pinned between runs, or none (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
+    )
     .option("--json", "the checks as one JSON array")
     .addHelpText(
       "after",
@@ -36,7 +41,7 @@ Examples:
   SSH_OUTBOUND_SOURCE=ebpf ${NAME} doctor || echo "eBPF cannot run here"`,
     )
     .action((flags) => {
-      const config = resolveConfig({ source: flags.source, output: flags.output });
+      const config = resolveConfig({ source: flags.source, output: flags.output, pin: flags.pin });
       const procfs = procfsSource();
       const ebpf = ebpfSource();
       const source = configuredSource(config, procfs, ebpf);
@@ -45,6 +50,7 @@ Examples:
         procMount(PLACES),
         procfs,
         ebpf,
+        pinnedProbeCheck(config),
         source,
         logPath(config),
         unitInstalled(PLACES),

@@ -58,6 +58,10 @@ export function runCommand(): Command {
       "--user-rate <n>",
       "connections a second each user may make before the rest are counted in connections-suppressed records instead of written one by one; 0 for no limit (env SSH_OUTBOUND_USER_RATE; default 20, bursts of 5 s)",
     )
+    .option(
+      "--pin <dir>",
+      "bpffs directory where the eBPF probe stays pinned after the daemon, capturing while it is down (taken over at the next start; `unload` removes it); none to unload it at exit (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
+    )
     .addHelpText(
       "after",
       `

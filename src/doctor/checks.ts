@@ -5,7 +5,13 @@ import type { Config } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
 import { checkEbpf } from "../sources/ebpf/check.ts";
-import { attachError, probeAddon, probeLoadError } from "../sources/ebpf/probe.ts";
+import {
+  attachError,
+  type PinnedProbe,
+  pinnedProbe,
+  probeAddon,
+  probeLoadError,
+} from "../sources/ebpf/probe.ts";
 import { SourceError, type SourceErrorCode } from "../sources/errors.ts";
 import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/procfs/sock-diag.ts";
 
@@ -129,8 +135,7 @@ const EBPF_FIX: Partial<Record<SourceErrorCode, string>> = {
 
 /** The eBPF source: its requirements, then the real thing: the program loaded and attached, then closed. */
 export function ebpfSource(): Check {
-  // A diagnosis changes nothing on the host: tracefs is not mounted here (run does it, as root).
-  const c = checkEbpf({ mount: false });
+  const c = checkEbpf();
   if (!c.ok)
     return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix: EBPF_FIX[c.code] };
   const tried = tryAttach();
@@ -145,19 +150,84 @@ export function ebpfSource(): Check {
   return {
     level: "ok",
     title: "eBPF source",
-    detail: `can run: ${c.reason}; loaded and attached here for a moment`,
+    detail: `can run: ${c.reason}, attached through ${attachedBy === "tracefs" ? "the tracefs tracepoint sock:inet_sock_set_state" : "tp_btf/inet_sock_set_state (no tracefs needed)"}; loaded and attached here for a moment`,
   };
 }
+
+/** How the last tryAttach attached the program. */
+let attachedBy = "";
 
 function tryAttach(): SourceError | undefined {
   const a = probeAddon();
   if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
   try {
-    a.close(a.open([22], [], 0, 1, () => undefined));
+    const h = a.open([22], [], 0, 1, null, () => undefined);
+    attachedBy = a.info(h).attach;
+    a.close(h);
     return undefined;
   } catch (error) {
     return attachError(error);
   }
+}
+
+/** A ring buffer's bytes as records: each record is 136 or 248 bytes and an 8-byte header. */
+export function waitingWords(bytes: number): string {
+  if (bytes <= 0) return "nothing waiting in its ring buffer";
+  return `${bytes} bytes (about ${Math.round(bytes / 144)} events) waiting in its ring buffer`;
+}
+
+/** How long ago a CLOCK_MONOTONIC time was, in words. */
+function agoMono(monoNs: bigint): string {
+  const a = probeAddon();
+  if (!a || monoNs === 0n) return "at an unknown time";
+  const s = Number(a.monotonicNs() - monoNs) / 1e9;
+  return s < 120
+    ? `${s.toFixed(0)} s ago`
+    : s < 7200
+      ? `${(s / 60).toFixed(0)} min ago`
+      : `${(s / 3600).toFixed(1)} h ago`;
+}
+
+/**
+ * The probe pinned in the kernel between runs (--pin): whether one is there, whose, since when, how it
+ * attached, and what waits in it for the next daemon.
+ */
+export function pinnedProbeCheck(
+  config: Config,
+  read: (dir: string) => PinnedProbe | null = pinnedProbe,
+): Check {
+  const title = "pinned probe";
+  if (config.pin === undefined) {
+    return {
+      level: "warn",
+      title,
+      detail: "not pinned (--pin none): connections made while the daemon is down are not seen",
+      fix: "leave --pin (SSH_OUTBOUND_PIN) at its default, /sys/fs/bpf/ssh-outbound-logger",
+    };
+  }
+  if (!probeAddon()) return { level: "ok", title, detail: `none (the eBPF probe is not available here)` };
+  const p = read(config.pin);
+  if (!p) {
+    return {
+      level: "ok",
+      title,
+      detail: `nothing pinned in ${config.pin}: the daemon pins its probe there when it runs with the eBPF source`,
+    };
+  }
+  const since = new Date(Number(p.pinnedAtNs / 1_000_000n)).toISOString();
+  const reader =
+    p.stoppedMonoNs === 0n
+      ? `a daemon reads it (its last look ${agoMono(p.readMonoNs)})`
+      : `no daemon has read it since ${agoMono(p.stoppedMonoNs)}; the kernel keeps capturing`;
+  const detail = `${config.pin}: pinned since ${since}, attached through ${p.attach === "tracefs" ? "tracefs" : "tp_btf"} (${p.links}); ${reader}; ${waitingWords(p.waitingBytes)}`;
+  if (!p.ours) {
+    return {
+      level: "warn",
+      title,
+      detail: `${detail}; pinned by another version (records of layout ${p.recordVersion}): the next start reads what it can of it and replaces it`,
+    };
+  }
+  return { level: "ok", title, detail };
 }
 
 /** Whether the configured source can run, judged from the two source checks. */

@@ -5,7 +5,7 @@ import type { SessionEvent } from "../track/sessions.ts";
 import { type ConnectionEvent, isEnd } from "../track/tracker.ts";
 import { communityId } from "./community-id.ts";
 import { isSshServer, sessionOrigin } from "./forwarded.ts";
-import { type ProcessFacts, processAgeNs } from "./process.ts";
+import { keptFacts, type ProcessFacts, processAgeNs } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
 import { type Route, servedBy } from "./route.ts";
@@ -44,11 +44,14 @@ export interface AncestorRecord {
 }
 
 /**
- * How well the process is known: `complete`, read from /proc while it lived; `partial`, it had exited
- * before we could look, so only what the source saw (pid, and from the kernel its name, uid and parent);
- * `none`, the socket's owner was not found (not ours to inspect, or gone before the fd scan).
+ * How well the process is known: `complete`, read from /proc while it lived; `kept`, it had exited
+ * before we could look (a connection made while the daemon was down), and the eBPF probe had kept its
+ * exec: its argv as given to exec (a prefix of 512 bytes), uid, parent and start, and its ancestors' as
+ * far as the probe kept them; `partial`, it had exited, so only what the source saw (pid, and from the
+ * kernel its name, uid and parent); `none`, the socket's owner was not found (not ours to inspect, or
+ * gone before the fd scan).
  */
-export type Attribution = "complete" | "partial" | "none";
+export type Attribution = "complete" | "kept" | "partial" | "none";
 
 export interface EnrichedEvent extends ConnectionEvent {
   process?: ProcessRecord;
@@ -223,24 +226,16 @@ export class Enricher {
       live !== undefined &&
       ((owner.comm !== undefined && owner.comm !== live.name) ||
         (late > REUSE_SLACK_NS && (processAgeNs(live) ?? late) + REUSE_SLACK_NS < late));
-    if (live && !reused) {
-      const ancestry = this.processes.ancestry(live);
-      const parent = ancestry[ancestry.length - 1];
-      const facts: Facts = {
-        process: this.record(live),
-        ancestry: ancestry.map((p) => ({
-          pid: p.pid,
-          name: p.name,
-          ...keptArgs(p, ANCESTOR_ARGV_KEEP),
-          user: this.users.name(p.uid),
-          startNs: p.startNs,
-        })),
-        attribution: "complete",
-      };
-      if (parent) facts.parent = this.record(parent, ANCESTOR_ARGV_KEEP);
-      const target = this.processes.target(live);
-      if (target) facts.target = target;
-      return { facts, live, lineage: ancestry };
+    if (live && !reused) return this.known(live, this.processes.ancestry(live), "complete");
+    // Gone: what the kernel kept of its exec, when that is this process (same pid and name).
+    const kept = owner.kept;
+    if (kept?.[0] && kept[0].pid === owner.pid && (owner.comm === undefined || owner.comm === kept[0].comm)) {
+      const chain = kept.map(keptFacts);
+      const self = chain[0] as ProcessFacts;
+      const oldest = chain[chain.length - 1] as ProcessFacts;
+      // Above the oldest kept, the ancestors still alive, from /proc.
+      const above = oldest.ppid > 1 ? this.processes.ancestry(oldest) : [];
+      return this.known(self, [...above, ...chain.slice(1).reverse()], "kept");
     }
     const process: ProcessRecord = { pid: owner.pid };
     if (owner.comm !== undefined) process.name = owner.comm;
@@ -256,6 +251,30 @@ export class Enricher {
       if (owner.parentComm !== undefined) facts.parent.name = owner.parentComm;
     }
     return { facts, lineage: [] };
+  }
+
+  /** The facts of a process known by /proc or by the probe's exec record, with its ancestry. */
+  private known(
+    p: ProcessFacts,
+    ancestry: ProcessFacts[],
+    attribution: Attribution,
+  ): { facts: Facts; live: ProcessFacts; lineage: ProcessFacts[] } {
+    const parent = ancestry[ancestry.length - 1];
+    const facts: Facts = {
+      process: this.record(p),
+      ancestry: ancestry.map((a) => ({
+        pid: a.pid,
+        name: a.name,
+        ...keptArgs(a, ANCESTOR_ARGV_KEEP),
+        user: this.users.name(a.uid),
+        startNs: a.startNs,
+      })),
+      attribution,
+    };
+    if (parent) facts.parent = this.record(parent, ANCESTOR_ARGV_KEEP);
+    const target = this.processes.target(p);
+    if (target) facts.target = target;
+    return { facts, live: p, lineage: ancestry };
   }
 
   /** `keep`: bytes of argv kept (the connecting process keeps all that was read). */

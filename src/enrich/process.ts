@@ -1,5 +1,6 @@
 import { decodeUtf8Escaped } from "../bytes.ts";
 import { PROC, readBounded, readLink, readText, type StatLine } from "../proc-io.ts";
+import type { KeptExec } from "../sources/types.ts";
 
 export { parseStat, readStat, type StatLine } from "../proc-io.ts";
 
@@ -120,6 +121,26 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
     facts.executable = deleted ? exe.slice(0, -" (deleted)".length) : exe;
     if (deleted) facts.executableDeleted = true;
   }
+  return facts;
+}
+
+/**
+ * A process gone from /proc, as the eBPF probe kept it at its exec: the same facts, with the argv as
+ * given to exec (a prefix when it was longer than the probe keeps) and the start time the kernel gave.
+ */
+export function keptFacts(k: KeptExec): ProcessFacts {
+  const facts: ProcessFacts = {
+    pid: k.pid,
+    ppid: k.ppid,
+    name: k.comm,
+    args: trimTitlePadding(k.args),
+    startNs: bootTimeNs() + (BigInt(k.startTicks) * 1_000_000_000n) / BigInt(CLK_TCK),
+    startTicks: k.startTicks,
+    uid: k.uid,
+    euid: k.euid,
+  };
+  if (k.executable !== undefined) facts.executable = k.executable;
+  if (k.argsBytes !== undefined) facts.argsBytes = k.argsBytes;
   return facts;
 }
 

@@ -47,7 +47,7 @@ export function selectSource(
 /** The eBPF source counts floods in the kernel with the flood gate's own policy (--user-rate). */
 function ebpfOptions(config: Config, diag: Diagnostics) {
   const { rate, burst } = floodPolicy(config.userRate);
-  return { ...config, diag, flood: { rate, burst } };
+  return { ...config, diag, flood: { rate, burst }, pinDir: config.pin };
 }
 
 /** A source the operator named: failing to start is a usage error (exit 2), not a reason to fall back. */

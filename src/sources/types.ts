@@ -31,6 +31,26 @@ export const TCP_STATES = [
 export type TcpState = (typeof TCP_STATES)[number];
 
 /** The process behind a socket, as far as the source could tell at the moment it saw it. */
+/**
+ * What the eBPF probe kept of a process's exec (native/probe-exec.bpf.h), for a process gone from /proc
+ * by the time it is looked at (a connection made while the daemon was down).
+ */
+export interface KeptExec {
+  pid: number;
+  ppid: number;
+  uid: number;
+  euid: number;
+  /** Start time in clock ticks since boot, as /proc/PID/stat's field 22. */
+  startTicks: number;
+  comm: string;
+  /** The path given to exec (not known through the tracefs tracepoint). */
+  executable?: string;
+  /** The argv as it was at exec, at most 512 bytes of it (the last argument may be cut). */
+  args: string[];
+  /** The whole argv's size, when `args` is a prefix of it. */
+  argsBytes?: number;
+}
+
 export interface Owner {
   pid: number;
   /** The thread that called connect(), when the kernel told us. */
@@ -41,6 +61,8 @@ export interface Owner {
   uid?: number;
   ppid?: number;
   parentComm?: string;
+  /** What the kernel kept of its exec and its ancestors' (the process first), when it was gone from /proc. */
+  kept?: KeptExec[];
 }
 
 export interface SocketFacts {
@@ -80,8 +102,8 @@ export type Observation =
       /** Not open before we looked: connected among lost kernel events (after `afterNs`), found now. */
       recovered?: { afterNs: bigint };
     }
-  /** ebpf: connect() put the socket into SYN_SENT. */
-  | { type: "connect"; timeNs: bigint; socket: SocketFacts }
+  /** ebpf: connect() put the socket into SYN_SENT (`whileDown`: while no daemon read the pinned probe). */
+  | { type: "connect"; timeNs: bigint; socket: SocketFacts; whileDown?: true }
   /** ebpf: the handshake completed. */
   | { type: "established"; timeNs: bigint; key: string; local: Endpoint }
   /** ebpf: the socket reached CLOSE, or was found gone. */

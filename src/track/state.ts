@@ -146,7 +146,10 @@ function parseCarried(v: unknown): CarriedConnection {
     throw new Error(`connection ${v.id} has no remote endpoint`);
   }
   BigInt(v.startNs); // throws on a bad number
-  const observed = v.observed === "already-open" || v.observed === "recovered" ? v.observed : "live";
+  const observed =
+    v.observed === "already-open" || v.observed === "recovered" || v.observed === "while-down"
+      ? v.observed
+      : "live";
   const c: CarriedConnection = {
     key: v.key,
     id: v.id,

@@ -20,9 +20,11 @@ export function isEnd(action: Action): boolean {
  * live: seen from its start. already-open: open when we first looked (its start is when we looked).
  * closed-while-down: carried over from the last run and gone when this one looked. recovered: its
  * connect was among kernel events the source lost, and a check after the loss found it open (its start
- * is when it was found; an events-lost record gives the loss's interval).
+ * is when it was found; an events-lost record gives the loss's interval). while-down: made while the
+ * daemon was not running, kept by the pinned eBPF probe and read when the daemon came back (its times
+ * are the kernel's).
  */
-export type Observed = "live" | "already-open" | "closed-while-down" | "recovered";
+export type Observed = "live" | "already-open" | "closed-while-down" | "recovered" | "while-down";
 
 /** What every event of the trail carries: its id, its source, when it happened and began, how it ended. */
 export interface TrailEvent {
@@ -179,7 +181,8 @@ export class Tracker {
         }
         return;
       case "connect":
-        if (!this.live.has(obs.socket.key)) this.begin(obs.socket, obs.timeNs, "live", false);
+        if (!this.live.has(obs.socket.key))
+          this.begin(obs.socket, obs.timeNs, obs.whileDown ? "while-down" : "live", false);
         return;
       case "established": {
         const l = this.live.get(obs.key);

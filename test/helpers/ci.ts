@@ -3,6 +3,10 @@ import type { TestContext } from "node:test";
 
 export const IN_CI = process.env.CI === "true";
 
+// The daemons tests start leave nothing in the kernel: the eBPF probe is pinned (kept after the daemon)
+// only where a test asks for it, in a bpffs it mounts and removes itself.
+process.env.SSH_OUTBOUND_PIN ??= "none";
+
 /**
  * A test that needs root or a tool skips with the reason when run by hand, and fails in CI, so a
  * green CI run means the test really ran.

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf/check.ts";
+import { ourPrograms } from "../helpers/bpffs.ts";
 import { hasCommand, needs } from "../helpers/ci.ts";
 import { type Daemon, NO_RATE_LIMIT, startDaemon } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
@@ -40,15 +40,6 @@ after(async () => {
   if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr());
   sshd?.stop();
 });
-
-/** Ids of the BPF programs named on_state (ours) loaded in the kernel now, from bpftool. */
-function ourPrograms(): number[] {
-  const list = JSON.parse(execFileSync("bpftool", ["-j", "prog", "show"], { encoding: "utf8" })) as {
-    id: number;
-    name?: string;
-  }[];
-  return list.filter((p) => p.name === "on_state").map((p) => p.id);
-}
 
 /**
  * A raw TCP connect from this process, closed `holdMs` after it is up; resolves with our local port.
@@ -165,12 +156,22 @@ test("every event validates against the schema", (t) => {
   for (const e of d.events) assertValidEvent(e);
 });
 
-test("the program lives only as long as the daemon: gone after SIGTERM and after kill -9", async (t) => {
+test("unpinned (--pin none), the program lives only as long as the daemon: gone after SIGTERM and after kill -9", async (t) => {
   if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
   if (!needs(t, hasCommand("bpftool"), "needs bpftool to list the kernel's BPF programs")) return;
   const before = new Set(ourPrograms());
   for (const signal of ["SIGTERM", "SIGKILL"] as const) {
-    const d = startDaemon(["run", "--source", "ebpf", "--format", "json", "--stats-interval", "0"]);
+    const d = startDaemon([
+      "run",
+      "--source",
+      "ebpf",
+      "--format",
+      "json",
+      "--stats-interval",
+      "0",
+      "--pin",
+      "none",
+    ]);
     await d.waitFor("monitor-started", (e) => e.event?.action === "monitor-started", 30_000);
     const mine = ourPrograms().filter((id) => !before.has(id));
     assert.equal(mine.length, 1, "one program attached by this daemon");

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { effectiveCapabilities } from "../../capabilities.ts";
 import type { SourceErrorCode } from "../errors.ts";
@@ -14,8 +13,6 @@ export type EbpfCheck =
       reason: string;
     };
 
-const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
-const TRACEPOINT = "events/sock/inet_sock_set_state";
 export const VMLINUX_BTF = "/sys/kernel/btf/vmlinux";
 
 /** Capabilities the probe needs to load and attach: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN. */
@@ -25,26 +22,11 @@ export function hasBpfCapabilities(): boolean {
 }
 
 /**
- * Where the tracepoint shows in tracefs (libbpf reads the tracepoint's id there to attach), mounting
- * tracefs when it is not and we may (root).
- */
-export function ensureTracefs(mount = true): string | undefined {
-  const found = TRACEFS.find((d) => existsSync(`${d}/${TRACEPOINT}`));
-  if (found) return found;
-  if (!mount || process.getuid?.() !== 0) return undefined;
-  spawnSync("mount", ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"], {
-    stdio: "ignore",
-    timeout: 10_000,
-  });
-  return existsSync(`/sys/kernel/tracing/${TRACEPOINT}`) ? "/sys/kernel/tracing" : undefined;
-}
-
-/**
  * Can the eBPF source run here? Checked in the order an operator would fix things. Loading the program
  * itself is left to the source: the kernel's verifier has the last word, and a refusal there makes
  * `auto` run procfs, saying why.
  */
-export function checkEbpf(opts: { mount?: boolean } = {}): EbpfCheck {
+export function checkEbpf(): EbpfCheck {
   if (!probeAddon()) {
     return {
       ok: false,
@@ -66,15 +48,7 @@ export function checkEbpf(opts: { mount?: boolean } = {}): EbpfCheck {
       reason: "not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN)",
     };
   }
-  if (!ensureTracefs(opts.mount ?? true)) {
-    const asRoot = process.getuid?.() === 0 && opts.mount === false;
-    return {
-      ok: false,
-      code: "ERR_NO_TRACEFS",
-      reason: asRoot
-        ? "tracefs is not mounted (run mounts it at start, as root; this check changes nothing on the host)"
-        : "tracefs with sock:inet_sock_set_state is not available (mount -t tracefs tracefs /sys/kernel/tracing)",
-    };
-  }
-  return { ok: true, reason: "our BPF program (CO-RE, libbpf) on tracepoint sock:inet_sock_set_state" };
+  // No tracefs is needed: tp_btf programs attach by the kernel's BTF. The tracefs tracepoints are the
+  // loader's fallback for a kernel that refuses those; its error then says why each failed.
+  return { ok: true, reason: "our BPF program (CO-RE, libbpf)" };
 }

@@ -1,6 +1,6 @@
 // One concept in one file (about 330 lines): the state of every socket the probe reported, from its
 // connect to its close, and how it is repaired from /proc after a loss or a gap.
-import type { Endpoint, Observation, SocketFacts, TcpState } from "../types.ts";
+import type { Endpoint, KeptExec, Observation, SocketFacts, TcpState } from "../types.ts";
 
 /**
  * What the kernel probe reports about one socket (native/probe.bpf.c, read by probe-records.ts). `sk`
@@ -25,6 +25,10 @@ export type KernelEvent =
       daddr: string;
       timeNs: bigint;
       comm: string;
+      /** Read from the ring of a probe taken over: it happened while no daemon read the probe. */
+      whileDown?: boolean;
+      /** Then, what the kernel kept of its process's exec and its ancestors'. */
+      kept?: KeptExec[];
     }
   | { kind: "established"; sk: string; sport: number; saddr: string; timeNs: bigint }
   | {
@@ -288,7 +292,12 @@ export class KernelTable {
       owner: { pid: ev.pid, tid: ev.tid, comm: ev.comm, uid: ev.uid, ppid: ev.ppid },
     };
     if (ev.parentComm !== undefined && socket.owner) socket.owner.parentComm = ev.parentComm;
-    this.emit({ type: "connect", timeNs: ev.timeNs, socket });
+    if (ev.kept !== undefined && socket.owner) socket.owner.kept = ev.kept;
+    this.emit(
+      ev.whileDown
+        ? { type: "connect", timeNs: ev.timeNs, socket, whileDown: true }
+        : { type: "connect", timeNs: ev.timeNs, socket },
+    );
   }
 
   private track(s: SocketFacts): void {

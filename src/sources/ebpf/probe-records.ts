@@ -1,6 +1,6 @@
 import { decodeUtf8Escaped } from "../../bytes.ts";
 import { formatAddress } from "../procfs/proc-net.ts";
-import { type CountedDestination, TCP_STATES } from "../types.ts";
+import { type CountedDestination, type KeptExec, TCP_STATES } from "../types.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 
 /**
@@ -208,4 +208,43 @@ export function parseAttempts(
     });
   }
   return { users, destinations };
+}
+
+/** `struct probe_exec` (native/probe.h): what the program kept of one exec. */
+export const EXEC_SIZE = 688;
+const EXEC_ARGS = 512;
+
+/** Nanoseconds in a clock tick of /proc/PID/stat's start time (USER_HZ, 100 on every architecture). */
+const TICK_NS = 10_000_000n;
+
+/**
+ * What the program kept of a process's exec and of its ancestors' (the process first), as the source
+ * hands it on: argv decoded as /proc's is (NUL-separated; bytes that are not UTF-8 kept), the start time
+ * in clock ticks since boot as /proc/PID/stat gives it. Plain numbers and strings: it may be saved in
+ * the state file with the socket it belongs to.
+ */
+export function parseExecChain(buf: Buffer): KeptExec[] {
+  const out: KeptExec[] = [];
+  for (let o = 0; o + EXEC_SIZE <= buf.length; o += EXEC_SIZE) {
+    const argsLen = Math.min(buf.readUInt32LE(o + 24), EXEC_ARGS);
+    const argsTotal = buf.readUInt32LE(o + 28);
+    let kept = buf.subarray(o + 176, o + 176 + argsLen);
+    const whole = argsLen >= argsTotal;
+    if (whole && kept[kept.length - 1] === 0) kept = kept.subarray(0, kept.length - 1);
+    const e: KeptExec = {
+      pid: buf.readUInt32LE(o + 8),
+      ppid: buf.readUInt32LE(o + 12),
+      uid: buf.readUInt32LE(o + 16),
+      euid: buf.readUInt32LE(o + 20),
+      startTicks: Number(buf.readBigUInt64LE(o) / TICK_NS),
+      comm: comm(buf, o + 32),
+      args: kept.length === 0 ? [] : decodeUtf8Escaped(kept).split("\0"),
+    };
+    const file = buf.subarray(o + 48, o + 176);
+    const end = file.indexOf(0);
+    if (end !== 0) e.executable = decodeUtf8Escaped(file.subarray(0, end < 0 ? file.length : end));
+    if (!whole) e.argsBytes = argsTotal;
+    out.push(e);
+  }
+  return out;
 }

@@ -10,7 +10,9 @@ import {
   ATTEMPTS_SIZE,
   CLIENT_RECORD_SIZE,
   type ClientEvent,
+  EXEC_SIZE,
   parseAttempts,
+  parseExecChain,
   parseProbeRecords,
   RECORD_SIZE,
   RECORD_VERSION,
@@ -36,7 +38,7 @@ export interface ProbeHandlers {
    * Records lost since the last poll: the program could not reserve them (its ring buffer was full),
    * or they could not be handed over from the reader thread.
    */
-  lost(records: number, stage: LossStage): void;
+  lost(records: number, stage: LossStage, sinceNs?: bigint): void;
   /** Connects the program counted instead of sending, since the last time: one entry per user. */
   counted(users: CountedAttempts[]): void;
   /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
@@ -55,6 +57,11 @@ export interface BpfProbeOptions {
    * are counted in the kernel, not sent one by one (the flood gate's policy); rate 0, or absent: off.
    */
   flood?: { rate: number; burst: number };
+  /**
+   * The bpffs directory where the probe stays pinned after us (the kernel captures while no daemon
+   * runs; the next one takes it over and reads what came meanwhile first); absent: not pinned.
+   */
+  pinDir?: string | undefined;
   /** Reopens allowed within `failureWindowMs` before giving up. */
   maxFailures?: number;
   failureWindowMs?: number;
@@ -63,14 +70,50 @@ export interface BpfProbeOptions {
 
 type Handle = object & { readonly __probe: unique symbol };
 
+/** How a probe runs (addon's info()). */
+export interface ProbeInfo {
+  /** tp_btf: BTF-typed tracepoints, no tracefs needed; tracefs: the tracefs tracepoints. */
+  attach: "tp_btf" | "tracefs" | "unknown";
+  /** none: not pinned; fresh: pinned now; reused: taken over from the last daemon; replaced: pinned in place of another version's. */
+  pin: "none" | "fresh" | "reused" | "replaced";
+  /** A probe taken over: when the last daemon stopped reading it (CLOCK_MONOTONIC; 0n unknown). */
+  downSinceMonoNs: bigint;
+  /** Of a replaced probe's ring: bytes of records of another layout, not read. */
+  unreadableBytes: number;
+  /** Why the pin directory was given and not used (the probe then goes with the daemon). */
+  pinError?: string;
+}
+
+/** What is pinned in a directory (addon's pinned()). */
+export interface PinnedProbe {
+  /** Pinned by this version (same BPF object): the next daemon takes it over. */
+  ours: boolean;
+  pinnedAtNs: bigint;
+  readMonoNs: bigint;
+  /** 0n while a daemon reads it. */
+  stoppedMonoNs: bigint;
+  attach: string;
+  recordVersion: number;
+  /** Bytes waiting in its ring buffer (each record 144 or 256 of them), -1 when unreadable. */
+  waitingBytes: number;
+  /** The programs whose links are pinned, comma-separated. */
+  links: string;
+}
+
 interface Addon {
   open(
     ports: number[],
     clients: string[],
     userRate: number,
     userBurst: number,
+    pinDir: string | null,
     onRecords: (records: Buffer | Error) => void,
   ): Handle;
+  info(h: Handle): ProbeInfo;
+  execChain(h: Handle, pid: number): Buffer;
+  backlog(h: Handle): Buffer;
+  pinned(dir: string): PinnedProbe | null;
+  unload(dir: string): { removed: number; waitingBytes: number };
   attempts(h: Handle): { users: Buffer; destinations: Buffer };
   lost(h: Handle): number;
   dropped(h: Handle): number;
@@ -83,6 +126,7 @@ interface Addon {
   recordVersion: number;
   recordSize: number;
   clientRecordSize: number;
+  execSize: number;
   userAttemptsSize: number;
   attemptsSize: number;
 }
@@ -101,6 +145,7 @@ const native = nativeAddon<Addon>(
       a.recordVersion !== RECORD_VERSION ||
       a.recordSize !== RECORD_SIZE ||
       a.clientRecordSize !== CLIENT_RECORD_SIZE ||
+      a.execSize !== EXEC_SIZE ||
       a.userAttemptsSize !== USER_ATTEMPTS_SIZE ||
       a.attemptsSize !== ATTEMPTS_SIZE
     ) {
@@ -119,6 +164,22 @@ export function probeLoadError(): string {
   return native.error();
 }
 
+/** What is pinned under `dir` (null: nothing, or the addon is not built). */
+export function pinnedProbe(dir: string): PinnedProbe | null {
+  return probeAddon()?.pinned(dir) ?? null;
+}
+
+/** Takes away the probe pinned under `dir`: how many pins were removed, and the bytes its ring held. */
+export function unloadProbe(dir: string): { removed: number; waitingBytes: number } {
+  const a = probeAddon();
+  if (!a)
+    throw new SourceError(
+      "ERR_PROBE_UNAVAILABLE",
+      `the eBPF probe addon is not available: ${native.error()}`,
+    );
+  return a.unload(dir);
+}
+
 /** An error of the addon's open() as a SourceError: the errno's name first, the cause kept. */
 export function attachError(error: unknown): SourceError {
   const code = (error as NodeJS.ErrnoException).code;
@@ -133,13 +194,16 @@ export function attachError(error: unknown): SourceError {
 export class BpfProbe {
   private handle: Handle | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
-  private lostSoFar = 0;
-  /** Each user's totals of counted connects, as last read (the program's are cumulative). */
-  private readonly attemptsSoFar = new Map<number, { count: number; unlisted: number }>();
   private droppedSoFar = 0;
+  /** How the probe runs, once open. */
+  info: ProbeInfo | undefined;
+  /** Records of the ring from before this open (a probe taken over), until the source takes them. */
+  private backlog: { records: Buffer; beforeNs: bigint } | undefined;
+  /** For the first loss reading after a take-over: the loss happened after this (wall ns). */
+  private lossSinceNs: bigint | undefined;
   private failures: number[] = [];
   private stopping = false;
-  readonly counters = { kernel_events: 0, unknown_records: 0, reopens: 0, attach_ms: 0 };
+  readonly counters = { kernel_events: 0, unknown_records: 0, reopens: 0, attach_ms: 0, while_down: 0 };
 
   constructor(
     private readonly opts: BpfProbeOptions,
@@ -181,6 +245,7 @@ export class BpfProbe {
       );
     clock.useKernelMonotonic(() => a.monotonicNs());
     const t0 = process.hrtime.bigint();
+    const openedMono = a.monotonicNs();
     try {
       const flood = this.opts.flood ?? { rate: 0, burst: 1 };
       this.handle = a.open(
@@ -188,6 +253,7 @@ export class BpfProbe {
         [...this.opts.clients],
         flood.rate,
         Math.max(1, flood.burst),
+        this.opts.pinDir ?? null,
         (records) => this.onRecords(records),
       );
     } catch (error) {
@@ -206,10 +272,35 @@ export class BpfProbe {
         `the eBPF probe cannot follow sessions over a control master here (${why}: syscall tracepoints); connections are logged as usual`,
       );
     }
-    // A new program counts from zero.
-    this.lostSoFar = 0;
+    // The reader thread is new; the program's counts are read as deltas (the addon keeps what was
+    // reported in the probe's own notes, across daemons).
     this.droppedSoFar = 0;
-    this.attemptsSoFar.clear();
+    this.info = a.info(this.handle);
+    const backlog = a.backlog(this.handle);
+    if (backlog.length > 0) {
+      this.backlog = { records: backlog, beforeNs: clock.kernelToWallNs(openedMono) };
+    }
+    if (this.info.downSinceMonoNs > 0n) this.lossSinceNs = clock.kernelToWallNs(this.info.downSinceMonoNs);
+    if (this.info.pinError !== undefined) {
+      this.opts.diag.warn(
+        `the eBPF probe is not pinned in ${this.opts.pinDir} (${this.info.pinError}): connections made while the daemon is down will not be seen`,
+      );
+    }
+    if (this.info.unreadableBytes > 0) {
+      this.opts.diag.warn(
+        `the pinned probe replaced here held ${this.info.unreadableBytes} bytes of records of another version, which this one cannot read`,
+      );
+    }
+  }
+
+  /**
+   * The records that came while no daemon read the probe (taken over from the last one): delivered
+   * once, before anything else, with `whileDown` on those from before this daemon opened it.
+   */
+  takeBacklog(): void {
+    const b = this.backlog;
+    this.backlog = undefined;
+    if (b) this.onRecords(b.records, b.beforeNs);
   }
 
   /**
@@ -230,7 +321,7 @@ export class BpfProbe {
     a.close(h);
   }
 
-  private onRecords(records: Buffer | Error): void {
+  private onRecords(records: Buffer | Error, whileDownBeforeNs?: bigint): void {
     if (records instanceof Error) {
       this.failed(`the ring buffer failed (${(records as NodeJS.ErrnoException).code}: ${records.message})`);
       return;
@@ -242,9 +333,25 @@ export class BpfProbe {
     );
     this.counters.kernel_events += events.length;
     for (const ev of events) {
+      if (whileDownBeforeNs !== undefined && ev.timeNs < whileDownBeforeNs) {
+        if (ev.kind === "connect") {
+          ev.whileDown = true;
+          // Its process may be long gone: what the kernel kept of its exec and its ancestors'.
+          const kept = this.execChain(ev.pid);
+          if (kept.length > 0) ev.kept = kept;
+        }
+        this.counters.while_down++;
+      }
       if (ev.kind === "unix-connect" || ev.kind === "exit") this.on.client(ev);
       else this.on.event(ev);
     }
+  }
+
+  /** What the program kept of `pid`'s exec and its ancestors' (the process first); none when closed. */
+  private execChain(pid: number) {
+    const h = this.handle;
+    const a = probeAddon();
+    return h && a ? parseExecChain(a.execChain(h, pid)) : [];
   }
 
   /**
@@ -256,16 +363,15 @@ export class BpfProbe {
     const h = this.handle;
     const a = probeAddon();
     if (!h || !a) return;
+    // Each user's counts since they were last read (by us, or by the daemon before a take-over).
     const rows = parseAttempts(a.attempts(h), (mono) => clock.kernelToWallNs(mono));
     const out = new Map<number, CountedAttempts>();
     for (const u of rows.users) {
-      const before = this.attemptsSoFar.get(u.uid) ?? { count: 0, unlisted: 0 };
-      if (u.count === before.count) continue;
-      this.attemptsSoFar.set(u.uid, { count: u.count, unlisted: u.unlisted });
+      if (u.count === 0) continue;
       out.set(u.uid, {
         uid: u.uid,
-        count: u.count - before.count,
-        unlisted: u.unlisted - before.unlisted,
+        count: u.count,
+        unlisted: u.unlisted,
         lastNs: u.lastNs,
         destinations: [],
       });
@@ -287,14 +393,16 @@ export class BpfProbe {
     const h = this.handle;
     const a = probeAddon();
     if (!h || !a) return;
-    const now = a.lost(h);
-    if (now > this.lostSoFar) {
-      const n = now - this.lostSoFar;
-      this.lostSoFar = now;
+    // Since the last reading (ours, or the last daemon's before a take-over: then the loss was while
+    // no daemon read the probe).
+    const n = a.lost(h);
+    const since = this.lossSinceNs;
+    this.lossSinceNs = undefined;
+    if (n > 0) {
       this.opts.diag.warn(
-        `the eBPF probe's ring buffer was full: ${n} records lost (${now} since it attached)`,
+        `the eBPF probe's ring buffer was full: ${n} records lost${since === undefined ? "" : " while no daemon read it"}`,
       );
-      this.on.lost(n, "ring-buffer");
+      this.on.lost(n, "ring-buffer", since);
     }
     const dropped = a.dropped(h);
     if (dropped > this.droppedSoFar) {

@@ -5,7 +5,20 @@ import { MuxWatch } from "../mux.ts";
 import { ProcfsScanner } from "../procfs/scanner.ts";
 import type { Diagnostics, Source, SourceEvents, SourceStats } from "../types.ts";
 import { KernelTable } from "./kernel-table.ts";
-import { BpfProbe } from "./probe.ts";
+import { BpfProbe, type ProbeInfo, pinnedProbe } from "./probe.ts";
+
+function pinnedWords(pin: ProbeInfo["pin"] | undefined): string {
+  switch (pin) {
+    case "fresh":
+      return ", pinned";
+    case "reused":
+      return ", pinned, taken over from the last run";
+    case "replaced":
+      return ", pinned in place of another version's probe (drained first)";
+    default:
+      return "";
+  }
+}
 
 export interface EbpfOptions {
   ports: readonly number[];
@@ -13,6 +26,8 @@ export interface EbpfOptions {
   diag: Diagnostics;
   /** Each user's rate of connects beyond which failed ones are counted in the kernel (the flood gate's). */
   flood?: { rate: number; burst: number };
+  /** Where the probe stays pinned between runs (--pin); absent: it goes with the daemon. */
+  pinDir?: string | undefined;
   /** How often /proc is polled while the probe is down (ms; the procfs interval). */
   intervalMs?: number;
   maxFailures?: number;
@@ -74,12 +89,13 @@ export class EbpfSource implements Source {
                 });
           if (obs) events.emit(obs);
         }),
-      lost: (n, stage) => {
+      lost: (n, stage, sinceNs) => {
         this.counters.lost += n;
         const now = clock.nowNs();
         table.lost(now);
-        // The count is read once a second: the loss happened since the last read.
-        events.lost?.({ stage, count: n, sinceNs: this.lastLossPoll ?? now, untilNs: now });
+        // The count is read once a second: the loss happened since the last read (or, read first
+        // from a probe taken over, since the last daemon stopped reading it).
+        events.lost?.({ stage, count: n, sinceNs: sinceNs ?? this.lastLossPoll ?? now, untilNs: now });
       },
       counted: (users) =>
         guard.run(() => {
@@ -107,14 +123,25 @@ export class EbpfSource implements Source {
       },
     });
     this.probe = probe;
-    // /proc is polled from the first moment until the probe is attached (tens of milliseconds), so a
-    // connection made while we start is not missed. The first picture is what was already open.
-    this.watchGap(true);
+    // A probe pinned by the last daemon of this version never stopped: taken over, it has every
+    // connection made meanwhile in its ring, read first. Otherwise /proc is polled from the first moment
+    // until the probe is attached (tens of milliseconds), so a connection made while we start is not
+    // missed; the first picture is what was already open.
+    const pinned = this.opts.pinDir === undefined ? null : pinnedProbe(this.opts.pinDir);
+    if (!pinned?.ours) this.watchGap(true);
     try {
       await probe.start();
     } finally {
       this.watchGap(false);
     }
+    this.reason = `${this.reason} on ${
+      probe.info?.attach === "tracefs"
+        ? "the tracefs tracepoint sock:inet_sock_set_state"
+        : "tp_btf/inet_sock_set_state"
+    }${pinnedWords(probe.info?.pin)}`;
+    // What came while no daemon read the probe, in the order it came, before the picture: a connection
+    // made meanwhile is reported from its connect (while-down), not as found open.
+    guard.run(() => probe.takeBacklog());
     // What connected since the last poll, or closed.
     guard.run(() => this.picture());
     this.lastLossPoll = clock.nowNs();

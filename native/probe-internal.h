@@ -32,6 +32,7 @@ typedef struct {
   int attach;  // PROBE_ATTACH_*
   enum probe_pin_mode pin_mode;
   int pin_errno;  // why a pin directory was given and not used
+  uint32_t busy_pid;  // EBUSY: the daemon that reads the pinned probe
   char pin_dir[PATH_MAX];
   int meta_fd;
   // When the last daemon stopped reading (CLOCK_MONOTONIC; its last look when it died), for a probe
@@ -96,5 +97,7 @@ long probe_ring_waiting(int ring_fd);
 int probe_pinned_fd(const char *dir, const char *name);
 int probe_remove_pins(const char *dir);
 void probe_link_names(const char *dir, char *out, size_t size);
+uint64_t probe_process_start(uint32_t pid);
+int probe_reader_alive(const struct probe_meta *m);
 
 #endif

@@ -157,6 +157,34 @@ int probe_remove_pins(const char *dir) {
   return removed;
 }
 
+// A process's start time (/proc/PID/stat field 22, clock ticks since boot); 0 when it is gone.
+uint64_t probe_process_start(uint32_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  // After the name (which may hold spaces and parentheses): state is field 3, start time field 22.
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  unsigned long long start = 0;
+  int field = 2;
+  for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+    if (++field == 22) {
+      start = strtoull(tok, NULL, 10);
+      break;
+    }
+  return start;
+}
+
+// Whether the daemon that the notes name as reading the probe is alive (same pid, same start time).
+int probe_reader_alive(const struct probe_meta *m) {
+  return m->reader_pid != 0 && m->reader_pid != (uint32_t)getpid() && m->reader_start != 0 &&
+         probe_process_start(m->reader_pid) == m->reader_start;
+}
+
 // The names of DIR's pinned links ("link_" taken off), comma-separated into OUT.
 void probe_link_names(const char *dir, char *out, size_t size) {
   out[0] = 0;

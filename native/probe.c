@@ -414,6 +414,16 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   if (dir) {
     have_old = probe_read_meta(dir, &old) == 0;
+    if (have_old && probe_reader_alive(&old)) {
+      // Another daemon reads this probe: two readers would each get part of the records. This one
+      // runs a probe of its own, unpinned, and says so.
+      p->pin_errno = EBUSY;
+      p->busy_pid = old.reader_pid;
+      dir = NULL;
+      have_old = 0;
+    }
+  }
+  if (dir) {
     if (have_old && old.object_hash == hash) {
       if (take_over(env, p, argv, rate, burst, dir, &old) == 0) p->pin_mode = PIN_REUSED;
       else free_probe(p);
@@ -447,6 +457,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     m.stopped_mono_ns = 0;
     m.read_mono_ns = probe_now(CLOCK_MONOTONIC);
     m.complete = 1;
+    m.reader_pid = (__u32)getpid();
+    m.reader_start = probe_process_start(m.reader_pid);
     if ((err = probe_write_meta(p->meta_fd, &m)) < 0) goto failed;
   }
   step = "ring buffer";
@@ -570,6 +582,8 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
   __u32 zero = 0;
   if (!p->closed && p->pin_mode != PIN_NONE && bpf_map_lookup_elem(p->meta_fd, &zero, &m) == 0) {
     m.stopped_mono_ns = m.read_mono_ns = probe_now(CLOCK_MONOTONIC);
+    m.reader_pid = 0;
+    m.reader_start = 0;
     probe_write_meta(p->meta_fd, &m);
   }
   napi_value undef;
@@ -713,7 +727,13 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "downSinceMonoNs", bigint(env, p->down_since_mono));
   napi_create_double(env, (double)(p->replaced_unreadable > 0 ? p->replaced_unreadable : 0), &n);
   napi_set_named_property(env, out, "unreadableBytes", n);
-  if (p->pin_errno) napi_set_named_property(env, out, "pinError", str(env, strerror(p->pin_errno)));
+  if (p->pin_errno == EBUSY) {
+    char why[96];
+    snprintf(why, sizeof why, "another daemon (pid %u) reads the probe pinned there", p->busy_pid);
+    napi_set_named_property(env, out, "pinError", str(env, why));
+  } else if (p->pin_errno) {
+    napi_set_named_property(env, out, "pinError", str(env, strerror(p->pin_errno)));
+  }
   return out;
 }
 
@@ -761,6 +781,8 @@ static napi_value Pinned(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "pinnedAtNs", bigint(env, m.pinned_at_ns));
   napi_set_named_property(env, out, "readMonoNs", bigint(env, m.read_mono_ns));
   napi_set_named_property(env, out, "stoppedMonoNs", bigint(env, m.stopped_mono_ns));
+  napi_create_uint32(env, probe_reader_alive(&m) ? m.reader_pid : 0, &v);
+  napi_set_named_property(env, out, "readerPid", v);
   napi_set_named_property(env, out, "attach", str(env, attach_name((int)m.attach)));
   napi_create_uint32(env, m.record_version, &v);
   napi_set_named_property(env, out, "recordVersion", v);

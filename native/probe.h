@@ -90,7 +90,7 @@ struct probe_user_attempts {
 
 // The daemons' notes on a pinned probe (the `meta` map, one entry): which object it is, since when it
 // is pinned, and what the last reader had reported and when it last looked. The programs never touch it.
-// 56 bytes.
+// 72 bytes.
 struct probe_meta {
   __u64 object_hash;     // FNV-1a of the BPF object: a daemon reuses only a probe of its own object
   __u64 pinned_at_ns;    // CLOCK_REALTIME when it was pinned
@@ -100,6 +100,9 @@ struct probe_meta {
   __u32 record_version;  // PROBE_RECORD_VERSION of the object: its ring buffer's layout
   __u32 attach;          // PROBE_ATTACH_*
   __u64 complete;        // 1 once every map and link is pinned (written last)
+  __u64 reader_start;    // the reading daemon's start time (/proc/PID/stat field 22), with its pid:
+  __u32 reader_pid;      // a second daemon leaves a probe that a live one reads alone; 0 after a stop
+  __u32 reserved;
 };
 
 // What the program keeps of each exec (the `execs` map, by tgid): a connection made and finished while

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { InvalidOptionError } from "./errors.ts";
 
 export type Format = "json" | "text";
@@ -24,6 +25,8 @@ export interface Config {
    * while the daemon is down); undefined: the probe goes with the daemon.
    */
   pin: string | undefined;
+  /** A Prometheus text file of the daemon's health, rewritten every 10 s; `auto` resolved at start. */
+  metricsFile: string | undefined;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -40,6 +43,7 @@ export interface RawOptions {
   maxPending?: string | undefined;
   userRate?: string | undefined;
   pin?: string | undefined;
+  metricsFile?: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -74,6 +78,7 @@ export const ENV = {
   maxPending: ["SSH_OUTBOUND_MAX_PENDING"],
   userRate: ["SSH_OUTBOUND_USER_RATE"],
   pin: ["SSH_OUTBOUND_PIN"],
+  metricsFile: ["SSH_OUTBOUND_METRICS_FILE"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
 
 const FLAG: Record<keyof RawOptions, string> = {
@@ -89,6 +94,7 @@ const FLAG: Record<keyof RawOptions, string> = {
   maxPending: "--max-pending",
   userRate: "--user-rate",
   pin: "--pin",
+  metricsFile: "--metrics-file",
 };
 
 interface Picked {
@@ -214,6 +220,31 @@ export function validatePin(p: Picked): string | undefined {
   return v;
 }
 
+/** node_exporter's textfile directory as Debian's prometheus-node-exporter package has it. */
+export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";
+
+/**
+ * The metrics file: a path, `none`, or `auto` (node_exporter's Debian textfile directory when it
+ * exists, else none: what the shipped unit sets).
+ */
+export function validateMetricsFile(p: Picked, dirExists: (dir: string) => boolean): string | undefined {
+  const v = p.value.trim();
+  if (v === "none") return undefined;
+  if (v === "auto") {
+    return dirExists(NODE_EXPORTER_TEXTFILE_DIR)
+      ? `${NODE_EXPORTER_TEXTFILE_DIR}/ssh-outbound-logger.prom`
+      : undefined;
+  }
+  if (!v.endsWith(".prom") || v.includes("\0")) {
+    throw new InvalidOptionError(
+      p.name,
+      p.value,
+      "a file path ending in .prom (node_exporter's textfile collector reads only those), auto or none",
+    );
+  }
+  return v;
+}
+
 /**
  * Options from flags, then environment, then defaults, each validated in its own function so a bad
  * value is reported with the name the user gave it (flag or variable), what was expected and what came.
@@ -243,6 +274,11 @@ export function resolveConfig(
     maxPending: get("maxPending", validateMaxPending, DEFAULTS.maxPending),
     userRate: get("userRate", validateUserRate, DEFAULTS.userRate),
     pin: get("pin", validatePin, DEFAULTS.pin as string | undefined),
+    metricsFile: get(
+      "metricsFile",
+      (p) => validateMetricsFile(p, (d) => existsSync(d)),
+      undefined as string | undefined,
+    ),
   };
 }
 

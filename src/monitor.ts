@@ -3,6 +3,7 @@ import { type Config, floodPolicy } from "./config.ts";
 import { readStat } from "./enrich/process.ts";
 import type { LogRecord, MonitorAction, MonitorEvent } from "./format/record.ts";
 import { removeIfOurs, replaceFile } from "./fs-safe.ts";
+import type { MetricsFile } from "./metrics.ts";
 import { Pipeline } from "./pipeline.ts";
 import type { Recovery, Sink } from "./sinks/sink.ts";
 import type { Diagnostics, Source } from "./sources/types.ts";
@@ -20,7 +21,12 @@ export interface MonitorParts {
   state?: StateStore | undefined;
   /** Called when the daemon must end (its source failed for good); the caller exits with `code`. */
   onFatal?: (reason: string) => void;
+  /** The daemon's health for Prometheus (--metrics-file), rewritten every 10 s and at stop. */
+  metrics?: MetricsFile | undefined;
 }
+
+/** How often the metrics file is rewritten (node_exporter reads it at each scrape). */
+const METRICS_EVERY_MS = 10_000;
 
 const ownerStart = (pid: number): string | undefined => {
   const s = readStat(pid);
@@ -36,6 +42,7 @@ export class Monitor {
   readonly pipeline: Pipeline;
   private readonly sink: Sink;
   private statsTimer: NodeJS.Timeout | undefined;
+  private metricsTimer: NodeJS.Timeout | undefined;
   private stateTimer: NodeJS.Timeout | undefined;
   private floodTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -106,6 +113,11 @@ export class Monitor {
       }, 1000);
       this.stateTimer.unref();
     }
+    if (this.parts.metrics) {
+      this.writeMetrics();
+      this.metricsTimer = setInterval(() => this.writeMetrics(), METRICS_EVERY_MS);
+      this.metricsTimer.unref();
+    }
     if (config.statsIntervalS > 0) {
       this.statsTimer = setInterval(
         () => diag.info(`stats: ${this.statsLine()}`),
@@ -118,6 +130,7 @@ export class Monitor {
   stop(reason = "signal"): Promise<void> {
     this.stopping ??= (async () => {
       if (this.statsTimer) clearInterval(this.statsTimer);
+      if (this.metricsTimer) clearInterval(this.metricsTimer);
       if (this.stateTimer) clearInterval(this.stateTimer);
       if (this.floodTimer) clearInterval(this.floodTimer);
       await this.parts.source
@@ -128,6 +141,7 @@ export class Monitor {
       this.pipeline.stopSessions(clock.nowNs());
       this.record("monitor-stopped", reason);
       await this.sink.end();
+      this.writeMetrics();
       if (this.parts.config.pidFile) removeIfOurs(this.parts.config.pidFile, this.pidIno);
     })();
     return this.stopping;
@@ -162,6 +176,10 @@ export class Monitor {
     for (const [k, v] of Object.entries(s))
       if (v !== undefined) out[`source_${k}`] = Math.round(v * 1000) / 1000;
     return out;
+  }
+
+  private writeMetrics(): void {
+    this.parts.metrics?.write({ stats: this.stats(), source: this.parts.source.name });
   }
 
   private statsLine(): string {

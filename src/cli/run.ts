@@ -7,6 +7,7 @@ import { formatJson, type RunSequence } from "../format/json.ts";
 import type { LogRecord } from "../format/record.ts";
 import { formatText } from "../format/text.ts";
 import { hostIdentity } from "../host.ts";
+import { MetricsFile } from "../metrics.ts";
 import { Monitor } from "../monitor.ts";
 import { fileSink, type Recovery, type Sink, stdoutSink } from "../sinks/sink.ts";
 import { selectSource } from "../sources/select.ts";
@@ -59,6 +60,10 @@ export function runCommand(): Command {
       "connections a second each user may make before the rest are counted in connections-suppressed records instead of written one by one; 0 for no limit (env SSH_OUTBOUND_USER_RATE; default 20, bursts of 5 s)",
     )
     .option(
+      "--metrics-file <file>",
+      "write the daemon's health here every 10 s, in Prometheus text format for node_exporter's textfile collector (a .prom path), auto for /var/lib/prometheus/node-exporter/ when it exists, or none (env SSH_OUTBOUND_METRICS_FILE; default none)",
+    )
+    .option(
       "--pin <dir>",
       "bpffs directory where the eBPF probe stays pinned after the daemon, capturing while it is down (taken over at the next start; `unload` removes it); none to unload it at exit (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
     )
@@ -106,7 +111,17 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
     diag.warn(`unhandled rejection: ${(error as Error)?.stack ?? String(error)}`);
     end(`unhandled rejection: ${(error as Error)?.message ?? String(error)}`, 1);
   });
-  monitor = new Monitor({ config, source, format, sink, diag, state, onFatal: (why) => end(why, 1) });
+  const metrics = config.metricsFile ? new MetricsFile(config.metricsFile, diag) : undefined;
+  monitor = new Monitor({
+    config,
+    source,
+    format,
+    sink,
+    diag,
+    state,
+    metrics,
+    onFatal: (why) => end(why, 1),
+  });
   const m = monitor;
   const notifier = ServiceNotifier.fromEnv(diag);
   let firstSignalAt = 0;

@@ -216,9 +216,11 @@ export function pinnedProbeCheck(
   }
   const since = new Date(Number(p.pinnedAtNs / 1_000_000n)).toISOString();
   const reader =
-    p.stoppedMonoNs === 0n
-      ? `a daemon reads it (its last look ${agoMono(p.readMonoNs)})`
-      : `no daemon has read it since ${agoMono(p.stoppedMonoNs)}; the kernel keeps capturing`;
+    p.readerPid > 0
+      ? `the daemon with pid ${p.readerPid} reads it (its last look ${agoMono(p.readMonoNs)})`
+      : p.stoppedMonoNs === 0n
+        ? `no daemon reads it (the last one ended without stopping, its last look ${agoMono(p.readMonoNs)}); the kernel keeps capturing`
+        : `no daemon reads it (the last one stopped ${agoMono(p.stoppedMonoNs)}); the kernel keeps capturing`;
   const detail = `${config.pin}: pinned since ${since}, attached through ${p.attach === "tracefs" ? "tracefs" : "tp_btf"} (${p.links}); ${reader}; ${waitingWords(p.waitingBytes)}`;
   if (!p.ours) {
     return {

@@ -28,10 +28,21 @@ export interface SinkStats {
   dropped: number;
   write_errors: number;
   outages: number;
+  /** When a line was last written (ms since the epoch; 0: none yet). */
+  last_write_ms: number;
 }
 
 export function emptySinkStats(): SinkStats {
-  return { lines: 0, reopens: 0, reopens_found: 0, held: 0, dropped: 0, write_errors: 0, outages: 0 };
+  return {
+    lines: 0,
+    reopens: 0,
+    reopens_found: 0,
+    held: 0,
+    dropped: 0,
+    write_errors: 0,
+    outages: 0,
+    last_write_ms: 0,
+  };
 }
 
 export interface Recovery {
@@ -98,6 +109,7 @@ export class HoldingSink implements Sink {
     try {
       this.writer.write(line);
       this.stats.lines++;
+      this.stats.last_write_ms = Date.now();
     } catch (error) {
       this.begin(error as NodeJS.ErrnoException);
       this.hold(line, tag);
@@ -194,6 +206,7 @@ export class HoldingSink implements Sink {
       }
       this.queuedBytes -= (this.queue.shift() as string).length;
       this.stats.lines++;
+      this.stats.last_write_ms = Date.now();
     }
     this.stats.held = 0;
     this.queuedBytes = 0;

@@ -22,8 +22,8 @@ import { trailLines } from "../helpers/shipped.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // The .deb under a real systemd: a Debian root file system (debootstrap, built once and kept in
-// CACHE) booted with systemd as its pid 1 by systemd-nspawn, with a network of its own (loopback only)
-// and the host's tracefs mounted where systemd would mount it on a host. The package is installed with
+// CACHE) booted with systemd as its pid 1 by systemd-nspawn, with a network of its own (loopback only),
+// no tracefs (the probe attaches by BTF), and a bpffs where systemd mounts one on a host. The package is installed with
 // dpkg and the service driven with systemctl from inside, once per source; the trail and the journal
 // are read. The shipped unit's sandbox (seccomp filter, capability bounding set, ProtectSystem …) runs
 // for real here.
@@ -36,10 +36,8 @@ const ready =
   process.arch === "x64" &&
   hasCommand("debootstrap") &&
   hasCommand("systemd-nspawn") &&
-  hasCommand("dpkg-deb") &&
-  existsSync("/sys/kernel/tracing/events");
-const WHY =
-  "root, debootstrap and systemd-nspawn (apt-get install debootstrap systemd-container) and the kernel's tracefs are needed";
+  hasCommand("dpkg-deb");
+const WHY = "root, debootstrap and systemd-nspawn (apt-get install debootstrap systemd-container) are needed";
 let deb = "";
 const booted: { nspawn: ChildProcess; pid1: number }[] = [];
 
@@ -162,7 +160,8 @@ for (const source of ["procfs", "ebpf"] as const) {
     mkdirSync(join(root, `etc/systemd/system/${NAME}.service.d`), { recursive: true });
     writeFileSync(
       join(root, `etc/systemd/system/${NAME}.service.d/source.conf`),
-      `[Service]\nEnvironment=SSH_OUTBOUND_SOURCE=${source}\n`,
+      // No per-user limit: the restart below counts 150 connects made at 50 a second, one by one.
+      `[Service]\nEnvironment=SSH_OUTBOUND_SOURCE=${source}\nEnvironment=SSH_OUTBOUND_USER_RATE=0\n`,
     );
     copyFileSync(deb, join(root, "root/package.deb"));
 
@@ -191,8 +190,15 @@ for (const source of ["procfs", "ebpf"] as const) {
     );
     const state = inside(pid1, ["systemctl", "is-system-running", "--wait"], { check: false }).trim();
     assert.equal(state, "running", `failed units: ${inside(pid1, ["systemctl", "--failed", "--no-legend"])}`);
-    // A host has tracefs mounted (systemd does it at boot); a container cannot mount it itself.
-    inside(pid1, ["mount", "-t", "tracefs", "tracefs", "/sys/kernel/tracing"]);
+    // A host's systemd mounts bpffs at /sys/fs/bpf at boot; a container's does not (its /sys is
+    // read-only), and the unit may not mount: mounted here, as on a host, for the probe to stay pinned.
+    // tracefs is not: the eBPF source must run without it.
+    inside(pid1, ["mount", "-t", "bpf", "bpf", "/sys/fs/bpf"]);
+    assert.equal(
+      inside(pid1, ["grep", "-c", " - tracefs ", "/proc/self/mountinfo"], { check: false }).trim(),
+      "0",
+      "no tracefs in the container",
+    );
     const beforeInstall = files(root);
 
     const log = join(root, "var/log", NAME);
@@ -218,6 +224,7 @@ for (const source of ["procfs", "ebpf"] as const) {
       "the chosen source runs, no fallback",
     );
     assert.equal(inside(pid1, ["systemctl", "is-active", NAME]).trim(), "active");
+    if (source === "ebpf") assert.match(journal(pid1), /tp_btf\/inet_sock_set_state, pinned/);
 
     // A real ssh session, attributed in full.
     const t0 = Date.now();
@@ -275,12 +282,40 @@ for (const source of ["procfs", "ebpf"] as const) {
         ),
       15_000,
     );
+    // Connects at 50 a second from before the restart to after it: with the eBPF source, not one of
+    // them is missing (the pinned probe captures while no daemon runs).
+    const CONNECTS = 150;
+    const connecting = spawn(
+      "nsenter",
+      [
+        ...["-t", String(pid1), "-a", "bash", "-c"],
+        `for i in $(seq ${CONNECTS}); do (exec 3<>/dev/tcp/127.0.0.1/22); sleep 0.02; done`,
+      ],
+      { stdio: "ignore" },
+    );
+    await waitFor(
+      "the first connects",
+      () => events().some((e) => e.process?.name === "bash" && e.event.action === "connection-closed"),
+      15_000,
+    );
     inside(pid1, ["systemctl", "restart", NAME]);
     await waitFor(
       "the second monitor-started",
       () => events().filter((e) => e.event.action === "monitor-started").length === 2,
       20_000,
     );
+    await new Promise<void>((r) => connecting.once("exit", () => r()));
+    if (source === "ebpf") {
+      assert.match(journal(pid1), /pinned, taken over from the last run/);
+      const bash = () =>
+        new Set(
+          events()
+            .filter((e) => e.process?.name === "bash" && e.event.action === "connection-closed")
+            .map((e) => e.ssh_outbound.connection_id),
+        );
+      await waitFor(`all ${CONNECTS} connects closed in the trail`, () => bash().size >= CONNECTS, 20_000);
+      assert.equal(bash().size, CONNECTS, "each connect once, none lost across the restart");
+    }
     const restarted = events().filter((e) => e.event.action === "monitor-started")[1] as Ev;
     assert.equal(
       restarted.ssh_outbound.monitor.continuity?.resumed,
@@ -412,9 +447,10 @@ for (const source of ["procfs", "ebpf"] as const) {
     assert.match(doctor.find((c) => c.title === "configured source")?.detail ?? "", new RegExp(`^${source}`));
     assert.match(doctor.find((c) => c.title === "privileges")?.detail ?? "", /CAP_BPF, CAP_PERFMON$/);
 
-    // dpkg --purge: the trail stays, and nothing else of the package.
+    // dpkg --purge: the trail stays, and nothing else of the package, in the kernel either.
     const trail = trailLines(log).length;
     inside(pid1, ["dpkg", "--purge", NAME]);
+    assert.equal(inside(pid1, ["ls", "/sys/fs/bpf"]).trim(), "", "the pinned probe went with the package");
     const afterPurge = files(root);
     const left = [...afterPurge].filter((p) => !beforeInstall.has(p));
     assert.deepEqual(

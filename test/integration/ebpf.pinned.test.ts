@@ -302,3 +302,36 @@ test("the eBPF source runs in a mount namespace without tracefs (tp_btf)", async
     sshd.stop();
   }
 });
+
+test("a second daemon on the same pin runs a probe of its own and leaves the first one's alone", async (t) => {
+  if (!ready(t)) return;
+  const { pin } = privateBpffs(t);
+  const raw = await plainListener();
+  const args = ["run", "--source", "ebpf", "--ports", String(raw.port), "--format", "json", "--pin", pin];
+  const first = startDaemon(args);
+  let second: Daemon | undefined;
+  try {
+    await first.waitFor("the first's monitor-started", (e) => e.event?.action === "monitor-started", 60_000);
+    second = startDaemon(args);
+    const started = await second.waitFor(
+      "the second's monitor-started",
+      (e) => e.event?.action === "monitor-started",
+      60_000,
+    );
+    assert.doesNotMatch(started.ssh_outbound.monitor.reason, /pinned/);
+    assert.match(second.stderr(), /another daemon \(pid \d+\) reads the probe pinned there/);
+    assert.equal(await second.stop(), 0);
+    // The first still reads its pinned probe: a connect now is in its trail.
+    await rawConnect(raw.port);
+    await first.waitFor(
+      "the connect, in the first daemon's trail",
+      (e) => e.event?.action === "connection-closed" && e.destination?.port === raw.port,
+      15_000,
+    );
+    assert.equal(await first.stop(), 0);
+  } finally {
+    await second?.stop();
+    await first.stop();
+    await raw.close();
+  }
+});

@@ -90,8 +90,10 @@ export interface PinnedProbe {
   ours: boolean;
   pinnedAtNs: bigint;
   readMonoNs: bigint;
-  /** 0n while a daemon reads it. */
+  /** 0n while a daemon reads it, or when the last one ended without stopping (killed). */
   stoppedMonoNs: bigint;
+  /** The daemon reading it now (alive: same pid and start time as it noted), else 0. */
+  readerPid: number;
   attach: string;
   recordVersion: number;
   /** Bytes waiting in its ring buffer (each record 144 or 256 of them), -1 when unreadable. */

@@ -54,7 +54,14 @@ export class EbpfSource implements Source {
   private guard: Guard | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
   private gapTimer: NodeJS.Timeout | undefined;
-  private readonly counters = { lost: 0, gaps: 0, gap_polls: 0, kernel_counted: 0 };
+  private readonly counters = {
+    lost: 0,
+    lost_ring_buffer: 0,
+    lost_hand_over: 0,
+    gaps: 0,
+    gap_polls: 0,
+    kernel_counted: 0,
+  };
   private pictured = false;
   /** When the probe's loss counters were last read: a loss it reports happened after this. */
   private lastLossPoll: bigint | undefined;
@@ -91,6 +98,8 @@ export class EbpfSource implements Source {
         }),
       lost: (n, stage, sinceNs) => {
         this.counters.lost += n;
+        if (stage === "ring-buffer") this.counters.lost_ring_buffer += n;
+        else this.counters.lost_hand_over += n;
         const now = clock.nowNs();
         table.lost(now);
         // The count is read once a second: the loss happened since the last read (or, read first
@@ -173,6 +182,12 @@ export class EbpfSource implements Source {
       mux_sessions: this.mux.sessions,
       pid_read_faults: pidReadFaultCount(),
       errors: this.guard?.total ?? 0,
+      ...(this.probe?.info
+        ? {
+            probe_pinned: this.probe.info.pin === "none" ? 0 : 1,
+            probe_tp_btf: this.probe.info.attach === "tracefs" ? 0 : 1,
+          }
+        : {}),
     };
   }
 

@@ -165,6 +165,7 @@ export class Monitor {
       write_outages: sink.outages,
       records_held: sink.held,
       records_dropped: sink.dropped,
+      last_write_ms: sink.last_write_ms,
       flood_held: this.pipeline.flood.held,
       flood_suppressed: this.pipeline.flood.suppressed,
       flood_promoted: this.pipeline.flood.promoted,

@@ -239,15 +239,17 @@ export class Enricher {
     }
     const process: ProcessRecord = { pid: owner.pid };
     if (owner.comm !== undefined) process.name = owner.comm;
-    if (owner.ppid !== undefined) process.ppid = owner.ppid;
+    // A parent pid of 0 is the kernel's "not known" (a task in a pid namespace below the daemon's).
+    const ppid = owner.ppid !== undefined && owner.ppid > 0 ? owner.ppid : undefined;
+    if (ppid !== undefined) process.ppid = ppid;
     const uid = owner.uid ?? socketUid;
     if (uid !== undefined) {
       process.uid = uid;
       process.user = this.users.name(uid);
     }
     const facts: Facts = { process, ancestry: [], attribution: "partial" };
-    if (owner.ppid !== undefined) {
-      facts.parent = { pid: owner.ppid };
+    if (ppid !== undefined) {
+      facts.parent = { pid: ppid };
       if (owner.parentComm !== undefined) facts.parent.name = owner.parentComm;
     }
     return { facts, lineage: [] };

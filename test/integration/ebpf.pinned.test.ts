@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -334,4 +334,79 @@ test("a second daemon on the same pin runs a probe of its own and leaves the fir
     await first.stop();
     await raw.close();
   }
+});
+
+/** Makes the probe pinned under `pin` look like another version's: its notes get another object hash. */
+function markOtherVersion(pin: string): void {
+  const got = JSON.parse(
+    execFileSync(
+      "bpftool",
+      ["-j", "map", "lookup", "pinned", `${pin}/meta`, "key", "hex", "00", "00", "00", "00"],
+      {
+        encoding: "utf8",
+      },
+    ),
+  ) as { value: string[] };
+  const value = got.value.map((b) => b.replace(/^0x/, ""));
+  // object_hash is the first 8 bytes (native/probe.h struct probe_meta).
+  for (let i = 0; i < 8; i++)
+    value[i] = (Number.parseInt(value[i] as string, 16) ^ 0xff).toString(16).padStart(2, "0");
+  execFileSync("bpftool", [
+    "map",
+    "update",
+    "pinned",
+    `${pin}/meta`,
+    "key",
+    "hex",
+    "00",
+    "00",
+    "00",
+    "00",
+    "value",
+    "hex",
+    ...value,
+  ]);
+}
+
+test("a probe pinned by another version is drained, then replaced: what it caught while no daemon ran is in the trail", async (t) => {
+  if (!ready(t) || !needs(t, hasCommand("bpftool"), "needs bpftool")) return;
+  const { pin } = privateBpffs(t);
+  const dir = scratchDir("sol-pinned-replace-");
+  const log = join(dir, "log.log");
+  const raw = await plainListener();
+  const args = ["run", "--source", "ebpf", "--ports", String(raw.port), "-o", log, "--pin", pin];
+  let d = startDaemon(args);
+  try {
+    await waitStarted(log, 1, 60_000);
+    assert.equal(await d.stop(), 0);
+    const before = new Set(ourPrograms());
+    markOtherVersion(pin);
+    for (let i = 0; i < 10; i++) await rawConnect(raw.port);
+    d = startDaemon(args);
+    await waitStarted(log, 2, 60_000);
+    await waitFor(
+      "the 10 connects made while no daemon ran",
+      () =>
+        readTrail([log]).events.filter(
+          (e) => e.ssh_outbound?.observed === "while-down" && e.event.action === "connection-closed",
+        ).length >= 10,
+      30_000,
+    );
+    // The replaced probe's program is gone (its links were unpinned, nothing else held it).
+    assert.equal(
+      ourPrograms().filter((id) => before.has(id)).length,
+      0,
+      "the replaced probe's program is unloaded",
+    );
+    assert.equal(await d.stop(), 0);
+  } finally {
+    await d.stop();
+    await raw.close();
+  }
+  const events = readTrail([log]).events;
+  const restart = events.filter((e) => e.event.action === "monitor-started")[1] as Ev;
+  assert.match(restart.ssh_outbound.monitor.reason, /pinned in place of another version's probe/);
+  const gap = events.filter((e) => e.ssh_outbound?.observed === "while-down");
+  assert.equal(new Set(gap.map((e) => e.ssh_outbound.connection_id)).size, 10);
+  assert.equal(gap.filter((e) => e.event.action === "connection-closed").length, 10);
 });

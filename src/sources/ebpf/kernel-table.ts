@@ -289,8 +289,10 @@ export class KernelTable {
       remote: { ip: ev.daddr, port: ev.dport },
       state: "SYN_SENT",
       uid: ev.uid,
-      owner: { pid: ev.pid, tid: ev.tid, comm: ev.comm, uid: ev.uid, ppid: ev.ppid },
+      owner: { pid: ev.pid, tid: ev.tid, comm: ev.comm, uid: ev.uid },
     };
+    // 0: not known (a task of a pid namespace below ours: its parent's pid there is not given).
+    if (ev.ppid > 0 && socket.owner) socket.owner.ppid = ev.ppid;
     if (ev.parentComm !== undefined && socket.owner) socket.owner.parentComm = ev.parentComm;
     if (ev.kept !== undefined && socket.owner) socket.owner.kept = ev.kept;
     this.emit(

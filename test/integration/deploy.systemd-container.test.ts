@@ -148,7 +148,7 @@ function files(root: string): Set<string> {
 const journal = (pid1: number) => inside(pid1, ["journalctl", "-u", NAME, "--no-pager", "-o", "cat"]);
 
 for (const source of ["procfs", "ebpf"] as const) {
-  test(`the .deb under systemd as pid 1 (${source}): start, ssh, reload, the daily rotation, restart with a session open, stop, doctor in the sandbox, purge`, async (t) => {
+  test(`the .deb under systemd as pid 1 (${source}): start, ssh, reload, the daily rotation, restart with a session open and connects going on, a reinstall, stop, doctor in the sandbox, purge`, async (t) => {
     if (!needs(t, ready, WHY)) return;
     const root = join(scratchDir(`sol-nspawn-${source}-`), "root");
     execFileSync("cp", ["-a", "--reflink=auto", CACHE, root]);
@@ -285,46 +285,47 @@ for (const source of ["procfs", "ebpf"] as const) {
         ),
       15_000,
     );
-    // Connects at 50 a second from before the restart to after it: with the eBPF source, not one of
-    // them is missing (the pinned probe captures while no daemon runs).
+    // Connects at 50 a second from before `action` to after it: with the eBPF source not one of them
+    // is missing (the pinned probe captures while no daemon runs). procfs cannot see connects of a
+    // millisecond: the count is the eBPF source's to keep.
     const CONNECTS = 150;
-    // procfs cannot see connects of a millisecond: the count is the eBPF source's to keep.
-    const connecting =
-      source === "procfs"
-        ? undefined
-        : spawn(
-            "nsenter",
-            [
-              ...["-t", String(pid1), "-a", "bash", "-c"],
-              `for i in $(seq ${CONNECTS}); do (exec 3<>/dev/tcp/127.0.0.1/22); sleep 0.02; done`,
-            ],
-            { stdio: "ignore" },
-          );
-    if (connecting) {
-      await waitFor(
-        "the first connects",
-        () => events().some((e) => e.process?.name === "bash" && e.event.action === "connection-closed"),
-        15_000,
-      );
-    }
-    inside(pid1, ["systemctl", "restart", NAME]);
-    await waitFor(
-      "the second monitor-started",
-      () => events().filter((e) => e.event.action === "monitor-started").length === 2,
-      20_000,
-    );
-    if (connecting) {
+    let connectsMade = 0;
+    const bashClosed = () =>
+      new Set(
+        events()
+          .filter((e) => e.process?.name === "bash" && e.event.action === "connection-closed")
+          .map((e) => e.ssh_outbound.connection_id),
+      ).size;
+    const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
+    const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {
+      const connecting =
+        source === "procfs"
+          ? undefined
+          : spawn(
+              "nsenter",
+              [
+                ...["-t", String(pid1), "-a", "bash", "-c"],
+                `for i in $(seq ${CONNECTS}); do (exec 3<>/dev/tcp/127.0.0.1/22); sleep 0.02; done`,
+              ],
+              { stdio: "ignore" },
+            );
+      if (connecting) {
+        await waitFor(`the first connects before ${what}`, () => bashClosed() > connectsMade, 15_000);
+      }
+      action();
+      await waitFor(`monitor-started #${startsAfter} after ${what}`, () => starts() === startsAfter, 60_000);
+      if (!connecting) return;
       await new Promise<void>((r) => connecting.once("exit", () => r()));
-      assert.match(journal(pid1), /pinned, taken over from the last run/);
-      const bash = () =>
-        new Set(
-          events()
-            .filter((e) => e.process?.name === "bash" && e.event.action === "connection-closed")
-            .map((e) => e.ssh_outbound.connection_id),
-        );
-      await waitFor(`all ${CONNECTS} connects closed in the trail`, () => bash().size >= CONNECTS, 20_000);
-      assert.equal(bash().size, CONNECTS, "each connect once, none lost across the restart");
-    }
+      connectsMade += CONNECTS;
+      await waitFor(
+        `all ${connectsMade} connects closed in the trail`,
+        () => bashClosed() >= connectsMade,
+        20_000,
+      );
+      assert.equal(bashClosed(), connectsMade, `each connect once, none lost across ${what}`);
+    };
+    await connectsAcross("systemctl restart", () => inside(pid1, ["systemctl", "restart", NAME]), 2);
+    if (source === "ebpf") assert.match(journal(pid1), /pinned, taken over from the last run/);
     const restarted = events().filter((e) => e.event.action === "monitor-started")[1] as Ev;
     assert.equal(
       restarted.ssh_outbound.monitor.continuity?.resumed,
@@ -347,6 +348,17 @@ for (const source of ["procfs", "ebpf"] as const) {
       "one id from open to close across the restart",
     );
 
+    // The package installed again over itself (dpkg -i: prerm upgrade, postinst restarts the unit), with
+    // connects going on: the new daemon takes the pinned probe over.
+    await connectsAcross(
+      "a reinstall of the .deb",
+      () => inside(pid1, ["dpkg", "-i", "/root/package.deb"]),
+      3,
+    );
+    if (source === "ebpf") {
+      assert.equal(journal(pid1).split("taken over from the last run").length - 1, 2, journal(pid1));
+    }
+
     // The watchdog: a daemon whose event loop stalls (SIGSTOP stands in for a stall) is killed and
     // started again by systemd, and a session open across it keeps its one id. WatchdogSec shortened
     // by a drop-in; TimeoutAbortSec too, since a stopped process only ends with SIGKILL.
@@ -357,8 +369,8 @@ for (const source of ["procfs", "ebpf"] as const) {
     inside(pid1, ["systemctl", "daemon-reload"]);
     inside(pid1, ["systemctl", "restart", NAME]);
     await waitFor(
-      "the third monitor-started",
-      () => events().filter((e) => e.event.action === "monitor-started").length === 3,
+      "the fourth monitor-started",
+      () => events().filter((e) => e.event.action === "monitor-started").length === 4,
       20_000,
     );
     const stalled = spawn("nsenter", ["-t", String(pid1), "-a", ...ssh(["sleep", "14"])], {
@@ -384,13 +396,13 @@ for (const source of ["procfs", "ebpf"] as const) {
     const mainPid = inside(pid1, ["systemctl", "show", "-P", "MainPID", NAME]).trim();
     inside(pid1, ["kill", "-STOP", mainPid]);
     await waitFor(
-      `a fourth monitor-started after the watchdog; journal: ${journal(pid1)}`,
-      () => events().filter((e) => e.event.action === "monitor-started").length === 4,
+      `a fifth monitor-started after the watchdog; journal: ${journal(pid1)}`,
+      () => events().filter((e) => e.event.action === "monitor-started").length === 5,
       30_000,
     );
     assert.match(journal(pid1), /[Ww]atchdog timeout/, "systemd says why it restarted the daemon");
     assert.notEqual(inside(pid1, ["systemctl", "show", "-P", "MainPID", NAME]).trim(), mainPid);
-    const afterStall = events().filter((e) => e.event.action === "monitor-started")[3] as Ev;
+    const afterStall = events().filter((e) => e.event.action === "monitor-started")[4] as Ev;
     assert.equal(afterStall.ssh_outbound.monitor.continuity?.resumed, 1, "the held session continued");
     await new Promise<void>((r) => stalled.once("exit", () => r()));
     const stalledId = stalledOpen.ssh_outbound.connection_id;
@@ -417,9 +429,9 @@ for (const source of ["procfs", "ebpf"] as const) {
     inside(pid1, ["systemctl", "stop", NAME]);
     await waitFor(
       "monitor-stopped",
-      // One for each restart that stopped it in order (two), one for this stop; the watchdog's kill
-      // wrote none.
-      () => events().filter((e) => e.event.action === "monitor-stopped").length === 3,
+      // One for each restart that stopped it in order (three, the reinstall's among them), one for
+      // this stop; the watchdog's kill wrote none.
+      () => events().filter((e) => e.event.action === "monitor-stopped").length === 4,
       15_000,
     );
     assert.match(journal(pid1), /Stopped ssh-outbound-logger/);

@@ -300,11 +300,6 @@ static int pin_all(Probe *p, const char *dir) {
   return err;
 }
 
-// A record of the ring into the backlog (ring_buffer__new's callback for rings read at open).
-static int to_backlog(void *ctx, void *data, size_t size) {
-  return probe_on_record(ctx, data, size);
-}
-
 static void batch_to_backlog(Probe *p) {
   if (!p->len) return;
   char *grown = realloc(p->backlog, p->backlog_len + p->len);
@@ -324,7 +319,7 @@ static void replace_old(Probe *p, const char *old, const struct probe_meta *m) {
   int ring = probe_pinned_fd(old, "events");
   if (ring >= 0) {
     if (readable) {
-      struct ring_buffer *rb = ring_buffer__new(ring, to_backlog, p, NULL);
+      struct ring_buffer *rb = ring_buffer__new(ring, probe_on_record, p, NULL);
       if (rb) {
         ring_buffer__consume(rb);
         ring_buffer__free(rb);

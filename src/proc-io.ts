@@ -222,6 +222,8 @@ export interface StatLine {
   /** R, S, D, … Z for a zombie: exited, its argv and executable gone, only its pid and name left. */
   state: string;
   ppid: number;
+  /** The POSIX session (field 6): the pid of its leader (setsid), e.g. a login shell or tmux's shell. */
+  sid: number;
   startTicks: number;
 }
 
@@ -231,11 +233,12 @@ export function parseStat(text: string): StatLine | undefined {
   const open = text.indexOf("(");
   if (open < 0 || close < open) return undefined;
   const rest = text.slice(close + 2).split(" ");
-  // rest[0] is field 3 (state); ppid is field 4, starttime field 22.
+  // rest[0] is field 3 (state); ppid is field 4, session field 6, starttime field 22.
   const ppid = Number(rest[1]);
+  const sid = Number(rest[3]);
   const startTicks = Number(rest[19]);
-  if (Number.isNaN(ppid) || Number.isNaN(startTicks)) return undefined;
-  return { comm: text.slice(open + 1, close), state: rest[0] ?? "", ppid, startTicks };
+  if (Number.isNaN(ppid) || Number.isNaN(sid) || Number.isNaN(startTicks)) return undefined;
+  return { comm: text.slice(open + 1, close), state: rest[0] ?? "", ppid, sid, startTicks };
 }
 
 export function readStat(pid: number): StatLine | undefined {

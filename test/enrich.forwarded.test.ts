@@ -15,7 +15,11 @@ test("the origin is the remote end of the accepted connection the process holds"
   await new Promise<void>((r) => c.once("connect", r));
   while (accepted.length === 0) await new Promise((r) => setImmediate(r));
   try {
-    assert.deepEqual(sessionOrigin(process.pid, undefined), { ip: "127.0.0.1", port: c.localPort });
+    assert.deepEqual(sessionOrigin(process.pid, undefined), {
+      ip: "127.0.0.1",
+      port: c.localPort,
+      local: { ip: "127.0.0.1", port: (server.address() as { port: number }).port },
+    });
   } finally {
     c.destroy();
     for (const s of accepted) s.destroy();

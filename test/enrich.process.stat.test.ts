@@ -7,8 +7,14 @@ import { ProcessCache } from "../src/enrich/processes.ts";
 import { waitFor } from "./helpers/wait.ts";
 
 test("a task name with spaces and parentheses does not shift the fields", () => {
-  const stat = "4242 (evil) (x y) S 17 4242 4242 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
-  assert.deepEqual(parseStat(stat), { comm: "evil) (x y", state: "S", ppid: 17, startTicks: 987654 });
+  const stat = "4242 (evil) (x y) S 17 4242 4100 0 -1 4194304 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 100";
+  assert.deepEqual(parseStat(stat), {
+    comm: "evil) (x y",
+    state: "S",
+    ppid: 17,
+    sid: 4100,
+    startTicks: 987654,
+  });
   assert.equal(parseStat("garbage"), undefined);
 });
 

@@ -3,8 +3,10 @@ import { clock } from "../clock.ts";
 import type { Owner } from "../sources/types.ts";
 import type { SessionEvent } from "../track/sessions.ts";
 import { type ConnectionEvent, isEnd } from "../track/tracker.ts";
+import type { Place } from "./cgroup.ts";
 import { communityId } from "./community-id.ts";
 import { isSshServer, sessionOrigin } from "./forwarded.ts";
+import { type Entry, Logins } from "./login.ts";
 import { keptFacts, type ProcessFacts, processAgeNs } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
@@ -53,7 +55,7 @@ export interface AncestorRecord {
  */
 export type Attribution = "complete" | "kept" | "partial" | "none";
 
-export interface EnrichedEvent extends ConnectionEvent {
+export interface EnrichedEvent extends ConnectionEvent, Origin {
   process?: ProcessRecord;
   parent?: ProcessRecord;
   /** From pid 1 down to the direct parent. */
@@ -71,6 +73,32 @@ export interface EnrichedEvent extends ConnectionEvent {
   attribution: Attribution;
   /** With attribution `none`: the socket's owner as the kernel gives it (no process was found). */
   socketUser?: { uid: number; name: string };
+}
+
+/** The login behind a process (see login.ts), with names for its uids. */
+export interface LoginRecord {
+  uid?: number;
+  user?: string;
+  session?: number;
+  entry: Entry;
+  /** The process the login began with (sshd's, CRON, login). */
+  program?: { pid: number; name: string };
+  /** The login's first process that is not its entry program: its shell (ECS's entry leader). */
+  leader?: ProcessRecord;
+  source?: { ip: string; port: number };
+  destination?: { ip: string; port: number };
+  communityId?: string;
+  unit?: string;
+}
+
+/** Who the process is, beyond its own facts: its login, the changes of user since, where it runs. */
+export interface Origin {
+  login?: LoginRecord;
+  /** From the login's user down to the process's (sudo, su), oldest first. */
+  userChanges?: { pid: number; from: string; to: string; via: string }[];
+  place?: Place;
+  /** The leader of its POSIX session (setsid): a login shell, tmux's shell, a daemon. */
+  sessionLeader?: ProcessRecord;
 }
 
 type Facts = Omit<EnrichedEvent, keyof ConnectionEvent>;
@@ -91,7 +119,7 @@ function keptArgs(p: ProcessFacts, max: number): { args: string[]; argsBytes?: n
 }
 
 /** A session over a master's connection, with who ran it and what they typed. */
-export interface EnrichedSession extends SessionEvent {
+export interface EnrichedSession extends SessionEvent, Origin {
   process?: ProcessRecord;
   parent?: ProcessRecord;
   ancestry: AncestorRecord[];
@@ -111,6 +139,7 @@ export class Enricher {
   private readonly byLocal = new Map<string, { target: SshTarget; route?: Route }>();
   readonly processes = new ProcessCache();
   readonly users = new Users();
+  readonly logins = new Logins((pid) => this.processes.get(pid));
 
   enrich(ev: ConnectionEvent): EnrichedEvent | undefined {
     let facts = this.byId.get(ev.id);
@@ -152,6 +181,10 @@ export class Enricher {
     if (f.process) out.process = f.process;
     if (f.parent) out.parent = f.parent;
     if (f.target) out.target = f.target;
+    if (f.login) out.login = f.login;
+    if (f.userChanges) out.userChanges = f.userChanges;
+    if (f.place) out.place = f.place;
+    if (f.sessionLeader) out.sessionLeader = f.sessionLeader;
     return out;
   }
 
@@ -183,7 +216,7 @@ export class Enricher {
     if (isSshServer(live.name)) {
       const origin = sessionOrigin(live.pid, ev.socket.inode);
       // The session's process runs as the user who logged in (privilege separation).
-      if (origin) facts.forwardedFor = { user: this.users.name(live.uid), ...origin };
+      if (origin) facts.forwardedFor = { user: this.users.name(live.uid), ip: origin.ip, port: origin.port };
       // A hop of a route that passes through us: the connection that came in is one of ours.
       const from = origin && this.byLocal.get(endpointKey(origin.ip, origin.port));
       if (from) {
@@ -276,7 +309,47 @@ export class Enricher {
     if (parent) facts.parent = this.record(parent, ANCESTOR_ARGV_KEEP);
     const target = this.processes.target(p);
     if (target) facts.target = target;
+    // What the probe kept of an exec says nothing of a cgroup, and of a login only when it read one.
+    if (attribution === "complete" || p.auditSession !== undefined)
+      Object.assign(facts, this.origin(p, ancestry));
     return { facts, live: p, lineage: ancestry };
+  }
+
+  /** The login behind `p`, the changes of user since, where it runs and its session's leader. */
+  private origin(p: ProcessFacts, ancestry: ProcessFacts[]): Origin {
+    const chain = [...ancestry, p];
+    const out: Origin = {};
+    const found = this.logins.of(chain);
+    if (found) {
+      const { login: l, changes, place } = found;
+      const login: LoginRecord = { entry: l.entry };
+      if (l.uid !== undefined) {
+        login.uid = l.uid;
+        login.user = this.users.name(l.uid);
+      }
+      if (l.session !== undefined) login.session = l.session;
+      if (l.program) login.program = l.program;
+      if (l.leader) login.leader = this.record(l.leader, ANCESTOR_ARGV_KEEP);
+      if (l.source) login.source = l.source;
+      if (l.destination) login.destination = l.destination;
+      if (l.communityId) login.communityId = l.communityId;
+      if (l.unit) login.unit = l.unit;
+      out.login = login;
+      if (changes.length > 0) {
+        out.userChanges = changes.map((c) => ({
+          pid: c.pid,
+          from: this.users.name(c.from),
+          to: this.users.name(c.to),
+          via: c.via,
+        }));
+      }
+      if (place.unit !== undefined || place.container) out.place = place;
+    }
+    if (p.sid !== undefined && p.sid > 0) {
+      const leader = chain.find((q) => q.pid === p.sid) ?? this.processes.get(p.sid);
+      if (leader) out.sessionLeader = this.record(leader, ANCESTOR_ARGV_KEEP);
+    }
+    return out;
   }
 
   /** `keep`: bytes of argv kept (the connecting process keeps all that was read). */

@@ -9,10 +9,11 @@ export function isSshServer(name: string | undefined): boolean {
   return name !== undefined && SERVER.has(name);
 }
 
-/** Where a session of this host's sshd came from. */
+/** Where a session of this host's sshd came from, and the address it came to (`local`). */
 export interface SessionOrigin {
   ip: string;
   port: number;
+  local: { ip: string; port: number };
 }
 
 /**
@@ -41,6 +42,12 @@ export function sessionOrigin(pid: number, outboundInode: number | undefined): S
   const inbound = entries.find((e) =>
     listens.inbound({ ip: e.localIp, port: e.localPort }, { ip: e.remoteIp, port: e.remotePort }, NONE),
   );
-  if (inbound) return { ip: inbound.remoteIp, port: inbound.remotePort };
+  if (inbound) {
+    return {
+      ip: inbound.remoteIp,
+      port: inbound.remotePort,
+      local: { ip: inbound.localIp, port: inbound.localPort },
+    };
+  }
   return undefined;
 }

@@ -24,7 +24,43 @@ export interface ProcessFacts {
   /** Real uid (who started it) and effective uid (whose rights it uses). */
   uid: number;
   euid: number;
+  /** The POSIX session it belongs to (the pid of its leader). */
+  sid?: number;
+  /**
+   * The login it belongs to, as the kernel's audit keeps it: the uid pam_loginuid set at login
+   * (/proc/PID/loginuid, kept across sudo, su and setuid) and the login's session number
+   * (/proc/PID/sessionid). Absent for a process of no login (a service, or on a kernel without audit).
+   */
+  loginUid?: number;
+  auditSession?: number;
+  /** Its cgroup v2 path (or the systemd hierarchy's on cgroup v1): its unit, its container. */
+  cgroup?: string;
 }
+
+/** The kernel's "not set" for a loginuid or an audit session id ((u32)-1). */
+const UNSET = 4294967295;
+
+/** A loginuid or sessionid file's number, undefined when unset or unreadable. */
+export function auditId(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d+$/.test(text.trim())) return undefined;
+  const n = Number(text.trim());
+  return n === UNSET ? undefined : n;
+}
+
+/** The cgroup file's unified (v2) path, else the name=systemd hierarchy's (cgroup v1). */
+export function cgroupPath(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let v1: string | undefined;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("0::")) return line.slice(3);
+    const m = /^\d+:name=systemd:(.*)$/.exec(line);
+    if (m) v1 = m[1];
+  }
+  return v1;
+}
+
+/** A cgroup file holds one line per hierarchy, each a path: a few KiB at most on any real host. */
+const CGROUP_READ_MAX = 8192;
 
 /**
  * Clock ticks per second for /proc/PID/stat times. sysconf(_SC_CLK_TCK) is not reachable from
@@ -102,7 +138,9 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
     startTicks: stat.startTicks,
     uid: ids.uid,
     euid: ids.euid,
+    sid: stat.sid,
   };
+  addLogin(facts, pid);
   // Only the owner or a privileged reader may follow exe; missing it is not an error.
   const exe = readLink(`${PROC}/${pid}/exe`);
   // No argv and no executable: a process caught in its exit, between releasing its memory and
@@ -122,6 +160,17 @@ export function readProcessRest(pid: number, stat: StatLine): ProcessFacts | und
     if (deleted) facts.executableDeleted = true;
   }
   return facts;
+}
+
+/** The login and cgroup facts: three small reads, none of which a process can make large. */
+function addLogin(facts: ProcessFacts, pid: number): void {
+  const loginUid = auditId(readText(`${PROC}/${pid}/loginuid`));
+  if (loginUid !== undefined) facts.loginUid = loginUid;
+  const session = auditId(readText(`${PROC}/${pid}/sessionid`));
+  if (session !== undefined) facts.auditSession = session;
+  const cg = readBounded(`${PROC}/${pid}/cgroup`, CGROUP_READ_MAX);
+  const path = cg === undefined ? undefined : cgroupPath(cg.bytes.toString("utf8"));
+  if (path !== undefined) facts.cgroup = path;
 }
 
 /**

@@ -120,12 +120,26 @@ function who(
   ev: EnrichedEvent | EnrichedSession,
   exact: ExactBytes,
   b: Bounds,
-): { process?: Obj; user?: Obj; ours: Obj } {
+): { process?: Obj; user?: Obj; ours: Obj; container?: Obj | undefined } {
   const p = ev.process;
   const own = processFields(p, b.process, exact, "process");
   const process = own.fields;
   if (process && ev.parent) {
     process.parent = processFields(ev.parent, b.ancestor, exact, "process.parent").fields;
+  }
+  const l = ev.login;
+  if (process && ev.sessionLeader) {
+    process.session_leader = processFields(
+      ev.sessionLeader,
+      b.ancestor,
+      exact,
+      "process.session_leader",
+    ).fields;
+  }
+  if (process && l?.leader) {
+    const leader = processFields(l.leader, b.ancestor, exact, "process.entry_leader").fields as Obj;
+    leader.entry_meta = { type: ECS_ENTRY[l.entry], source: l.source ? { ip: l.source.ip } : undefined };
+    process.entry_leader = leader;
   }
   // The nearest ancestors are kept when the chain is longer than the bounds allow.
   const from = Math.max(0, ev.ancestry.length - b.entries);
@@ -152,9 +166,45 @@ function who(
         };
       }),
       target: targetFields(ev.target, exact, b),
+      login: l
+        ? {
+            user: l.uid === undefined ? undefined : { id: String(l.uid), name: l.user },
+            session_id: l.session,
+            entry: l.entry,
+            program: l.program
+              ? { pid: l.program.pid, name: exact.text(l.program.name, "ssh_outbound.login.program.name") }
+              : undefined,
+            source: l.source ? { ip: l.source.ip, port: l.source.port } : undefined,
+            destination: l.destination ? { ip: l.destination.ip, port: l.destination.port } : undefined,
+            community_id: l.communityId,
+            unit: exact.text(l.unit, "ssh_outbound.login.unit"),
+          }
+        : undefined,
+      user_changes: ev.userChanges?.slice(-b.entries).map((c, i) => ({
+        pid: c.pid,
+        from: c.from,
+        to: c.to,
+        via: exact.text(c.via, `ssh_outbound.user_changes.${i}.via`),
+      })),
+      unit: exact.text(ev.place?.unit, "ssh_outbound.unit"),
     },
+    container: ev.place?.container
+      ? { id: ev.place.container.id, runtime: ev.place.container.runtime }
+      : undefined,
   };
 }
+
+/**
+ * ECS's entry_meta.type for how a login began: its own values where it has one (a cron job and a
+ * service are both begun by something init started: "init"); none for a login we cannot tell.
+ */
+const ECS_ENTRY: Record<string, string | undefined> = {
+  sshd: "sshd",
+  terminal: "terminal",
+  cron: "init",
+  systemd: "init",
+  unknown: undefined,
+};
 
 const endWindow = (w: { afterNs: bigint; beforeNs: bigint } | undefined): Obj | undefined =>
   w ? { after: isoNs(w.afterNs), before: isoNs(w.beforeNs) } : undefined;
@@ -196,6 +246,7 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
     ),
     process: w.process,
     user: w.user,
+    container: w.container,
     source: { ip: s.local?.ip, port: s.local?.port || undefined, bytes: ev.bytesSent },
     destination: { ip: s.remote.ip, port: s.remote.port, bytes: ev.bytesReceived },
     network: {
@@ -249,6 +300,7 @@ function sshSession(ev: EnrichedSession, ctx: EcsContext): Obj {
     event: timedEvent("session", ["end"], "ssh-session", ev.outcome ?? "success", ev),
     process: w.process,
     user: w.user,
+    container: w.container,
     host: { hostname: ctx.hostname, id: ctx.hostId },
     ssh_outbound: {
       session_id: ev.id,

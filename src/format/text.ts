@@ -63,6 +63,23 @@ export function formatText(r: LogRecord): string {
   return `${isoNs(r.timeNs)} connection-${r.action}${connectionFields(r)}\n`;
 }
 
+/**
+ * The login and the changes of user on the way: `login=alice entry=sshd from=10.0.0.1:51234 ses=3
+ * su=alice>root(sudo) unit=… container=…`.
+ */
+function origin(e: EnrichedEvent | EnrichedSession): string {
+  const l = e.login;
+  return (
+    kv("login", l?.user) +
+    kv("entry", l?.entry) +
+    kv("from", l?.source ? endpoint(l.source.ip, l.source.port) : undefined) +
+    kv("ses", l?.session) +
+    kv("su", e.userChanges?.map((c) => `${c.from}>${c.to}(${c.via})`).join(",")) +
+    kv("unit", e.place?.unit) +
+    kv("container", e.place?.container ? e.place.container.id.slice(0, 12) : undefined)
+  );
+}
+
 /** Forwards and agent forwarding at a glance: `forwards="L:8080:localhost:80,D:1080" agent=yes`. */
 function tunnels(t: EnrichedEvent["target"]): string {
   if (!t) return "";
@@ -82,6 +99,7 @@ function sessionFields(e: EnrichedSession): string {
     kv("via", e.viaConnectionId) +
     kv("pid", p?.pid) +
     kv("user", p?.user) +
+    origin(e) +
     kv("process", p?.name) +
     kv("target", e.target ? typedTarget(e.target) : undefined) +
     kv("remote_cmd", e.target?.command) +
@@ -105,6 +123,7 @@ function connectionFields(e: EnrichedEvent): string {
     kv("id", e.id) +
     kv("pid", p?.pid) +
     kv("user", p?.user ?? e.socketUser?.name) +
+    origin(e) +
     kv("process", p?.name) +
     kv("dst", endpoint(s.remote.ip, s.remote.port)) +
     kv("src", s.local && s.local.port !== 0 ? endpoint(s.local.ip, s.local.port) : undefined) +

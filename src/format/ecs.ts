@@ -129,12 +129,11 @@ function who(
   }
   const l = ev.login;
   if (process && ev.sessionLeader) {
-    process.session_leader = processFields(
-      ev.sessionLeader,
-      b.ancestor,
-      exact,
-      "process.session_leader",
-    ).fields;
+    // A process that leads its own session (a tmux window's command, a daemon) is not written twice.
+    process.session_leader =
+      ev.sessionLeader.pid === p?.pid
+        ? { pid: p.pid, same_as_process: true }
+        : processFields(ev.sessionLeader, b.ancestor, exact, "process.session_leader").fields;
   }
   if (process && l?.leader) {
     const leader = processFields(l.leader, b.ancestor, exact, "process.entry_leader").fields as Obj;

@@ -40,7 +40,19 @@ export interface TestSshd {
  * A real sshd on 127.0.0.1 and a random port, with host and user keys generated for this test only.
  * Runs in the foreground (-D) as our child; stop() kills it and removes its directory.
  */
-export async function startSshd(opts: { netnsExec?: string[] } = {}): Promise<TestSshd> {
+export async function startSshd(
+  opts: {
+    netnsExec?: string[];
+    /**
+     * Through PAM, as Debian's sshd runs (its /etc/pam.d/sshd: pam_loginuid sets the login's uid and
+     * audit session), and the test key let in for these users too (root and the caller already are).
+     */
+    pam?: { users: string[] };
+    /** Listen here instead of 127.0.0.1 (an address of the network namespace it runs in). */
+    address?: string;
+    port?: number;
+  } = {},
+): Promise<TestSshd> {
   if (!SSHD) throw new Error("sshd not found");
   const dir = mkdtempSync(join(tmpdir(), "sol-sshd-"));
   chmodSync(dir, 0o755);
@@ -49,18 +61,27 @@ export async function startSshd(opts: { netnsExec?: string[] } = {}): Promise<Te
   }
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "user.pub")), { mode: 0o600 });
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
+  const address = opts.address ?? "127.0.0.1";
   const user = (process.env.USER ?? execFileSync("id", ["-un"]).toString().trim()) || "root";
+  // With PAM, each user's keys in a file of its own (keys/%u), readable by sshd's unprivileged child.
+  const keys = join(dir, "keys");
+  if (opts.pam) {
+    mkdirSync(keys, { mode: 0o755 });
+    for (const u of new Set([user, "root", ...opts.pam.users])) {
+      writeFileSync(join(keys, u), readFileSync(join(dir, "user.pub")), { mode: 0o644 });
+    }
+  }
   writeFileSync(
     join(dir, "sshd_config"),
     [
       `Port ${port}`,
-      "ListenAddress 127.0.0.1",
+      `ListenAddress ${address}`,
       `HostKey ${join(dir, "host")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
+      `AuthorizedKeysFile ${opts.pam ? join(keys, "%u") : join(dir, "authorized_keys")}`,
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
-      "UsePAM no",
+      `UsePAM ${opts.pam ? "yes" : "no"}`,
       "StrictModes no",
       "PermitRootLogin yes",
       `PidFile ${join(dir, "sshd.pid")}`,
@@ -111,7 +132,7 @@ export async function startSshd(opts: { netnsExec?: string[] } = {}): Promise<Te
       "BatchMode=yes",
       "-o",
       "LogLevel=ERROR",
-      `${user}@127.0.0.1`,
+      `${user}@${address}`,
     ],
     stop() {
       child.kill("SIGTERM");

@@ -28,13 +28,28 @@ const dir = join(ROOT, "bench/results/tmp/report");
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
 
+type Login = { user: string; entry: string; communityId: string; ip: string };
+
+/** A Community ID's shape (1:, 27 base64 characters, =) made from a number: unique per flow. */
+const flowId = (n: number): string =>
+  `1:${Buffer.from(String(n).padStart(20, "0")).toString("base64").slice(0, 27)}=`;
+
 async function generate(): Promise<string[]> {
   const parts = 4;
   const per = Math.ceil(events / parts);
   const names = ["log.log-20261122", "log.log-20261123", "log.log-20261124", "log.log"];
   let t = Date.parse("2026-11-22T00:00:00Z");
-  const open: { id: string; start: string; user: string; host: string }[] = [];
+  const open: {
+    id: string;
+    start: string;
+    user: string;
+    host: string;
+    flow: string;
+    hostname: string;
+    login: Login;
+  }[] = [];
   let written = 0;
+  let run = { id: newId(), written: 0 };
   const files: string[] = [];
   for (const [k, name] of names.entries()) {
     const path = join(dir, name);
@@ -45,14 +60,32 @@ async function generate(): Promise<string[]> {
       let rec: unknown;
       if (written % 100_000 === 0) rec = monitor("monitor-started", time);
       else if (open.length < 50 && (open.length === 0 || written % 3 !== 0)) {
+        // Every connection has a flow; a third of them are made from a login that came in on an open
+        // one's flow (a hop of a path, for --paths), the rest from a login through sshd from outside.
+        const via = written % 3 === 1 ? open[written % open.length] : undefined;
+        const user = `user${written % 37}`;
         const s = {
           id: newId(),
           start: time,
-          user: `user${written % 37}`,
+          user,
           host: `host${written % 101}.example.com`,
+          flow: flowId(written),
+          hostname: via ? via.host : `web${written % 20}`,
+          login: via
+            ? { user, entry: "sshd", communityId: via.flow, ip: "10.0.0.5" }
+            : { user, entry: "sshd", communityId: flowId(-written - 1), ip: "192.0.2.9" },
         };
         open.push(s);
-        rec = conn({ id: s.id, action: "connection-opened", time, user: s.user, typedHost: s.host });
+        rec = conn({
+          id: s.id,
+          action: "connection-opened",
+          time,
+          user: s.user,
+          typedHost: s.host,
+          hostname: s.hostname,
+          communityId: s.flow,
+          login: s.login,
+        });
       } else {
         const s = open.splice(written % open.length, 1)[0] as (typeof open)[number];
         rec = conn({
@@ -64,8 +97,16 @@ async function generate(): Promise<string[]> {
           typedHost: s.host,
           sent: written,
           received: written * 3,
+          hostname: s.hostname,
+          communityId: s.flow,
+          login: s.login,
         });
       }
+      // Numbered as the daemon numbers its records: per run, from 1, with the run's id at the end.
+      if (written % 100_000 === 0) run = { id: newId(), written: 0 };
+      const r = rec as { event: Record<string, unknown>; agent?: unknown };
+      r.event.sequence = ++run.written;
+      r.agent = { type: "ssh-outbound-logger", ephemeral_id: run.id };
       if (!out.write(`${JSON.stringify(rec)}\n`))
         await new Promise<void>((r) => out.once("drain", () => r()));
     }
@@ -92,6 +133,7 @@ const runs: [string, string[]][] = [
   ["--json", ["--json", ...files]],
   ["--by user", ["--by", "user", ...files]],
   ["--since 1d --user user7", ["--since", "2026-11-24T12:00:00Z", "--user", "user7", ...files]],
+  ["--paths", ["--paths", ...files]],
 ];
 const rows: string[] = [];
 for (const [label, args] of runs) {
@@ -105,7 +147,7 @@ const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), Linux ${re
 const md = [
   `# report benchmark ${new Date().toISOString()}`,
   "",
-  `Machine: ${machine}. Input: ${events} events (${events / 2} sessions, up to 50 open at once, a monitor restart every 100,000 events) in 4 files, 2 of them gzip, ${(bytes / 1e6).toFixed(0)} MB on disk. Output to a pipe that is read and counted.`,
+  `Machine: ${machine}. Input: ${events} events (${events / 2} sessions, up to 50 open at once, a monitor restart every 100,000 events, each with a login and its flow, a third of them hops of another's path, numbered per run as the daemon numbers them) in 4 files, 2 of them gzip, ${(bytes / 1e6).toFixed(0)} MB on disk. Output to a pipe that is read and counted.`,
   "",
   "| command | seconds | peak RSS, MB | lines out |",
   "| --- | --- | --- | --- |",

@@ -35,6 +35,10 @@ export function reportCommand(): Command<[string[]]> {
       "--by <field>",
       "counts per user, target, process or host: sessions, failed, first and last seen, bytes",
     )
+    .option(
+      "--paths",
+      "join many hosts' trails (a collector's directory, or several files) into paths: who went from which host through which to which, one line each",
+    )
     .option("--json", "one JSON object per session (and per monitoring gap)")
     .option("--csv", "CSV with a header row (gaps on stderr)")
     .addHelpText(
@@ -50,12 +54,21 @@ Examples:
   ${NAME} report --failed --since 7d
   ${NAME} report --forwards --since 24h
   ${NAME} report /srv/ssh-audit/ --by host           a collector's files, every host
+  ${NAME} report /srv/ssh-audit/ --paths --user alice  alice's paths through the fleet
   ${NAME} report --by target --since 30d
   ${NAME} report /var/log/ssh-outbound-logger/log.log-2026*.gz --csv > sessions.csv`,
     )
     .action(async (files, flags) => {
       if (flags.json && flags.csv)
         throw new InvalidOptionError("--csv", "true", "one of --json or --csv, not both");
+      if (flags.paths && flags.csv)
+        throw new InvalidOptionError("--csv", "true", "--paths prints a table or --json");
+      if (flags.paths && flags.by !== undefined)
+        throw new InvalidOptionError(
+          "--by",
+          flags.by,
+          "no --by with --paths (a path has no one user or target)",
+        );
       if (flags.by !== undefined && !(BY as readonly string[]).includes(flags.by)) {
         throw new InvalidOptionError("--by", flags.by, BY.join(", "));
       }
@@ -75,6 +88,7 @@ Examples:
           },
           format: flags.json ? "json" : flags.csv ? "csv" : "table",
           by: flags.by as GroupBy | undefined,
+          paths: flags.paths === true,
         },
         { ...out, warn: (m) => process.stderr.write(`${NAME}: ${m}\n`) },
       );

@@ -39,7 +39,8 @@ export function matches(s: Session, f: Filters): boolean {
   if (f.hosts?.length && !f.hosts.some((h) => h === s.host || h === s.hostId)) return false;
   if (f.since !== undefined && s.end !== undefined && Date.parse(s.end) < f.since) return false;
   if (f.until !== undefined && Date.parse(s.start) > f.until) return false;
-  if (f.user !== undefined && s.user !== f.user) return false;
+  // The process's user or the one who logged in: `--user alice` finds her `sudo ssh` too.
+  if (f.user !== undefined && s.user !== f.user && s.login?.user !== f.user) return false;
   if (f.process !== undefined && s.process !== f.process) return false;
   if (f.target !== undefined) {
     // As written anywhere: the typed target (with or without its user), the host typed, the address

@@ -124,7 +124,7 @@ export function noticeLine(n: Notice): string {
   return `suppressed on ${escapeText(n.host)}: ${escapeText(n.user ?? "?")} made ${n.count} connections beyond its rate (${n.failed ?? 0} failed) to ${n.destinations ?? 0} destinations: ${when}`;
 }
 
-export function jsonLine(item: Session | Gap | Notice | Record<string, unknown>): string {
+export function jsonLine(item: Session | Gap | Notice | object): string {
   return JSON.stringify(item);
 }
 

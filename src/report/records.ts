@@ -30,6 +30,19 @@ export interface WhoRecord {
   ancestry: string[];
   /** unknown: the end was inferred (closed while the daemon was down, lost events), not seen. */
   outcome?: string;
+  /** The login behind it (ssh_outbound.login). */
+  login?: LoginSummary;
+  /** Changes of user on the way from the login (sudo, su), oldest first. */
+  changes?: { from: string; to: string; via: string }[];
+}
+
+/** Who logged in, how, and through sshd the flow the login came in on (its Community ID). */
+export interface LoginSummary {
+  user?: string;
+  entry?: string;
+  communityId?: string;
+  ip?: string;
+  port?: number;
 }
 
 export interface ConnectionRecord extends WhoRecord {
@@ -42,6 +55,8 @@ export interface ConnectionRecord extends WhoRecord {
   observed?: string;
   /** When the process started (process.start). */
   processStart?: string;
+  /** network.community_id: the flow, the same in the record of the host it went to (its login's). */
+  communityId?: string;
 }
 
 export interface MonitorRecord {
@@ -106,6 +121,22 @@ function forwardsOf(t: Json): string[] | undefined {
     typeof t.stdio_forward === "string" ? t.stdio_forward : undefined,
   );
   return list.length ? list : undefined;
+}
+
+function loginOf(l: Json): LoginSummary | undefined {
+  if (!l || typeof l !== "object") return undefined;
+  return {
+    user: str(l.user?.name) ?? str(l.user?.id),
+    entry: str(l.entry),
+    communityId: str(l.community_id),
+    ip: str(l.source?.ip),
+    port: num(l.source?.port),
+  };
+}
+
+function changesOf(v: Json): WhoRecord["changes"] {
+  if (!Array.isArray(v) || v.length === 0) return undefined;
+  return v.map((c: Json) => ({ from: str(c?.from) ?? "?", to: str(c?.to) ?? "?", via: str(c?.via) ?? "?" }));
 }
 
 const joined = (v: unknown): string | undefined =>
@@ -219,6 +250,8 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
         ? j.ssh_outbound.ancestry.map((x: Json) => str(x?.name) ?? "?")
         : [],
       outcome: str(j.event?.outcome),
+      login: loginOf(j.ssh_outbound?.login),
+      changes: changesOf(j.ssh_outbound?.user_changes),
     };
   };
   // The kind-specific fields are set on the shared part, not spread into a new object: this runs
@@ -244,6 +277,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
   c.received = num(j.destination?.bytes);
   c.observed = str(j.ssh_outbound?.observed);
   c.processStart = str(j.process?.start);
+  c.communityId = str(j.network?.community_id);
   return c;
 }
 

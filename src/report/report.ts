@@ -14,6 +14,8 @@ import {
   shortTime,
   tableWriter,
 } from "./output.ts";
+import { scanConnection } from "./path-scan.ts";
+import { PathJoiner, pathConnOf, pathLine } from "./paths.ts";
 import { peekOpened, type SkipReason, toRecord } from "./records.ts";
 import { holesLine, SequenceCheck } from "./sequence.ts";
 import { type Gap, hostKey, type Notice, type Session, SessionJoiner } from "./sessions.ts";
@@ -23,6 +25,8 @@ export interface ReportOptions {
   filters: Filters;
   format: "table" | "json" | "csv";
   by?: GroupBy;
+  /** Join the connections of many hosts into paths (see paths.ts) instead of listing them. */
+  paths?: boolean;
 }
 
 export interface ReportIo {
@@ -67,6 +71,7 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
     missing: 0,
   };
   const grouper = opts.by ? new Grouper(opts.by) : undefined;
+  if (opts.paths) return reportPaths(files, opts, io, summary);
   const hosts = opts.format === "table" && !opts.by ? await hostsOf(files) : 0;
   const table = tableWriter(io.write, { forwards: opts.filters.forwards === true, hosts: hosts > 1 });
   /** Gaps and notices, printed after the groups (--by) or on stderr (csv). */
@@ -145,6 +150,15 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   }
   // CSV stays one table: its gaps and notices go to stderr.
   if (opts.format === "csv") for (const a of asides) io.warn(asideLine(a));
+  return finish(sequences, summary, io);
+}
+
+/** The holes in the daemon's numbering and the lines skipped, told on stderr. */
+async function finish(
+  sequences: SequenceCheck,
+  summary: ReportSummary,
+  io: ReportIo,
+): Promise<ReportSummary> {
   const holes = sequences.holes();
   for (const h of holes) summary.missing += h.missing;
   if (holes.length > 0) {
@@ -159,6 +173,45 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   }
   await io.drain();
   return summary;
+}
+
+/**
+ * `report --paths`: every connection read (by the field scanner, a line it cannot read parsed whole),
+ * joined into paths at the end; `summary.sessions` counts the paths printed.
+ */
+async function reportPaths(
+  files: string[],
+  opts: ReportOptions,
+  io: ReportIo,
+  summary: ReportSummary,
+): Promise<ReportSummary> {
+  const joiner = new PathJoiner();
+  const sequences = new SequenceCheck();
+  let n = 0;
+  for await (const line of readLines(files, (file, err) => {
+    summary.unreadable++;
+    io.warn(`cannot read ${file}: ${err.message}`);
+  })) {
+    let c = line.complete ? scanConnection(line.text) : undefined;
+    let host = (): string => (c && c !== "other" ? hostLabel(c) : "?");
+    if (c === undefined) {
+      const r = toRecord(line.text, line.complete);
+      if (typeof r === "string") summary.skipped[r] = (summary.skipped[r] ?? 0) + 1;
+      else {
+        host = () => hostLabel(r);
+        if (r.kind === "connection") c = pathConnOf(r);
+      }
+    }
+    if (c !== undefined && c !== "other") joiner.add(c);
+    if (line.complete) sequences.add(line.text, host);
+    if (++n % 1024 === 0) await io.drain();
+  }
+  for (const p of joiner.paths(opts.filters)) {
+    summary.sessions++;
+    io.write(opts.format === "json" ? jsonLine(p) : pathLine(p));
+    if (summary.sessions % 1024 === 0) await io.drain();
+  }
+  return finish(sequences, summary, io);
 }
 
 /**

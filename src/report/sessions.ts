@@ -3,6 +3,7 @@
 import { typedTarget } from "../format/target.ts";
 import {
   type ConnectionRecord,
+  type LoginSummary,
   type MonitorRecord,
   type MuxRecord,
   type ReportRecord,
@@ -50,6 +51,12 @@ export interface Session {
   /** Tunnels it asked for (L:…, R:…, D:…, W:…), and agent forwarding. */
   forwards?: string;
   agent?: boolean;
+  /** Who logged in (ssh_outbound.login), and the changes of user since (sudo, su). */
+  login?: LoginSummary;
+  changes?: { from: string; to: string; via: string }[];
+  /** A connection's flow (network.community_id): a later hop's login names it. */
+  communityId?: string;
+  targetUser?: string;
 }
 
 /** A time when nobody was watching: between a monitor-stopped (or the last record of a daemon that
@@ -106,6 +113,9 @@ function rowOf(r: WhoRecord, status: Status): Session {
     ancestry: names.join(">"),
     forwards: r.forwards?.join(","),
     agent: r.agent,
+    login: r.login,
+    changes: r.changes,
+    targetUser: r.target?.user,
   };
 }
 
@@ -115,6 +125,7 @@ export function sessionOf(r: ConnectionRecord): Session {
   s.destIp = r.destIp;
   s.destPort = r.destPort;
   s.observed = r.observed;
+  s.communityId = r.communityId;
   return s;
 }
 
@@ -314,6 +325,7 @@ export class SessionJoiner {
     if (Number.isFinite(ms)) s.durationMs = Math.max(0, ms);
     s.sent = r.sent;
     s.received = r.received;
+    s.communityId ??= r.communityId;
     this.emit(s);
   }
 }

@@ -19,6 +19,12 @@ export interface ConnOpts {
   sent?: number;
   received?: number;
   hostname?: string;
+  /** network.community_id of this connection's flow. */
+  communityId?: string;
+  /** ssh_outbound.login: who logged in, how, and the flow the login came in on. */
+  login?: { user: string; entry: string; communityId?: string; ip?: string; port?: number };
+  /** ssh_outbound.user_changes. */
+  changes?: { from: string; to: string; via: string }[];
 }
 
 export function conn(o: ConnOpts): Record<string, unknown> {
@@ -54,7 +60,13 @@ export function conn(o: ConnOpts): Record<string, unknown> {
       port,
       ...(o.received !== undefined ? { bytes: o.received } : {}),
     },
-    network: { transport: "tcp", iana_number: "6", type: "ipv4", direction: "egress" },
+    network: {
+      transport: "tcp",
+      iana_number: "6",
+      type: "ipv4",
+      direction: "egress",
+      ...(o.communityId ? { community_id: o.communityId } : {}),
+    },
     host: { hostname: o.hostname ?? "web1" },
     ssh_outbound: {
       connection_id: o.id,
@@ -80,6 +92,18 @@ export function conn(o: ConnOpts): Record<string, unknown> {
         port,
         jump: [],
       },
+      ...(o.login
+        ? {
+            login: {
+              user: { id: "1000", name: o.login.user },
+              session_id: 7,
+              entry: o.login.entry,
+              ...(o.login.ip ? { source: { ip: o.login.ip, port: o.login.port ?? 50000 } } : {}),
+              ...(o.login.communityId ? { community_id: o.login.communityId } : {}),
+            },
+          }
+        : {}),
+      ...(o.changes ? { user_changes: o.changes.map((c, i) => ({ pid: 5000 + i, ...c })) } : {}),
     },
   };
 }

@@ -1,8 +1,10 @@
 import { existsSync } from "node:fs";
 import { InvalidOptionError } from "./errors.ts";
+import type { NetnsScope } from "./sources/types.ts";
 
 export type Format = "json" | "text";
 export type SourceChoice = "auto" | "procfs" | "ebpf";
+export type { NetnsScope };
 
 export interface Config {
   intervalMs: number;
@@ -27,6 +29,7 @@ export interface Config {
   pin: string | undefined;
   /** A Prometheus text file of the daemon's health, rewritten every 10 s; `auto` resolved at start. */
   metricsFile: string | undefined;
+  netns: NetnsScope;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -44,6 +47,7 @@ export interface RawOptions {
   userRate?: string | undefined;
   pin?: string | undefined;
   metricsFile?: string | undefined;
+  netns?: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -55,6 +59,7 @@ export const DEFAULTS = {
   maxPending: 10_000,
   userRate: 20,
   pin: "/sys/fs/bpf/ssh-outbound-logger",
+  netns: "all" as NetnsScope,
 };
 
 /** The filters' bounds: the probe's maps have this many entries (native/probe.h), whatever the run. */
@@ -79,6 +84,7 @@ export const ENV = {
   userRate: ["SSH_OUTBOUND_USER_RATE"],
   pin: ["SSH_OUTBOUND_PIN"],
   metricsFile: ["SSH_OUTBOUND_METRICS_FILE"],
+  netns: ["SSH_OUTBOUND_NETNS"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
 
 const FLAG: Record<keyof RawOptions, string> = {
@@ -95,6 +101,7 @@ const FLAG: Record<keyof RawOptions, string> = {
   userRate: "--user-rate",
   pin: "--pin",
   metricsFile: "--metrics-file",
+  netns: "--netns",
 };
 
 interface Picked {
@@ -189,6 +196,10 @@ export function validateSource(p: Picked): SourceChoice {
   return oneOf(p, ["auto", "procfs", "ebpf"] as const);
 }
 
+export function validateNetns(p: Picked): NetnsScope {
+  return oneOf(p, ["all", "own"] as const);
+}
+
 export function validatePath(p: Picked): string {
   if (p.value.trim() === "" || p.value.includes("\0")) {
     throw new InvalidOptionError(p.name, p.value, "a file path");
@@ -279,6 +290,7 @@ export function resolveConfig(
       (p) => validateMetricsFile(p, (d) => existsSync(d)),
       undefined as string | undefined,
     ),
+    netns: get("netns", validateNetns, DEFAULTS.netns),
   };
 }
 

@@ -8,6 +8,8 @@ test("invalid options exit 2 with one line naming the option and the value, and 
     [["run", "--ports", "22,99999"], {}, /invalid --ports "22,99999"/],
     [["run", "--format", "yaml"], {}, /invalid --format "yaml": expected one of json, text/],
     [["run", "--source", "dtrace"], {}, /invalid --source "dtrace"/],
+    [["run", "--netns", "mine"], {}, /invalid --netns "mine": expected one of all, own/],
+    [["run"], { SSH_OUTBOUND_NETNS: "host" }, /invalid SSH_OUTBOUND_NETNS "host"/],
     [["run"], { SLEEP: "soon" }, /invalid SLEEP "soon"/],
     [
       ["run", "--output", "/proc/version/x.log"],

@@ -64,6 +64,10 @@ export function runCommand(): Command {
       "write the daemon's health here every 10 s, in Prometheus text format for node_exporter's textfile collector (a .prom path), auto for /var/lib/prometheus/node-exporter/ when it exists, or none (env SSH_OUTBOUND_METRICS_FILE; default none)",
     )
     .option(
+      "--netns <scope>",
+      "all: the connections of every network namespace on the host (containers included), each with its namespace; own: only the daemon's own namespace's (env SSH_OUTBOUND_NETNS; default all)",
+    )
+    .option(
       "--pin <dir>",
       "bpffs directory where the eBPF probe stays pinned after the daemon, capturing while it is down (taken over at the next start; `unload` removes it); none to unload it at exit (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
     )

@@ -7,6 +7,9 @@
 
 export type SourceName = "procfs" | "ebpf";
 
+/** Which network namespaces' connections a source reports: every one on the host, or the daemon's own. */
+export type NetnsScope = "all" | "own";
+
 export interface Endpoint {
   ip: string;
   port: number;

@@ -3,8 +3,9 @@ import { pidReadFaultCount } from "../../proc-io.ts";
 import { Guard } from "../guard.ts";
 import { MuxWatch } from "../mux.ts";
 import { ProcfsScanner } from "../procfs/scanner.ts";
-import type { Diagnostics, Source, SourceEvents, SourceStats } from "../types.ts";
+import type { Diagnostics, NetnsScope, Source, SourceEvents, SourceStats } from "../types.ts";
 import { KernelTable } from "./kernel-table.ts";
+import { OwnNetnsFilter } from "./netns-filter.ts";
 import { BpfProbe, type ProbeInfo, pinnedProbe } from "./probe.ts";
 
 function pinnedWords(pin: ProbeInfo["pin"] | undefined): string {
@@ -30,6 +31,8 @@ export interface EbpfOptions {
   pinDir?: string | undefined;
   /** How often /proc is polled while the probe is down (ms; the procfs interval). */
   intervalMs?: number;
+  /** `own`: only the daemon's network namespace's sockets (--netns own); the probe sees every one. */
+  netns?: NetnsScope;
   maxFailures?: number;
   failureWindowMs?: number;
   backoffMs?: number;
@@ -50,6 +53,7 @@ export class EbpfSource implements Source {
   private readonly scanner: ProcfsScanner;
   private readonly mux: MuxWatch;
   private table: KernelTable | undefined;
+  private netns: OwnNetnsFilter | undefined;
   private probe: BpfProbe | undefined;
   private guard: Guard | undefined;
   private checkTimer: NodeJS.Timeout | undefined;
@@ -67,7 +71,12 @@ export class EbpfSource implements Source {
   private lastLossPoll: bigint | undefined;
 
   constructor(private readonly opts: EbpfOptions) {
-    this.scanner = new ProcfsScanner({ ports: opts.ports, clients: opts.clients, diag: opts.diag });
+    this.scanner = new ProcfsScanner({
+      ports: opts.ports,
+      clients: opts.clients,
+      diag: opts.diag,
+      ...(opts.netns ? { netns: opts.netns } : {}),
+    });
     this.mux = new MuxWatch(new Set(opts.clients));
   }
 
@@ -80,8 +89,11 @@ export class EbpfSource implements Source {
     this.guard = guard;
     const table = new KernelTable((obs) => events.emit(obs), this.opts.ports);
     this.table = table;
+    const netns = this.opts.netns === "own" ? OwnNetnsFilter.forSelf() : undefined;
+    if (this.opts.netns === "own" && !netns) throw new Error("--netns own: /proc/self/ns/net cannot be read");
+    this.netns = netns;
     const probe = new BpfProbe(this.opts, {
-      event: (ev) => guard.run(() => table.event(ev)),
+      event: (ev) => guard.run(() => (!netns || netns.keep(ev) ? table.event(ev) : undefined)),
       client: (ev) =>
         guard.run(() => {
           const obs =
@@ -182,6 +194,7 @@ export class EbpfSource implements Source {
       mux_sessions: this.mux.sessions,
       pid_read_faults: pidReadFaultCount(),
       errors: this.guard?.total ?? 0,
+      ...(this.netns ? { other_netns_connects: this.netns.dropped } : {}),
       ...(this.probe?.info
         ? {
             probe_pinned: this.probe.info.pin === "none" ? 0 : 1,

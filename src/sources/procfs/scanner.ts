@@ -1,6 +1,6 @@
 import { listPids } from "../../proc-io.ts";
 import { Listeners } from "../direction.ts";
-import type { Diagnostics, Owner, SocketFacts } from "../types.ts";
+import type { Diagnostics, NetnsScope, Owner, SocketFacts } from "../types.ts";
 import { OwnNamespace } from "./own-namespace.ts";
 import { OwnerResolver, type Wanted } from "./owners.ts";
 import { PidTable } from "./pid-table.ts";
@@ -31,6 +31,7 @@ export class ProcfsScanner {
   private socketOwners: Set<number> | undefined;
   /** inode → what we concluded when we first saw it: its owner (or none found) if SSH, null if not. */
   private known = new Map<number, { owner: Owner | undefined } | null>();
+  private readonly ownOnly: boolean;
   malformed = 0;
 
   constructor(opts: {
@@ -38,7 +39,10 @@ export class ProcfsScanner {
     clients: readonly string[];
     diag: Diagnostics;
     intervalMs?: number;
+    /** `own`: only the daemon's own network namespace is read (--netns own). */
+    netns?: NetnsScope;
   }) {
+    this.ownOnly = opts.netns === "own";
     this.ports = new Set(opts.ports);
     this.portList = [...this.ports];
     this.own = new OwnNamespace(this.portList, opts.diag);
@@ -100,6 +104,7 @@ export class ProcfsScanner {
     let spentMs = 0;
     let readOthers = 0;
     for (const [ns, pid] of rotated) {
+      if (this.ownOnly && pid !== process.pid) continue;
       // Our own namespace through netlink when we can; other namespaces (and the fallback) via /proc,
       // within the tick's budget: the rest stand as last read (or hold nothing we know of yet).
       let tables: Tables;

@@ -2,7 +2,7 @@ import { clock } from "../../clock.ts";
 import { pidReadFaultCount } from "../../proc-io.ts";
 import { Guard } from "../guard.ts";
 import { MuxWatch } from "../mux.ts";
-import type { Diagnostics, Source, SourceEvents, SourceStats } from "../types.ts";
+import type { Diagnostics, NetnsScope, Source, SourceEvents, SourceStats } from "../types.ts";
 import { ProcfsScanner } from "./scanner.ts";
 
 export interface ProcfsOptions {
@@ -10,6 +10,8 @@ export interface ProcfsOptions {
   ports: readonly number[];
   clients: readonly string[];
   diag: Diagnostics;
+  /** `own`: only the daemon's network namespace (--netns own). */
+  netns?: NetnsScope;
 }
 
 /**

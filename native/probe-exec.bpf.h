@@ -35,6 +35,10 @@ static __always_inline int exec_seen(struct linux_binprm *bprm) {
   e->euid = BPF_CORE_READ(task, cred, euid.val);
   e->start_ns = BPF_CORE_READ(task, start_boottime);
   bpf_get_current_comm(e->comm, sizeof(e->comm));
+  // The login it belongs to, kept across sudo and su: a connection of a process that exited at once
+  // still names who logged in.
+  e->loginuid = bpf_core_field_exists(task->loginuid) ? BPF_CORE_READ(task, loginuid.val) : 0xffffffff;
+  e->sessionid = bpf_core_field_exists(task->sessionid) ? BPF_CORE_READ(task, sessionid) : 0xffffffff;
   e->filename[0] = 0;
   if (bprm) bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
   unsigned long start = BPF_CORE_READ(task, mm, arg_start);

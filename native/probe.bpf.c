@@ -100,6 +100,9 @@ struct task_struct {
   struct mm_struct *mm;
   __u64 start_boottime;
   const struct cred *cred;
+  // CONFIG_AUDIT's: read only where the kernel has them (bpf_core_field_exists).
+  struct kuid_like loginuid;
+  unsigned int sessionid;
 };
 #pragma clang attribute pop
 

@@ -111,7 +111,7 @@ struct probe_meta {
 #define PROBE_EXECS_MAX 4096
 #define PROBE_EXEC_ARGS 512
 #define PROBE_EXEC_PATH 128
-// 688 bytes.
+// 696 bytes.
 struct probe_exec {
   __u64 start_ns;        // task->start_boottime: ns since boot, as /proc/PID/stat's start time counts
   __u32 pid;             // tgid, as the daemon sees it
@@ -123,6 +123,8 @@ struct probe_exec {
   char comm[PROBE_COMM_LEN];
   char filename[PROBE_EXEC_PATH];  // the path given to exec
   char args[PROBE_EXEC_ARGS];
+  __u32 loginuid;        // task->loginuid, set by pam_loginuid at login (0xffffffff: none, or no audit)
+  __u32 sessionid;       // task->sessionid, the login's audit session (0xffffffff: none)
 };
 
 #define PROBE_ATTACH_BTF 1

@@ -17,6 +17,9 @@ function execRecord(o: {
   filename: string;
   argv: string[];
   total?: number;
+  /** The login's uid and audit session; the kernel's unset ((u32)-1) when not given. */
+  loginUid?: number;
+  session?: number;
 }): Buffer {
   const b = Buffer.alloc(EXEC_SIZE);
   const args = Buffer.from(`${o.argv.join("\0")}\0`);
@@ -31,10 +34,12 @@ function execRecord(o: {
   b.write(o.comm, 32);
   b.write(o.filename, 48);
   kept.copy(b, 176);
+  b.writeUInt32LE(o.loginUid ?? 0xffffffff, 688);
+  b.writeUInt32LE(o.session ?? 0xffffffff, 692);
   return b;
 }
 
-test("the probe's exec records parse: argv, path, ids, start in clock ticks; a cut argv says its whole size", () => {
+test("the probe's exec records parse: argv, path, ids, login, start in clock ticks; a cut argv says its whole size", () => {
   const long = ["ssh", "-o", `ProxyCommand=${"x".repeat(600)}`, "db1"];
   const chain = parseExecChain(
     Buffer.concat([
@@ -46,6 +51,8 @@ test("the probe's exec records parse: argv, path, ids, start in clock ticks; a c
         comm: "ssh",
         filename: "/usr/bin/ssh",
         argv: ["ssh", "-p", "2222", "alice@db1", "uptime"],
+        loginUid: 1000,
+        session: 7,
       }),
       execRecord({
         pid: 4200,
@@ -67,8 +74,12 @@ test("the probe's exec records parse: argv, path, ids, start in clock ticks; a c
     comm: "ssh",
     executable: "/usr/bin/ssh",
     args: ["ssh", "-p", "2222", "alice@db1", "uptime"],
+    loginUid: 1000,
+    auditSession: 7,
   });
   const cut = chain[1] as KeptExec;
+  assert.equal(cut.loginUid, undefined, "no login: the kernel's unset");
+  assert.equal(cut.auditSession, undefined);
   assert.equal(cut.argsBytes, Buffer.byteLength(`${long.join("\0")}\0`));
   assert.equal(cut.args.join("\0"), `${long.join("\0")}\0`.slice(0, 512));
 });

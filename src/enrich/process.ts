@@ -190,6 +190,8 @@ export function keptFacts(k: KeptExec): ProcessFacts {
   };
   if (k.executable !== undefined) facts.executable = k.executable;
   if (k.argsBytes !== undefined) facts.argsBytes = k.argsBytes;
+  if (k.loginUid !== undefined) facts.loginUid = k.loginUid;
+  if (k.auditSession !== undefined) facts.auditSession = k.auditSession;
   return facts;
 }
 

@@ -52,6 +52,9 @@ export interface KeptExec {
   args: string[];
   /** The whole argv's size, when `args` is a prefix of it. */
   argsBytes?: number;
+  /** The login it belonged to: loginuid and audit session, when set. */
+  loginUid?: number;
+  auditSession?: number;
 }
 
 export interface Owner {

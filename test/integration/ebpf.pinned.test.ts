@@ -103,7 +103,10 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
     );
     for (let i = 0; i < 50; i++) await rawConnect(raw.port);
     const gap = [];
-    for (let i = 0; i < 3; i++) gap.push(await runClient([...sshd.sshArgs, "true"]));
+    for (let i = 0; i < 2; i++) gap.push(await runClient([...sshd.sshArgs, "true"]));
+    // The third as a login's (its loginuid set, as pam_loginuid would): the probe keeps that too.
+    const asLogin = ["sh", "-c", 'echo 4242 > /proc/self/loginuid && exec "$@"', "sh"];
+    gap.push(await runClient([...sshd.sshArgs, "true"], { prefix: asLogin }));
     assert.deepEqual(
       gap.map((r) => r.code),
       [0, 0, 0],
@@ -176,6 +179,11 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
     assert.ok(closed.ssh_outbound.ancestry.length > 0, "its ancestry");
     assert.ok(closed.source.bytes > 0, "byte counts from the kernel");
   }
+  // The login the kernel kept at exec, for the one run as a login's: its user and audit session.
+  const logins = gapSessions.map((evs) => (evs[1] as Ev).ssh_outbound.login);
+  const ofLogin = logins.filter((l) => l?.user?.id === "4242");
+  assert.equal(ofLogin.length, 1, JSON.stringify(logins));
+  assert.ok(Number.isInteger(ofLogin[0].session_id), "its audit session");
   const across = [...sshIds.values()].filter((evs) => evs[0]?.ssh_outbound.observed === "live");
   assert.equal(across.length, 1, "the session open across the restart");
   assert.deepEqual(

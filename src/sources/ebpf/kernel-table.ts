@@ -27,7 +27,7 @@ export type KernelEvent =
       comm: string;
       /** Read from the ring of a probe taken over: it happened while no daemon read the probe. */
       whileDown?: boolean;
-      /** Then, what the kernel kept of its process's exec and its ancestors'. */
+      /** What the kernel kept of its process's exec and its ancestors' (used when the process is gone). */
       kept?: KeptExec[];
     }
   | { kind: "established"; sk: string; sport: number; saddr: string; timeNs: bigint }

@@ -211,8 +211,11 @@ export function parseAttempts(
 }
 
 /** `struct probe_exec` (native/probe.h): what the program kept of one exec. */
-export const EXEC_SIZE = 688;
+export const EXEC_SIZE = 696;
 const EXEC_ARGS = 512;
+
+/** The kernel's "not set" for a loginuid or an audit session ((u32)-1). */
+const UNSET = 0xffffffff;
 
 /** Nanoseconds in a clock tick of /proc/PID/stat's start time (USER_HZ, 100 on every architecture). */
 const TICK_NS = 10_000_000n;
@@ -244,6 +247,10 @@ export function parseExecChain(buf: Buffer): KeptExec[] {
     const end = file.indexOf(0);
     if (end !== 0) e.executable = decodeUtf8Escaped(file.subarray(0, end < 0 ? file.length : end));
     if (!whole) e.argsBytes = argsTotal;
+    const loginUid = buf.readUInt32LE(o + 688);
+    const session = buf.readUInt32LE(o + 692);
+    if (loginUid !== UNSET) e.loginUid = loginUid;
+    if (session !== UNSET) e.auditSession = session;
     out.push(e);
   }
   return out;

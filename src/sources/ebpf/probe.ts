@@ -335,15 +335,16 @@ export class BpfProbe {
     );
     this.counters.kernel_events += events.length;
     for (const ev of events) {
-      if (whileDownBeforeNs !== undefined && ev.timeNs < whileDownBeforeNs) {
-        if (ev.kind === "connect") {
-          ev.whileDown = true;
-          // Its process may be long gone: what the kernel kept of its exec and its ancestors'.
-          const kept = this.execChain(ev.pid);
-          if (kept.length > 0) ev.kept = kept;
-        }
-        this.counters.while_down++;
+      const whileDown = whileDownBeforeNs !== undefined && ev.timeNs < whileDownBeforeNs;
+      if (ev.kind === "connect") {
+        // Its process may be gone by the time it is looked at (long gone for a connect made while no
+        // daemon read the probe, or a client that exits at once): what the kernel kept of its exec and
+        // its ancestors', read now while the kernel still has it. A bounded read: 16 entries at most.
+        const kept = this.execChain(ev.pid);
+        if (kept.length > 0) ev.kept = kept;
+        if (whileDown) ev.whileDown = true;
       }
+      if (whileDown) this.counters.while_down++;
       if (ev.kind === "unix-connect" || ev.kind === "exit") this.on.client(ev);
       else this.on.event(ev);
     }

@@ -19,7 +19,9 @@ export interface TestHost {
 }
 
 export async function startHost(name: string, dir: string): Promise<TestHost> {
-  const machineId = execFileSync("sh", ["-c", "cat /proc/sys/kernel/random/uuid | tr -d -"]).toString().trim();
+  const machineId = execFileSync("sh", ["-c", "cat /proc/sys/kernel/random/uuid | tr -d -"])
+    .toString()
+    .trim();
   const idFile = join(dir, `${name}.machine-id`);
   writeFileSync(idFile, `${machineId}\n`);
   const holder: ChildProcess = spawn(
@@ -44,7 +46,11 @@ export async function startHost(name: string, dir: string): Promise<TestHost> {
   holder.stderr?.on("data", (d) => {
     out += d;
   });
-  await waitFor(`host ${name} ready (${out})`, () => out.includes("ready") || holder.exitCode !== null, 10_000);
+  await waitFor(
+    `host ${name} ready (${out})`,
+    () => out.includes("ready") || holder.exitCode !== null,
+    10_000,
+  );
   if (holder.exitCode !== null) throw new Error(`host ${name} did not start: ${out}`);
   const pid = holder.pid as number;
   // Entering a mount namespace moves to its root: the test's own directory is kept.
@@ -89,7 +95,15 @@ export function link(a: TestHost, ipA: string, b: TestHost, ipB: string): void {
     [a, ia, ipA],
     [b, ib, ipB],
   ] as const) {
-    execFileSync(h.exec[0] as string, [...h.exec.slice(1), "ip", "addr", "add", `${ip}/24`, "dev", dev as string]);
+    execFileSync(h.exec[0] as string, [
+      ...h.exec.slice(1),
+      "ip",
+      "addr",
+      "add",
+      `${ip}/24`,
+      "dev",
+      dev as string,
+    ]);
     execFileSync(h.exec[0] as string, [...h.exec.slice(1), "ip", "link", "set", dev as string, "up"]);
   }
 }

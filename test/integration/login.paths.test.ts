@@ -58,7 +58,19 @@ before(async () => {
   for (const h of hosts) {
     for (const source of SOURCES) {
       const d = startDaemon(
-        ["run", "--source", source, "--ports", "22", "--netns", "own", "--interval", "20", "-o", trail(source, h.name)],
+        [
+          "run",
+          "--source",
+          source,
+          "--ports",
+          "22",
+          "--netns",
+          "own",
+          "--interval",
+          "20",
+          "-o",
+          trail(source, h.name),
+        ],
         { runtime: [...h.exec, process.execPath, "--import", "tsx"] },
       );
       daemons.push(d);
@@ -98,7 +110,10 @@ test("A → B → sudo → C: report --paths over the three hosts' trails prints
   const flag = join(dir, "done");
   // Each hop stays connected until the test has seen every connection opened (a poll is not raced).
   const wait = script("wait.sh", `while [ ! -e ${flag} ]; do sleep 0.1; done`);
-  const toC = script("to-c.sh", `exec sudo ssh -i ${alice.key} ${OPTS} -o HostName=${IP.c} root@sol-c ${wait}`);
+  const toC = script(
+    "to-c.sh",
+    `exec sudo ssh -i ${alice.key} ${OPTS} -o HostName=${IP.c} root@sol-c ${wait}`,
+  );
   const toB = script("to-b.sh", `exec ssh -i ${alice.key} ${OPTS} ${ALICE}@${IP.b} ${toC}`);
   const [a] = hosts as [TestHost];
   const run = runClient([...OPTS.split(" "), "-i", alice.key, `${ALICE}@127.0.0.1`, toB], { prefix: a.exec });

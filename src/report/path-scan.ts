@@ -21,6 +21,13 @@ const ACTIONS: Record<string, ConnectionAction> = {
 const ACTION_WITHIN = 400;
 
 /**
+ * `s` as a string of its own. A slice of a line is a view that keeps the whole line (and the chunk of
+ * the file it was cut from) alive: kept for every connection until the end, that would be the whole
+ * input in memory. Slicing a concatenation copies just the slice's characters.
+ */
+const own = (s: string): string => ` ${s}`.slice(1);
+
+/**
  * A JSON string value starting at `at` (just after its opening quote), with its end; undefined when
  * the line ends first. Escapes are decoded by JSON.parse (rare: names and hosts seldom hold them).
  */
@@ -37,7 +44,7 @@ function stringAt(line: string, at: number): string | undefined {
   }
   if (end < 0) return undefined;
   const raw = line.slice(at, end);
-  if (!escaped && raw.indexOf("\\") < 0) return raw;
+  if (!escaped && raw.indexOf("\\") < 0) return own(raw);
   try {
     return JSON.parse(`"${raw}"`) as string;
   } catch {

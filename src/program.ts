@@ -2,6 +2,7 @@ import { Command, CommanderError } from "@commander-js/extra-typings";
 import { doctorCommand } from "./cli/doctor.ts";
 import { listCommand } from "./cli/list.ts";
 import { reportCommand } from "./cli/report.ts";
+import { resendCommand } from "./cli/resend.ts";
 import { runCommand } from "./cli/run.ts";
 import { unloadCommand } from "./cli/unload.ts";
 import { LoggerError } from "./errors.ts";
@@ -13,7 +14,14 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
-  for (const command of [runCommand(), listCommand(), reportCommand(), doctorCommand(), unloadCommand()]) {
+  for (const command of [
+    runCommand(),
+    listCommand(),
+    reportCommand(),
+    resendCommand(),
+    doctorCommand(),
+    unloadCommand(),
+  ]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -1,4 +1,5 @@
 import { LoggerError } from "../errors.ts";
+import { NAME } from "../version.ts";
 import { type GroupBy, Grouper, hostLabel } from "./by.ts";
 import { configuredLog, expandDirectories, logFamily, orderLogFiles } from "./files.ts";
 import { type Filters, gapMatches, matches, noticeMatches } from "./filters.ts";
@@ -17,7 +18,7 @@ import {
 import { scanConnection } from "./path-scan.ts";
 import { PathJoiner, pathConnOf, pathLine } from "./paths.ts";
 import { peekOpened, type SkipReason, toRecord } from "./records.ts";
-import { holesLine, SequenceCheck } from "./sequence.ts";
+import { holesLine, resendLine, SequenceCheck } from "./sequence.ts";
 import { type Gap, hostKey, type Notice, type Session, SessionJoiner } from "./sessions.ts";
 
 export interface ReportOptions {
@@ -165,6 +166,8 @@ async function finish(
     io.warn(
       `${summary.missing} record(s) the daemon wrote are not in these files (holes in event.sequence): ${holes.map(holesLine).join("; ")}`,
     );
+    // Each hole closed by the host that wrote it: the records are in its own files (rotated, .gz).
+    for (const h of holes) io.warn(`to send them again, ${resendLine(h, NAME)}`);
   }
   const skipped = Object.entries(summary.skipped);
   if (skipped.length > 0) {

@@ -23,22 +23,29 @@ interface Run {
 const SEQUENCE = '"sequence":';
 const RUN = '"ephemeral_id":"';
 
+/**
+ * A record line's run (`agent.ephemeral_id`) and number in it (`event.sequence`), found as the daemon
+ * lays a record out: `event` near the start and `agent` at the end; in JSON a quote inside a string is
+ * escaped, so these occur only as keys. Undefined for lines without them (older daemons, text).
+ */
+export function numbered(line: string): { run: string; seq: number } | undefined {
+  const r = line.lastIndexOf(RUN);
+  if (r < 0) return undefined;
+  const at = line.indexOf(SEQUENCE);
+  if (at < 0) return undefined;
+  const seq = Number.parseInt(line.slice(at + SEQUENCE.length, at + SEQUENCE.length + 16), 10);
+  if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
+  return { run: line.slice(r + RUN.length, line.indexOf('"', r + RUN.length)), seq };
+}
+
 export class SequenceCheck {
   private readonly runs = new Map<string, Run>();
 
-  /**
-   * Notes a record line. Both keys are found as the daemon lays a record out: `event` near the start
-   * and `agent` at the end; in JSON a quote inside a string is escaped, so these occur only as keys.
-   * Lines without them (older daemons, text) are ignored.
-   */
+  /** Notes a record line (see numbered(); a line without a number is ignored). */
   add(line: string, host: () => string): void {
-    const r = line.lastIndexOf(RUN);
-    if (r < 0) return;
-    const at = line.indexOf(SEQUENCE);
-    if (at < 0) return;
-    const seq = Number.parseInt(line.slice(at + SEQUENCE.length, at + SEQUENCE.length + 16), 10);
-    if (!Number.isSafeInteger(seq) || seq < 1) return;
-    const id = line.slice(r + RUN.length, line.indexOf('"', r + RUN.length));
+    const n = numbered(line);
+    if (!n) return;
+    const { run: id, seq } = n;
     let run = this.runs.get(id);
     if (!run) {
       run = { host: host(), bits: new Uint8Array(1024), min: seq, max: seq };
@@ -79,4 +86,10 @@ export function holesLine(h: SequenceHoles): string {
   const shown = h.ranges.slice(0, 10).map(([a, b]) => (a === b ? `${a}` : `${a}–${b}`));
   const more = h.ranges.length > 10 ? `, … (${h.ranges.length - 10} more ranges)` : "";
   return `${h.host} run ${h.run.slice(0, 8)}…: ${shown.join(", ")}${more}`;
+}
+
+/** What closes a hole: the command to run on the host that wrote the records (see resend.ts). */
+export function resendLine(h: SequenceHoles, name: string): string {
+  const seq = h.ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(",");
+  return `on ${h.host}: ${name} resend --run ${h.run} --seq ${seq}`;
 }

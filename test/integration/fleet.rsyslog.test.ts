@@ -254,18 +254,81 @@ async function startFleet(): Promise<Fleet> {
     ['port="2514"', `port="${port}"`],
   ]);
   const input = shipped.split("\n").filter((l) => l.startsWith('input(type="imfile"'));
-  assert.equal(input.length, 1, "the shipped sender has one imfile input");
-  const inputs = [web1, db1].map((h) =>
-    (input[0] as string).replace("/var/log/ssh-outbound-logger/log.log", join(h.dir, "log.log")),
+  assert.equal(input.length, 2, "the shipped sender reads the log and the resend spool");
+  // Each input once per host, the host's paths in it.
+  const inputs = input.map((line) =>
+    [web1, db1]
+      .map((h) =>
+        line
+          .replace("/var/log/ssh-outbound-logger/log.log", join(h.dir, "log.log"))
+          .replace("/var/spool/ssh-outbound-logger/resend.log", join(h.dir, "resend.log")),
+      )
+      .join("\n"),
   );
+  let hostsInputs = shipped;
+  for (const [i, line] of input.entries()) hostsInputs = hostsInputs.replace(line, inputs[i] as string);
   const senderConf = [
     // Debian's main config loads its inputs before /etc/rsyslog.d, and sets the work directory.
     'module(load="imuxsock" SysSock.Use="off")',
     `global(workDirectory="${join(root, "sender-work")}")`,
-    snippet("sender", shipped.replace(input[0] as string, inputs.join("\n"))),
+    snippet("sender", hostsInputs),
   ].join("\n");
   const sender = startSender({ root, senderConf });
   return { root, inbox, web1, db1, collectorConf, senderConf, port, collector, sender };
+}
+
+/**
+ * The host's log rotated by the shipped logrotate config, run in the host, and the daemon's reopen
+ * (its SIGHUP) seen. dateext names have a resolution of one second: a rotation waits for the next one.
+ */
+async function rotate(f: Fleet, h: Host): Promise<void> {
+  writeFileSync(
+    join(f.root, "logrotate.conf"),
+    logrotateConfig(join(h.dir, "log.log"), join(h.dir, "daemon.pid")),
+  );
+  const reopened = h.daemon.stderr().split("SIGHUP: output reopened").length - 1;
+  const next = Math.floor(Date.now() / 1000 + 1) * 1000;
+  await waitFor("the next second", () => Date.now() >= next, 3_000);
+  execFileSync(h.inside[0] as string, [
+    ...h.inside.slice(1),
+    ...["logrotate", "-f", "-s", join(f.root, "logrotate.state"), join(f.root, "logrotate.conf")],
+  ]);
+  await waitFor(
+    `${h.name}'s reopen after the rotation`,
+    () => h.daemon.stderr().split("SIGHUP: output reopened").length - 1 === reopened + 1,
+    10_000,
+  );
+}
+
+/**
+ * The collector's report over its files, and each hole it names closed as it says: `resend` run on
+ * the host that wrote the records (over that host's own files, into its spool). The resend commands
+ * it ran, with their output.
+ */
+function closeHoles(f: Fleet): string[] {
+  const r = runCli(["report", "--json", f.inbox]);
+  assert.equal(r.code, 0, r.stderr);
+  const done: string[] = [];
+  for (const m of r.stderr.matchAll(
+    /to send them again, on (\S+) \([0-9a-f]{8}\): \S+ resend --run (\S+) --seq (\S+)/g,
+  )) {
+    const h = [f.web1, f.db1].find((x) => x.name === m[1]);
+    assert.ok(h, `a host of the fleet: ${m[1]}`);
+    const args = [
+      "resend",
+      "--run",
+      m[2] as string,
+      "--seq",
+      m[3] as string,
+      "--spool",
+      join(h.dir, "resend.log"),
+      h.dir,
+    ];
+    const out = runCli(args);
+    assert.equal(out.code, 0, `${args.join(" ")}: ${out.stderr}`);
+    done.push(`${h.name}: ${out.stdout.trim()}`);
+  }
+  return done;
 }
 
 const allArrived = (f: Fleet) => {
@@ -293,23 +356,8 @@ test("two hosts' trails through a real rsyslog sender and collector: every recor
   f.sender = startSender(f);
   await sessions(web1, 2, true);
   await sessions(db1, 2, true);
-  writeFileSync(
-    join(f.root, "logrotate.conf"),
-    logrotateConfig(join(web1.dir, "log.log"), join(web1.dir, "daemon.pid")),
-  );
   for (let i = 1; i <= 2; i++) {
-    // dateext names have a resolution of one second: the second rotation waits for the next one.
-    const next = Math.floor(Date.now() / 1000 + 1) * 1000;
-    await waitFor("the next second", () => Date.now() >= next, 3_000);
-    execFileSync(web1.inside[0] as string, [
-      ...web1.inside.slice(1),
-      ...["logrotate", "-f", "-s", join(f.root, "logrotate.state"), join(f.root, "logrotate.conf")],
-    ]);
-    await waitFor(
-      `web1's reopen ${i}`,
-      () => web1.daemon.stderr().split("SIGHUP: output reopened").length - 1 === i,
-      10_000,
-    );
+    await rotate(f, web1);
     await sessions(web1, 2);
     await sessions(db1, 2);
   }
@@ -379,6 +427,41 @@ test("two hosts' trails through a real rsyslog sender and collector: every recor
   );
 });
 
+test("a rotation while the sender is down: the hole the collector's report names is closed by resend, byte for byte", async (t) => {
+  if (!needs(t, ready, NEEDS)) return;
+  if (!fleet) return t.skip("the fleet of the test before did not start");
+  const f = fleet;
+  await waitFor("every record so far at the collector", () => allArrived(f), 60_000);
+  // The sender stops (an upgrade, a host in maintenance); web1 goes on, its log rotates, then the
+  // sender is back.
+  assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+  await sessions(f.web1, 2);
+  await rotate(f, f.web1);
+  await sessions(f.web1, 1);
+  f.sender = startSender(f);
+  await sessions(f.web1, 1);
+  const last = trailLines(f.web1.dir).at(-1)?.line as string;
+  await waitFor(
+    "web1's latest record at the collector",
+    () => collected(f.inbox).get(hostDir(f.web1))?.includes(last),
+    60_000,
+  );
+  const behind = missing(f.web1, collected(f.inbox));
+  const ran = closeHoles(f);
+  await waitFor("every record of both hosts at the collector", () => allArrived(f), 60_000);
+  const r = runCli(["report", "--json", f.inbox]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /not in these files/, "no hole left");
+  // Byte for byte: nothing at the collector that web1 did not write.
+  const sent = new Set(trailLines(f.web1.dir).map((l) => l.line));
+  assert.deepEqual(
+    (collected(f.inbox).get(hostDir(f.web1)) ?? []).filter((l) => !sent.has(l)),
+    [],
+  );
+  if (behind > 0) assert.ok(ran.length > 0, "a hole was named and resend ran for it");
+  t.diagnostic(`records the rotation left behind: ${behind}; resend: ${ran.join("; ") || "not needed"}`);
+});
+
 test("a sender restarted with records the collector never acknowledged loses them in rsyslog; report names each one", async (t) => {
   if (!needs(t, ready, NEEDS)) return;
   if (!fleet) return t.skip("the fleet of the test before did not start");
@@ -426,7 +509,13 @@ test("a sender restarted with records the collector never acknowledged loses the
     });
     assert.deepEqual(named, lost);
   }
-  t.diagnostic(`records rsyslog lost at the sender's restart: ${lost.length} (sequence ${lost.join(", ")})`);
+  // And resend closes what report names: the collector's copy complete.
+  const ran = closeHoles(f);
+  await waitFor("every record of both hosts at the collector after resend", () => allArrived(f), 60_000);
+  assert.doesNotMatch(runCli(["report", "--json", f.inbox]).stderr, /not in these files/, "no hole left");
+  t.diagnostic(
+    `records rsyslog lost at the sender's restart: ${lost.length} (sequence ${lost.join(", ")}); resend: ${ran.join("; ") || "not needed"}`,
+  );
 });
 
 function jsonLines(out: string): Ev[] {

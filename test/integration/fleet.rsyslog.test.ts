@@ -427,7 +427,7 @@ test("two hosts' trails through a real rsyslog sender and collector: every recor
   );
 });
 
-test("a rotation while the sender is down: the hole the collector's report names is closed by resend, byte for byte", async (t) => {
+test("two rotations while the sender is down: the hole the collector's report names, in a .gz by then, is closed by resend, byte for byte", async (t) => {
   if (!needs(t, ready, NEEDS)) return;
   if (!fleet) return t.skip("the fleet of the test before did not start");
   const f = fleet;
@@ -435,9 +435,16 @@ test("a rotation while the sender is down: the hole the collector's report names
   // The sender stops (an upgrade, a host in maintenance); web1 goes on, its log rotates, then the
   // sender is back.
   assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+  const gz = () => readdirSync(f.web1.dir).filter((n) => n.endsWith(".gz")).length;
+  const gzBefore = gz();
   await sessions(f.web1, 2);
   await rotate(f, f.web1);
   await sessions(f.web1, 1);
+  // The second rotation compresses the first's file (delaycompress): out of rsyslog's reach.
+  await rotate(f, f.web1);
+  await sessions(f.web1, 1);
+  // Each rotation compressed the file of the one before: the outage's first is a .gz now.
+  assert.equal(gz(), gzBefore + 2, "the first rotated file of the outage is compressed");
   f.sender = startSender(f);
   await sessions(f.web1, 1);
   const last = trailLines(f.web1.dir).at(-1)?.line as string;
@@ -459,7 +466,56 @@ test("a rotation while the sender is down: the hole the collector's report names
     [],
   );
   if (behind > 0) assert.ok(ran.length > 0, "a hole was named and resend ran for it");
-  t.diagnostic(`records the rotation left behind: ${behind}; resend: ${ran.join("; ") || "not needed"}`);
+  t.diagnostic(`records the rotations left behind: ${behind}; resend: ${ran.join("; ") || "not needed"}`);
+});
+
+test("the sender's queue bound reached while the collector is away: what rsyslog keeps, what the report names, and resend closing it", async (t) => {
+  if (!needs(t, ready, NEEDS)) return;
+  if (!fleet) return t.skip("the fleet of the test before did not start");
+  const f = fleet;
+  await waitFor("every record so far at the collector", () => allArrived(f), 60_000);
+  // The shipped queue (1,000 records in memory, then 2 GiB on disk) made small enough to fill: 10 in
+  // memory, 64 KiB on disk; enqueueing waits at most 100 ms.
+  const shippedSnippet = join(f.root, "60-sender.conf");
+  const smallSnippet = join(f.root, "60-sender-small-queue.conf");
+  const smallText = readFileSync(shippedSnippet, "utf8")
+    .replace(
+      'queue.size="1000" queue.highWatermark="600" queue.lowWatermark="200"',
+      'queue.size="10" queue.highWatermark="8" queue.lowWatermark="2" queue.timeoutEnqueue="100"',
+    )
+    .replace('queue.maxDiskSpace="2g"', 'queue.maxDiskSpace="64k"');
+  assert.ok(
+    smallText.includes('queue.maxDiskSpace="64k"') && smallText.includes('queue.size="10"'),
+    "the shipped queue settings were found",
+  );
+  writeFileSync(smallSnippet, smallText);
+  const small = f.senderConf.replace(shippedSnippet, smallSnippet);
+  assert.notEqual(small, f.senderConf, "the sender includes the shipped snippet");
+  assert.equal(await f.collector.stop(), 0, f.collector.stderr());
+  assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+  f.sender = startSender({ root: f.root, senderConf: small });
+  const bytesBefore = trailLines(f.web1.dir).reduce((n, l) => n + l.line.length + 1, 0);
+  await sessions(f.web1, 15, true);
+  const written = trailLines(f.web1.dir).reduce((n, l) => n + l.line.length + 1, 0) - bytesBefore;
+  f.collector = await startCollector(f);
+  await sessions(f.web1, 1);
+  const last = trailLines(f.web1.dir).at(-1)?.line as string;
+  await waitFor(
+    "web1's latest record at the collector",
+    () => collected(f.inbox).get(hostDir(f.web1))?.includes(last),
+    60_000,
+  );
+  const behind = missing(f.web1, collected(f.inbox));
+  // Back to the shipped sender, whose queue takes a record of any size (a queue smaller than a
+  // record drops it every time it is sent), and the holes closed through it.
+  assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+  f.sender = startSender(f);
+  const ran = closeHoles(f);
+  await waitFor("every record of both hosts at the collector after resend", () => allArrived(f), 60_000);
+  assert.doesNotMatch(runCli(["report", "--json", f.inbox]).stderr, /not in these files/, "no hole left");
+  t.diagnostic(
+    `${written} bytes written while the collector was away (queue: 64 KiB on disk); records missing at the collector afterwards: ${behind}; resend: ${ran.join("; ") || "not needed"}`,
+  );
 });
 
 test("a sender restarted with records the collector never acknowledged loses them in rsyslog; report names each one", async (t) => {

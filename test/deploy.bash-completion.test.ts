@@ -23,7 +23,8 @@ function complete(words: string[]): string[] {
 }
 
 test("bash completion offers the commands, their options and option values", () => {
-  assert.deepEqual(complete(["ssh-outbound-logger", "re"]), ["report"]);
+  assert.deepEqual(complete(["ssh-outbound-logger", "re"]), ["report", "resend"]);
+  assert.deepEqual(complete(["ssh-outbound-logger", "run", "--netns", ""]), ["all", "own"]);
   assert.deepEqual(complete(["ssh-outbound-logger", "report", "--b"]), ["--by"]);
   assert.deepEqual(complete(["ssh-outbound-logger", "report", "--by", ""]), [
     "host",

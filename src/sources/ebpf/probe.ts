@@ -2,6 +2,7 @@
 // losses and flood counts read back, failure and reopening with backoff, and a stop that loses nothing.
 import { createRequire } from "node:module";
 import { clock } from "../../clock.ts";
+import { readStat } from "../../proc-io.ts";
 import { SourceError } from "../errors.ts";
 import { nativeAddon } from "../native.ts";
 import type { CountedDestination, Diagnostics, LossStage } from "../types.ts";
@@ -182,6 +183,12 @@ export function unloadProbe(dir: string): { removed: number; waitingBytes: numbe
   return a.unload(dir);
 }
 
+/** Whether a process still runs (not gone, not a zombie: enrichment reads nothing more of one). */
+function alive(pid: number): boolean {
+  const state = readStat(pid)?.state;
+  return state !== undefined && state !== "Z" && state !== "X";
+}
+
 /** An error of the addon's open() as a SourceError: the errno's name first, the cause kept. */
 export function attachError(error: unknown): SourceError {
   const code = (error as NodeJS.ErrnoException).code;
@@ -337,11 +344,14 @@ export class BpfProbe {
     for (const ev of events) {
       const whileDown = whileDownBeforeNs !== undefined && ev.timeNs < whileDownBeforeNs;
       if (ev.kind === "connect") {
-        // Its process may be gone by the time it is looked at (long gone for a connect made while no
-        // daemon read the probe, or a client that exits at once): what the kernel kept of its exec and
-        // its ancestors', read now while the kernel still has it. A bounded read: 16 entries at most.
-        const kept = this.execChain(ev.pid);
-        if (kept.length > 0) ev.kept = kept;
+        // Its process gone already (long gone for a connect made while no daemon read the probe, or a
+        // client that exited at once): what the kernel kept of its exec and its ancestors', read now
+        // while the kernel still has it. A bounded read (16 entries at most), made only then: a live
+        // process is read from /proc, and an open connection does not carry a chain it never needs.
+        if (whileDown || !alive(ev.pid)) {
+          const kept = this.execChain(ev.pid);
+          if (kept.length > 0) ev.kept = kept;
+        }
         if (whileDown) ev.whileDown = true;
       }
       if (whileDown) this.counters.while_down++;

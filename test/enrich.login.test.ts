@@ -70,7 +70,7 @@ test("sshd login: entry sshd, the login shell as leader, sudo as the change alic
     proc(100, 1, "sshd", 0),
     proc(900, 100, "sshd", 0, { loginUid: 1000, auditSession: 7 }),
     proc(905, 900, "sshd", 1000, { loginUid: 1000, auditSession: 7 }),
-    proc(910, 905, "bash", 1000, { loginUid: 1000, auditSession: 7 }),
+    proc(910, 905, "bash", 1000, { loginUid: 1000, auditSession: 7, args: ["bash", "-c", "x".repeat(5000)] }),
     proc(920, 910, "sudo", 1000, { euid: 0, loginUid: 1000, auditSession: 7 }),
     proc(921, 920, "sudo", 0, { loginUid: 1000, auditSession: 7 }),
     proc(930, 921, "ssh", 0, {
@@ -87,6 +87,9 @@ test("sshd login: entry sshd, the login shell as leader, sudo as the change alic
   assert.equal(found.login.session, 7);
   assert.deepEqual(found.login.program, { pid: 900, name: "sshd" });
   assert.equal(found.login.leader?.pid, 910);
+  // Remembered for the login's life, so kept as an ancestor's argv is: 1 KiB, the whole size said.
+  assert.ok((found.login.leader?.args.join("\0").length ?? 0) <= 1024, "the leader's argv is cut");
+  assert.equal(found.login.leader?.argsBytes, "bash\0-c\0".length + 5001);
   assert.deepEqual(found.changes, [{ pid: 921, from: 1000, to: 0, via: "sudo" }]);
   assert.deepEqual(found.place, { unit: "session-7.scope" });
   assert.equal(logins.scans, 0, "the entry was in the ancestry: no scan");

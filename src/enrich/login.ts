@@ -1,3 +1,4 @@
+import { boundArgs } from "../bytes.ts";
 import { listPids, PROC, readText } from "../proc-io.ts";
 import { type Place, placeOf } from "./cgroup.ts";
 import { communityId } from "./community-id.ts";
@@ -67,6 +68,14 @@ interface Known {
   origin?: { source: { ip: string; port: number }; destination: { ip: string; port: number } };
 }
 
+/** How much of the leader's argv a login keeps: what a record shows of an ancestor's (1 KiB). */
+const LEADER_ARGV_KEEP = 1024;
+
+function keptArgv(p: ProcessFacts): Pick<ProcessFacts, "args" | "argsBytes"> {
+  const b = boundArgs(p.args, LEADER_ARGV_KEEP, p.argsBytes);
+  return b.cut ? { args: b.args, argsBytes: b.cut.bytes } : { args: b.args };
+}
+
 /** Logins remembered; beyond, the oldest is forgotten (and looked for again if it shows up). */
 const LOGINS_MAX = 1024;
 
@@ -131,7 +140,9 @@ export class Logins {
     if (!head || !entry) return undefined;
     const known: Known = { entry, program: { pid: head.pid, name: head.name } };
     const leader = members.find((m) => !isEntryProgram(m));
-    if (leader) known.leader = leader;
+    // Remembered for the login's life: with its argv cut as a record shows an ancestor's, so that
+    // the 1,024 logins remembered hold at most 1 KiB of command line each.
+    if (leader) known.leader = { ...leader, ...keptArgv(leader) };
     if (entry === "sshd") {
       // The session's first sshd process holds the connection the login came in on.
       const origin = sessionOrigin(head.pid, undefined);

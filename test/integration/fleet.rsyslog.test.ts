@@ -331,6 +331,30 @@ function closeHoles(f: Fleet): string[] {
   return done;
 }
 
+/**
+ * How many of host `h`'s records the collector lacks, once the latest one it wrote has arrived (so
+ * that what is missing is lost, not on its way).
+ */
+async function behindOnceLatestArrived(f: Fleet, h: Host): Promise<number> {
+  const last = trailLines(h.dir).at(-1)?.line as string;
+  await waitFor(
+    `${h.name}'s latest record at the collector`,
+    () => collected(f.inbox).get(hostDir(h))?.includes(last),
+    60_000,
+  );
+  return missing(h, collected(f.inbox));
+}
+
+/** Each hole closed as report says (closeHoles), then every record at the collector and no hole left. */
+async function healed(f: Fleet): Promise<string[]> {
+  const ran = closeHoles(f);
+  await waitFor("every record of both hosts at the collector after resend", () => allArrived(f), 60_000);
+  const r = runCli(["report", "--json", f.inbox]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /not in these files/, "no hole left");
+  return ran;
+}
+
 const allArrived = (f: Fleet) => {
   const at = collected(f.inbox);
   return missing(f.web1, at) + missing(f.db1, at) === 0;
@@ -447,18 +471,8 @@ test("two rotations while the sender is down: the hole the collector's report na
   assert.equal(gz(), gzBefore + 2, "the first rotated file of the outage is compressed");
   f.sender = startSender(f);
   await sessions(f.web1, 1);
-  const last = trailLines(f.web1.dir).at(-1)?.line as string;
-  await waitFor(
-    "web1's latest record at the collector",
-    () => collected(f.inbox).get(hostDir(f.web1))?.includes(last),
-    60_000,
-  );
-  const behind = missing(f.web1, collected(f.inbox));
-  const ran = closeHoles(f);
-  await waitFor("every record of both hosts at the collector", () => allArrived(f), 60_000);
-  const r = runCli(["report", "--json", f.inbox]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.doesNotMatch(r.stderr, /not in these files/, "no hole left");
+  const behind = await behindOnceLatestArrived(f, f.web1);
+  const ran = await healed(f);
   // Byte for byte: nothing at the collector that web1 did not write.
   const sent = new Set(trailLines(f.web1.dir).map((l) => l.line));
   assert.deepEqual(
@@ -504,16 +518,8 @@ test("the sender's queue bound reached while the collector is away: what rsyslog
   assert.equal(await f.sender.stop(), 0, f.sender.stderr());
   f.sender = startSender(f);
   await sessions(f.web1, 1);
-  const last = trailLines(f.web1.dir).at(-1)?.line as string;
-  await waitFor(
-    "web1's latest record at the collector",
-    () => collected(f.inbox).get(hostDir(f.web1))?.includes(last),
-    60_000,
-  );
-  const behind = missing(f.web1, collected(f.inbox));
-  const ran = closeHoles(f);
-  await waitFor("every record of both hosts at the collector after resend", () => allArrived(f), 60_000);
-  assert.doesNotMatch(runCli(["report", "--json", f.inbox]).stderr, /not in these files/, "no hole left");
+  const behind = await behindOnceLatestArrived(f, f.web1);
+  const ran = await healed(f);
   t.diagnostic(
     `${written} bytes written while the collector was away (queue: 64 KiB on disk); records missing at the collector afterwards: ${behind}; resend: ${ran.join("; ") || "not needed"}`,
   );
@@ -567,9 +573,7 @@ test("a sender restarted with records the collector never acknowledged loses the
     assert.deepEqual(named, lost);
   }
   // And resend closes what report names: the collector's copy complete.
-  const ran = closeHoles(f);
-  await waitFor("every record of both hosts at the collector after resend", () => allArrived(f), 60_000);
-  assert.doesNotMatch(runCli(["report", "--json", f.inbox]).stderr, /not in these files/, "no hole left");
+  const ran = await healed(f);
   t.diagnostic(
     `records rsyslog lost at the sender's restart: ${lost.length} (sequence ${lost.join(", ")}); resend: ${ran.join("; ") || "not needed"}`,
   );

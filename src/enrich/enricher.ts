@@ -6,7 +6,7 @@ import { type ConnectionEvent, isEnd } from "../track/tracker.ts";
 import type { Place } from "./cgroup.ts";
 import { communityId } from "./community-id.ts";
 import { isSshServer, sessionOrigin } from "./forwarded.ts";
-import { type Entry, Logins } from "./login.ts";
+import { type Login, Logins } from "./login.ts";
 import { keptFacts, type ProcessFacts, processAgeNs } from "./process.ts";
 import { ProcessCache } from "./processes.ts";
 import { isProxyOf } from "./proxy.ts";
@@ -75,20 +75,11 @@ export interface EnrichedEvent extends ConnectionEvent, Origin {
   socketUser?: { uid: number; name: string };
 }
 
-/** The login behind a process (see login.ts), with names for its uids. */
-export interface LoginRecord {
-  uid?: number;
+/** The login behind a process (see login.ts): its uid named, its leader as a record shows a process. */
+export interface LoginRecord extends Omit<Login, "leader"> {
   user?: string;
-  session?: number;
-  entry: Entry;
-  /** The process the login began with (sshd's, CRON, login). */
-  program?: { pid: number; name: string };
   /** The login's first process that is not its entry program: its shell (ECS's entry leader). */
   leader?: ProcessRecord;
-  source?: { ip: string; port: number };
-  destination?: { ip: string; port: number };
-  communityId?: string;
-  unit?: string;
 }
 
 /** Who the process is, beyond its own facts: its login, the changes of user since, where it runs. */
@@ -322,18 +313,11 @@ export class Enricher {
     const found = this.logins.of(chain);
     if (found) {
       const { login: l, changes, place } = found;
-      const login: LoginRecord = { entry: l.entry };
-      if (l.uid !== undefined) {
-        login.uid = l.uid;
-        login.user = this.users.name(l.uid);
-      }
-      if (l.session !== undefined) login.session = l.session;
-      if (l.program) login.program = l.program;
-      if (l.leader) login.leader = this.record(l.leader, ANCESTOR_ARGV_KEEP);
-      if (l.source) login.source = l.source;
-      if (l.destination) login.destination = l.destination;
-      if (l.communityId) login.communityId = l.communityId;
-      if (l.unit) login.unit = l.unit;
+      // The login as found, with a name for its uid and its leader as a record shows a process.
+      const { leader, ...rest } = l;
+      const login: LoginRecord = rest;
+      if (l.uid !== undefined) login.user = this.users.name(l.uid);
+      if (leader) login.leader = this.record(leader, ANCESTOR_ARGV_KEEP);
       out.login = login;
       if (changes.length > 0) {
         out.userChanges = changes.map((c) => ({

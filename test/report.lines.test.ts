@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { readLines } from "../src/report/lines.ts";
+import { readLineBatches, readLines } from "../src/report/lines.ts";
 import { scratchDir } from "./helpers/scratch.ts";
 
 // The lines of a trail's files (src/report/lines.ts): plain or gzipped (by their magic bytes, whatever
@@ -46,4 +46,41 @@ test("a gzip file cut short and a missing file are said; the next file is still 
   const { lines, errors } = await all([cut, join(dir, "missing.log"), last]);
   assert.equal(errors.length, 2);
   assert.equal(lines.at(-1)?.text, "end");
+});
+
+test("parts of a plain file that meet read every line once, wherever they are cut", async () => {
+  const dir = scratchDir("sol-lines-");
+  const file = join(dir, "log.log");
+  // Lines of several lengths, one with multi-byte characters, one longer than the reader's chunk
+  // (256 KiB), and a last line with no newline.
+  const text = ["a", "", "naïve 🙂 line", "b".repeat(300_000), "c".repeat(17), "tail"];
+  const bytes = Buffer.from(text.join("\n"));
+  writeFileSync(file, bytes);
+  const whole = [];
+  for await (const l of readLines([file], () => undefined)) whole.push([l.text, l.complete]);
+  assert.deepEqual(
+    whole,
+    text.map((t, i) => [t, i < text.length - 1]),
+  );
+  // Cut at every place around each line's edges (and a few inside the long line).
+  const edges = new Set<number>([0, 1, 150_000, bytes.length - 1, bytes.length]);
+  let at = 0;
+  for (const t of text) {
+    for (const d of [-1, 0, 1, 2]) edges.add(Math.min(bytes.length, Math.max(0, at + d)));
+    at += Buffer.byteLength(t) + 1;
+  }
+  for (const cut of edges) {
+    const got = [];
+    for await (const b of readLineBatches(
+      [
+        { file, start: 0, end: cut },
+        { file, start: cut },
+      ],
+      () => undefined,
+    )) {
+      for (const l of b.lines) got.push([l, true]);
+      if (b.partial !== undefined) got.push([b.partial, false]);
+    }
+    assert.deepEqual(got, whole, `cut at byte ${cut}`);
+  }
 });

@@ -10,15 +10,13 @@ import type { PathConn } from "./paths.ts";
 import type { ConnectionAction } from "./records.ts";
 
 const TIME = '{"@timestamp":"';
-const ACTION = '"action":"connection-';
+const ACTION = 'action":"connection-';
 const ACTIONS: Record<string, ConnectionAction> = {
   opened: "opened",
   closed: "closed",
   failed: "failed",
   unresolved: "unresolved",
 };
-/** event.action comes early in the daemon's lines: looked for only there. */
-const ACTION_WITHIN = 400;
 
 /**
  * `s` as a string of its own. A slice of a line is a view that keeps the whole line (and the chunk of
@@ -27,9 +25,15 @@ const ACTION_WITHIN = 400;
  */
 const own = (s: string): string => ` ${s}`.slice(1);
 
+/** Where the last string stringAt() read ends (its closing quote). */
+let valueEnd = -1;
+/** Whether the strings read are copied out of the line (see scanConnection). */
+let copying = true;
+
 /**
- * A JSON string value starting at `at` (just after its opening quote), with its end; undefined when
- * the line ends first. Escapes are decoded by JSON.parse (rare: names and hosts seldom hold them).
+ * A JSON string value starting at `at` (just after its opening quote); undefined when the line ends
+ * first. Its closing quote is left in valueEnd. Escapes are decoded by JSON.parse (rare: names and
+ * hosts seldom hold them).
  */
 function stringAt(line: string, at: number): string | undefined {
   let end = line.indexOf('"', at);
@@ -42,9 +46,10 @@ function stringAt(line: string, at: number): string | undefined {
     escaped = true;
     end = line.indexOf('"', end + 1);
   }
+  valueEnd = end;
   if (end < 0) return undefined;
   const raw = line.slice(at, end);
-  if (!escaped && raw.indexOf("\\") < 0) return own(raw);
+  if (!escaped) return copying ? own(raw) : raw;
   try {
     return JSON.parse(`"${raw}"`) as string;
   } catch {
@@ -52,22 +57,33 @@ function stringAt(line: string, at: number): string | undefined {
   }
 }
 
-/** The string value of `"key":"…"` in [from, to), or undefined. */
-function str(line: string, key: string, from: number, to: number): string | undefined {
-  if (from < 0) return undefined;
-  const k = `"${key}":"`;
-  const at = line.indexOf(k, from);
-  if (at < 0 || at >= to) return undefined;
-  return stringAt(line, at + k.length);
+/** The string value of `key` (written `"name":"`) when it begins right at `at`, else undefined. */
+function stringIfAt(line: string, key: string, at: number): string | undefined {
+  return at >= 0 && line.startsWith(key, at) ? stringAt(line, at + key.length) : undefined;
 }
 
-/** The integer value of `"key":123` in [from, to), or undefined. */
+/**
+ * Where `key` begins in [from, to), or -1. Searched from `from` to the line's end, not in a slice:
+ * the keys looked for this way are nearly always there, where a search finds them at once, and a
+ * slice for each search cost more than the rare search that runs on to the end (still linear).
+ */
+function find(line: string, key: string, from: number, to: number): number {
+  if (from < 0) return -1;
+  const at = line.indexOf(key, from);
+  return at >= 0 && at < to ? at : -1;
+}
+
+/** The string value of `key` (written `"name":"`) in [from, to), or undefined. */
+function str(line: string, key: string, from: number, to: number): string | undefined {
+  const at = find(line, key, from, to);
+  return at < 0 ? undefined : stringAt(line, at + key.length);
+}
+
+/** The integer value of `key` (written `"name":`) in [from, to), or undefined. */
 function int(line: string, key: string, from: number, to: number): number | undefined {
-  if (from < 0) return undefined;
-  const k = `"${key}":`;
-  const at = line.indexOf(k, from);
-  if (at < 0 || at >= to) return undefined;
-  const m = /^\d+/.exec(line.slice(at + k.length, at + k.length + 12));
+  const at = find(line, key, from, to);
+  if (at < 0) return undefined;
+  const m = /^\d{1,15}/.exec(line.slice(at + key.length, at + key.length + 16));
   return m ? Number(m[0]) : undefined;
 }
 
@@ -87,90 +103,114 @@ function tailKeys(line: string, from: number): Map<string, number> {
 }
 
 /** The end of the object whose key is `key`: where the next key found after it begins. */
-function endOf(keys: Map<string, number>, from: number, length: number): number {
-  let end = length;
+function endOf(keys: Map<string, number>, from: number, end: number): number {
   for (const at of keys.values()) if (at > from && at < end) end = at;
   return end;
 }
 
 /**
  * The connection a line records, "other" for a record that is not a connection's, undefined for a
- * line to be parsed whole (not laid out as the daemon writes it).
+ * line to be parsed whole (not laid out as the daemon writes it). With `copy` false its strings are
+ * slices of the line, for a caller that copies them itself before keeping them (a worker sending them).
+ *
+ * Cost: a collector's files hold millions of lines, so each is searched once from one object to the
+ * next, and a field that follows another is read where it begins (a look, not a search). Patterns
+ * begin with a brace or a letter where they can: V8 looks for a pattern's first character first, and
+ * a quote stops it at every key and value of the line. A key that may be absent is looked for only
+ * within its object.
  */
-export function scanConnection(line: string): PathConn | "other" | undefined {
+export function scanConnection(line: string, copy = true): PathConn | "other" | undefined {
   if (!line.startsWith(TIME)) return undefined;
-  const a = line.indexOf(ACTION);
-  if (a < 0 || a > ACTION_WITHIN) {
-    // Another record of ours (monitor, session, suppressed): its action is early too.
-    return line.lastIndexOf('"action":"', ACTION_WITHIN) >= 0 ? "other" : undefined;
-  }
-  const action = ACTIONS[stringAt(line, a + ACTION.length) ?? ""];
-  if (action === undefined) return undefined;
+  copying = copy;
   const time = stringAt(line, TIME.length);
-  const ev = line.indexOf('"event":{');
-  const hostAt = line.indexOf('"host":{"hostname":"', ev);
-  // connection_id is ssh_outbound's first key.
-  const id = str(line, "connection_id", hostAt, hostAt + 512);
-  if (time === undefined || ev < 0 || id === undefined || hostAt < 0) return undefined;
+  const ev = line.indexOf('"event":{', valueEnd);
+  if (time === undefined || ev < 0) return undefined;
   // The event object holds no object: its first } ends it.
   const evEnd = line.indexOf("}", ev);
-  const start = str(line, "start", ev, evEnd) ?? time;
-  const host = stringAt(line, hostAt + '"host":{"hostname":"'.length);
+  const a = find(line, 'action":"', ev, evEnd);
+  if (a < 0) return undefined;
+  if (!line.startsWith(ACTION, a)) return "other";
+  const action = ACTIONS[stringAt(line, a + ACTION.length) ?? ""];
+  if (action === undefined) return undefined;
+  const startAt = find(line, 'start":"', valueEnd, evEnd);
+  const start = startAt < 0 ? time : stringAt(line, startAt + 'start":"'.length);
+  const end = startAt < 0 ? str(line, 'end":"', ev, evEnd) : stringIfAt(line, ',"end":"', valueEnd + 1);
+
+  // process: its pid, then its name.
+  let process: string | undefined;
+  let at = evEnd;
+  if (line.startsWith(',"process":{"pid":', evEnd + 1)) {
+    process = str(line, ',"name":"', evEnd, evEnd + 48);
+    if (process !== undefined) at = valueEnd;
+  }
+  // The record's user: the top-level object follows the process object (`},"user":{`) or the event
+  // itself; every user object inside process follows a string or a number, never a }.
+  let user: string | undefined;
+  const userAt = line.indexOf('},"user":{"id":"', at);
+  if (userAt >= 0) {
+    stringAt(line, userAt + '},"user":{"id":"'.length);
+    user = stringIfAt(line, ',"name":"', valueEnd + 1);
+    at = userAt;
+  }
+  // destination, network, host: one after the other (a container or source object may come first).
+  let destIp: string | undefined;
+  let destPort: number | undefined;
+  const dst = line.indexOf('},"destination":{', at);
+  if (dst >= 0) {
+    const dstEnd = line.indexOf("}", dst + 3);
+    destIp = str(line, '"ip":"', dst, dstEnd);
+    destPort = int(line, '"port":', dst, dstEnd);
+    at = dstEnd;
+  }
+  let communityId: string | undefined;
+  const net = line.indexOf('},"network":{', at);
+  if (net >= 0) {
+    const netEnd = line.indexOf("}", net + 3);
+    communityId = str(line, 'community_id":"', net, netEnd);
+    at = netEnd;
+  }
+  const hostAt = line.indexOf('},"host":{"hostname":"', at);
+  const host = hostAt < 0 ? undefined : stringAt(line, hostAt + '},"host":{"hostname":"'.length);
   if (host === undefined) return undefined;
+  const hostId = stringIfAt(line, ',"id":"', valueEnd + 1);
+  const hostEnd = line.indexOf("}", valueEnd);
+  // connection_id is ssh_outbound's first key, right after host.
+  const id = stringIfAt(line, ',"ssh_outbound":{"connection_id":"', hostEnd + 1);
+  if (id === undefined || start === undefined) return undefined;
+
   const c: PathConn = { id, action, start, host };
-  const end = str(line, "end", ev, evEnd);
   if (end !== undefined) c.end = end;
   else if (action !== "opened") c.end = time;
-  const hostEnd = line.indexOf("}", hostAt);
-  const hostId = str(line, "id", hostAt, hostEnd);
   if (hostId !== undefined) c.hostId = hostId;
-  // The record's user: the top-level object, which follows the process object (`},"user":{`) or the
-  // event itself; every user object inside process follows a string or a number, never a }.
-  const procAt = line.indexOf('"process":{"pid":', evEnd);
-  const userAt = line.indexOf('},"user":{"id":"', procAt >= 0 ? procAt : evEnd);
-  if (userAt >= 0) {
-    const user = str(line, "name", userAt, line.indexOf("}", userAt + 3));
-    if (user !== undefined) c.user = user;
-  }
-  if (procAt >= 0 && procAt < evEnd + 4) {
-    const name = str(line, "name", procAt, procAt + 64);
-    if (name !== undefined) c.process = name;
-  }
-  const dst = line.indexOf('"destination":{', userAt >= 0 ? userAt : evEnd);
-  if (dst >= 0) {
-    const dstEnd = line.indexOf("}", dst);
-    const ip = str(line, "ip", dst, dstEnd);
-    const port = int(line, "port", dst, dstEnd);
-    if (ip !== undefined) c.destIp = ip;
-    if (port !== undefined) c.destPort = port;
-  }
-  const net = line.indexOf('"network":{', dst >= 0 ? dst : evEnd);
-  if (net >= 0) {
-    const flow = str(line, "community_id", net, line.indexOf("}", net));
-    if (flow !== undefined) c.communityId = flow;
-  }
-  const so = line.indexOf('"ssh_outbound":{', hostAt);
-  const target = line.indexOf('"target":{', so);
-  const keys = tailKeys(line, target >= 0 ? target : so);
+  if (user !== undefined) c.user = user;
+  if (process !== undefined) c.process = process;
+  if (destIp !== undefined) c.destIp = destIp;
+  if (destPort !== undefined) c.destPort = destPort;
+  if (communityId !== undefined) c.communityId = communityId;
+
+  // The tail: the target follows the ancestry (an array) when there is one, then login and the rest.
+  let target = line.indexOf('],"target":{', valueEnd);
+  if (target < 0) target = line.indexOf(',"target":{', valueEnd);
+  const keys = tailKeys(line, target >= 0 ? target : valueEnd);
   if (target >= 0) {
     const tEnd = endOf(keys, target, line.length);
-    const th = str(line, "host", target, tEnd);
-    const tu = str(line, "user", target, tEnd);
+    const th = str(line, '"host":"', target, tEnd);
+    const tu = str(line, '"user":"', target, tEnd);
     if (th !== undefined) c.targetHost = th;
     if (tu !== undefined) c.targetUser = tu;
   }
   const login = keys.get("login");
   if (login !== undefined) {
     const lEnd = endOf(keys, login, line.length);
-    const userAt2 = line.indexOf('"user":{', login);
-    const src = line.indexOf('"source":{', login);
+    const userAt2 = find(line, '{"user":{', login, lEnd);
+    const src = find(line, '"source":{', login, lEnd);
+    const srcEnd = src < 0 ? -1 : line.indexOf("}", src);
     c.login = {
-      user:
-        userAt2 >= 0 && userAt2 < lEnd ? str(line, "name", userAt2, line.indexOf("}", userAt2)) : undefined,
-      entry: str(line, "entry", login, lEnd),
-      communityId: str(line, "community_id", login, lEnd),
-      ip: src >= 0 && src < lEnd ? str(line, "ip", src, line.indexOf("}", src)) : undefined,
-      port: src >= 0 && src < lEnd ? int(line, "port", src, line.indexOf("}", src)) : undefined,
+      user: userAt2 >= 0 ? str(line, '"name":"', userAt2, line.indexOf("}", userAt2 + 2)) : undefined,
+      entry: str(line, '"entry":"', login, lEnd),
+      communityId: str(line, 'community_id":"', login, lEnd),
+      ip: src >= 0 ? str(line, '"ip":"', src, srcEnd) : undefined,
+      port: src >= 0 ? int(line, '"port":', src, srcEnd) : undefined,
     };
   }
   const changes = keys.get("user_changes");

@@ -13,15 +13,18 @@ export interface SequenceHoles {
   missing: number;
 }
 
-interface Run {
+/** One run's numbers as a SequenceCheck holds them (sent from a worker as they are). */
+export interface Run {
   host: string;
   bits: Uint8Array;
   min: number;
   max: number;
 }
 
-const SEQUENCE = '"sequence":';
-const RUN = '"ephemeral_id":"';
+// Searched for from their first letter: V8 looks for a pattern's first character first, and a quote
+// would stop it at every key and value before (a collector's files hold millions of lines).
+const SEQUENCE = 'sequence":';
+const RUN = 'ephemeral_id":"';
 
 /**
  * A record line's run (`agent.ephemeral_id`) and number in it (`event.sequence`), found as the daemon
@@ -30,16 +33,36 @@ const RUN = '"ephemeral_id":"';
  */
 export function numbered(line: string): { run: string; seq: number } | undefined {
   const r = line.lastIndexOf(RUN);
-  if (r < 0) return undefined;
+  if (r < 1 || line.charCodeAt(r - 1) !== 34 /* " */) return undefined;
   const at = line.indexOf(SEQUENCE);
-  if (at < 0) return undefined;
+  if (at < 1 || line.charCodeAt(at - 1) !== 34) return undefined;
   const seq = Number.parseInt(line.slice(at + SEQUENCE.length, at + SEQUENCE.length + 16), 10);
   if (!Number.isSafeInteger(seq) || seq < 1) return undefined;
   return { run: line.slice(r + RUN.length, line.indexOf('"', r + RUN.length)), seq };
 }
 
 export class SequenceCheck {
-  private readonly runs = new Map<string, Run>();
+  readonly runs = new Map<string, Run>();
+
+  /** Takes in the numbers another check saw (a worker's, over other parts of the files). */
+  merge(runs: ReadonlyMap<string, Run>): void {
+    for (const [id, other] of runs) {
+      const run = this.runs.get(id);
+      if (!run) {
+        this.runs.set(id, other);
+        continue;
+      }
+      if (other.bits.length > run.bits.length) {
+        const grown = new Uint8Array(other.bits.length);
+        grown.set(run.bits);
+        run.bits = grown;
+      }
+      for (let i = 0; i < other.bits.length; i++)
+        run.bits[i] = (run.bits[i] as number) | (other.bits[i] as number);
+      run.min = Math.min(run.min, other.min);
+      run.max = Math.max(run.max, other.max);
+    }
+  }
 
   /** Notes a record line (see numbered(); a line without a number is ignored). */
   add(line: string, host: () => string): void {

@@ -167,3 +167,19 @@ test("--paths with --csv or --by is refused with the option named", () => {
   assert.equal(b.code, 2);
   assert.match(b.stderr, /--by/);
 });
+
+test("--threads: the same paths with any number of threads; a bad count or no --paths is refused", () => {
+  const dir = tree();
+  const one = runCli(["report", "--paths", "--threads", "1", dir]);
+  assert.equal(one.code, 0, one.stderr);
+  const three = runCli(["report", "--paths", "--threads", "3", dir]);
+  assert.equal(three.stdout, one.stdout);
+  for (const bad of ["0", "65", "2.5", "x"]) {
+    const r = runCli(["report", "--paths", "--threads", bad, dir]);
+    assert.equal(r.code, 2, `--threads ${bad}`);
+    assert.match(r.stderr, new RegExp(`--threads.*${bad.replace(".", "\\.")}`));
+  }
+  const alone = runCli(["report", "--threads", "2", dir]);
+  assert.equal(alone.code, 2);
+  assert.match(alone.stderr, /--threads/);
+});

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { Command } from "@commander-js/extra-typings";
 import { InvalidOptionError } from "../errors.ts";
 import type { GroupBy } from "../report/by.ts";
@@ -7,6 +8,18 @@ import { NAME } from "../version.ts";
 import { stdoutLines } from "./stdout-lines.ts";
 
 const BY = ["user", "target", "process", "host"] as const;
+/** More threads than this read no faster: joining the paths, in one thread, is the rest of the cost. */
+const DEFAULT_THREADS_MAX = 4;
+const THREADS_MAX = 64;
+
+const defaultThreads = (): number => Math.max(1, Math.min(availableParallelism(), DEFAULT_THREADS_MAX));
+
+function parseThreads(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > THREADS_MAX)
+    throw new InvalidOptionError("--threads", v, `an integer from 1 to ${THREADS_MAX}`);
+  return n;
+}
 
 export function reportCommand(): Command<[string[]]> {
   return new Command("report")
@@ -38,6 +51,10 @@ export function reportCommand(): Command<[string[]]> {
     .option(
       "--paths",
       "join many hosts' trails (a collector's directory, or several files) into paths: who went from which host through which to which, one line each",
+    )
+    .option(
+      "--threads <n>",
+      `threads that read the files for --paths (default: the machine's cores, at most ${DEFAULT_THREADS_MAX})`,
     )
     .option("--json", "one JSON object per session (and per monitoring gap)")
     .option("--csv", "CSV with a header row (gaps on stderr)")
@@ -72,6 +89,9 @@ Examples:
       if (flags.by !== undefined && !(BY as readonly string[]).includes(flags.by)) {
         throw new InvalidOptionError("--by", flags.by, BY.join(", "));
       }
+      if (flags.threads !== undefined && !flags.paths)
+        throw new InvalidOptionError("--threads", flags.threads, "--threads goes with --paths");
+      const threads = flags.threads === undefined ? defaultThreads() : parseThreads(flags.threads);
       const out = stdoutLines();
       const summary = await report(
         {
@@ -89,6 +109,7 @@ Examples:
           format: flags.json ? "json" : flags.csv ? "csv" : "table",
           by: flags.by as GroupBy | undefined,
           paths: flags.paths === true,
+          threads,
         },
         { ...out, warn: (m) => process.stderr.write(`${NAME}: ${m}\n`) },
       );

@@ -32,6 +32,20 @@ export function parseTime(option: string, value: string, now = Date.now()): numb
   );
 }
 
+/** Whether any filter is given (none: everything matches, nothing to test). */
+export function filtering(f: Filters): boolean {
+  return (
+    f.since !== undefined ||
+    f.until !== undefined ||
+    f.user !== undefined ||
+    f.target !== undefined ||
+    f.process !== undefined ||
+    f.failed === true ||
+    f.forwards === true ||
+    (f.hosts?.length ?? 0) > 0
+  );
+}
+
 /** Sessions that were going on in [since, until] and match every other filter given. */
 export function matches(s: Session, f: Filters): boolean {
   if (f.failed && s.status !== "failed") return false;

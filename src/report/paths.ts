@@ -7,7 +7,7 @@
  * rest of report also tells whether its daemon was still watching).
  */
 import { escapeText } from "../format/escape.ts";
-import { type Filters, matches } from "./filters.ts";
+import { type Filters, filtering, matches } from "./filters.ts";
 import { shortTime } from "./output.ts";
 import type { ConnectionAction, ConnectionRecord, LoginSummary } from "./records.ts";
 import type { Session, Status } from "./sessions.ts";
@@ -69,11 +69,21 @@ export interface PathConn {
   destPort?: number;
 }
 
+/** A connection's end record, with what only its opening record told (its flow). */
+export function ended(opened: PathConn, end: PathConn): PathConn {
+  return end.communityId === undefined && opened.communityId !== undefined
+    ? { ...end, communityId: opened.communityId }
+    : end;
+}
+
 interface Node {
   c: PathConn;
   next?: Node[];
   linked?: boolean;
 }
+
+const byStart = (a: Node, b: Node): number =>
+  a.c.start < b.c.start ? -1 : a.c.start > b.c.start ? 1 : a.c.id < b.c.id ? -1 : a.c.id > b.c.id ? 1 : 0;
 
 /** A time in ms, for the rare flow seen more than once (dates are not parsed for every connection). */
 const ms = (iso: string | undefined, absent: number): number => {
@@ -137,12 +147,13 @@ export class PathJoiner {
     const had = this.byId.get(c.id);
     if (had) {
       this.merged++;
-      // The end, once read, is kept; facts the first record lacked are taken from the later one.
-      if (had.c.action === "opened" && c.action !== "opened") {
-        const flow = had.c.communityId;
-        had.c = { ...c, communityId: c.communityId ?? flow };
-        if (flow === undefined) this.index(had);
-      }
+      // The end, once read, is kept, whichever came first (threads read the files' parts side by
+      // side); facts the end's record lacked are taken from the opening one.
+      const opened = had.c.action === "opened";
+      if (opened === (c.action === "opened")) return;
+      const flow = had.c.communityId;
+      had.c = opened ? ended(had.c, c) : ended(c, had.c);
+      if (flow === undefined) this.index(had);
       return;
     }
     const n: Node = { c };
@@ -162,6 +173,7 @@ export class PathJoiner {
 
   /** Every path whose hops include one that matches `filters`, by the time it began. */
   *paths(filters: Filters): Generator<Path> {
+    const filtered = filtering(filters);
     const nodes = [...this.byId.values()];
     for (const n of nodes) {
       const flow = n.c.login?.communityId;
@@ -172,10 +184,10 @@ export class PathJoiner {
       else from.next = [n];
       n.linked = true;
     }
-    // By start: the daemon's ISO times (one layout, UTC) sort as text.
-    const roots = nodes
-      .filter((n) => !n.linked)
-      .sort((a, b) => (a.c.start < b.c.start ? -1 : a.c.start > b.c.start ? 1 : 0));
+    // By start (the daemon's ISO times, one layout, UTC, sort as text), then by id: the same order
+    // whatever order the records were read in.
+    const roots = nodes.filter((n) => !n.linked).sort(byStart);
+    for (const n of nodes) if (n.next && n.next.length > 1) n.next.sort(byStart);
     for (const root of roots) {
       // Depth first, without recursion: one path per connection that leads nowhere further.
       const stack: Node[][] = [[root]];
@@ -190,7 +202,7 @@ export class PathJoiner {
           }
           continue;
         }
-        if (chain.some((h) => matches(rowOf(h.c), filters))) yield pathOf(chain);
+        if (!filtered || chain.some((h) => matches(rowOf(h.c), filters))) yield pathOf(chain);
       }
     }
   }

@@ -15,8 +15,8 @@ import {
   shortTime,
   tableWriter,
 } from "./output.ts";
-import { scanConnection } from "./path-scan.ts";
-import { PathJoiner, pathConnOf, pathLine } from "./paths.ts";
+import { readConnections } from "./path-read.ts";
+import { PathJoiner, pathLine } from "./paths.ts";
 import { peekOpened, type SkipReason, toRecord } from "./records.ts";
 import { holesLine, resendLine, SequenceCheck } from "./sequence.ts";
 import { type Gap, hostKey, type Notice, type Session, SessionJoiner } from "./sessions.ts";
@@ -28,6 +28,8 @@ export interface ReportOptions {
   by?: GroupBy;
   /** Join the connections of many hosts into paths (see paths.ts) instead of listing them. */
   paths?: boolean;
+  /** Threads that read the files for --paths (see path-read.ts); 1 by default. */
+  threads?: number;
 }
 
 export interface ReportIo {
@@ -190,25 +192,16 @@ async function reportPaths(
 ): Promise<ReportSummary> {
   const joiner = new PathJoiner();
   const sequences = new SequenceCheck();
-  let n = 0;
-  for await (const line of readLines(files, (file, err) => {
-    summary.unreadable++;
-    io.warn(`cannot read ${file}: ${err.message}`);
-  })) {
-    let c = line.complete ? scanConnection(line.text) : undefined;
-    let host = (): string => (c && c !== "other" ? hostLabel(c) : "?");
-    if (c === undefined) {
-      const r = toRecord(line.text, line.complete);
-      if (typeof r === "string") summary.skipped[r] = (summary.skipped[r] ?? 0) + 1;
-      else {
-        host = () => hostLabel(r);
-        if (r.kind === "connection") c = pathConnOf(r);
-      }
-    }
-    if (c !== undefined && c !== "other") joiner.add(c);
-    if (line.complete) sequences.add(line.text, host);
-    if (++n % 1024 === 0) await io.drain();
-  }
+  summary.skipped = await readConnections(
+    files,
+    joiner,
+    sequences,
+    { threads: opts.threads ?? 1 },
+    (file, message) => {
+      summary.unreadable++;
+      io.warn(`cannot read ${file}: ${message}`);
+    },
+  );
   for (const p of joiner.paths(opts.filters)) {
     summary.sessions++;
     io.write(opts.format === "json" ? jsonLine(p) : pathLine(p));

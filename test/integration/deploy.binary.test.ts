@@ -7,6 +7,7 @@ import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import { buildBinary } from "../helpers/binary.ts";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, ROOT, startDaemon } from "../helpers/daemon.ts";
+import { conn, newId } from "../helpers/records.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { assertSshClient, session } from "../helpers/session.ts";
 import { runClient } from "../helpers/ssh.ts";
@@ -39,6 +40,36 @@ function withoutNode(): string[] {
 test("--version prints the package version", () => {
   const version = JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")).version;
   assert.equal(execFileSync(binary, ["--version"], { encoding: "utf8" }).trim(), version);
+});
+
+test("report --paths reads on worker threads inside the binary, as one thread reads", () => {
+  // Over 32 MiB of records, two files: what it takes for report to start its reading threads (a
+  // worker's module must be embedded in the binary; build:binary names it).
+  const files = [join(dir, "log.log-20261122"), join(dir, "log.log")];
+  let n = 0;
+  for (const file of files) {
+    const out: string[] = [];
+    for (let i = 0; i < 12_000; i++, n++) {
+      const time = new Date(Date.parse("2026-11-22T00:00:00Z") + n * 1000).toISOString();
+      const o = {
+        id: newId(),
+        time,
+        hostname: `h${n % 3}`,
+        communityId: `1:${String(n).padStart(27, "0")}=`,
+      };
+      out.push(JSON.stringify(conn({ ...o, action: "connection-opened" })));
+      out.push(JSON.stringify(conn({ ...o, action: "connection-closed", start: time })));
+    }
+    writeFileSync(file, `${out.join("\n")}\n`);
+  }
+  const report = (threads: string) =>
+    execFileSync(binary, ["report", "--paths", "--threads", threads, ...files], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
+  const one = report("1");
+  assert.equal(one.trimEnd().split("\n").length, n, "one path per connection");
+  assert.equal(report("2"), one);
 });
 
 for (const source of ["procfs", "ebpf"] as const) {

@@ -134,6 +134,8 @@ const runs: [string, string[]][] = [
   ["--by user", ["--by", "user", ...files]],
   ["--since 1d --user user7", ["--since", "2026-11-24T12:00:00Z", "--user", "user7", ...files]],
   ["--paths", ["--paths", ...files]],
+  // One reading thread, for the gain of the default (the machine's cores, at most 4).
+  ["--paths --threads 1", ["--paths", "--threads", "1", ...files]],
 ];
 const rows: string[] = [];
 for (const [label, args] of runs) {

@@ -13,6 +13,8 @@ export interface Filters {
   forwards?: boolean;
   /** Only these hosts, each by name or machine id. */
   hosts?: readonly string[];
+  /** Only connections with no end in the files (`list` over a trail): open, or unknown. */
+  open?: boolean;
 }
 
 const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
@@ -42,6 +44,7 @@ export function filtering(f: Filters): boolean {
     f.process !== undefined ||
     f.failed === true ||
     f.forwards === true ||
+    f.open === true ||
     (f.hosts?.length ?? 0) > 0
   );
 }
@@ -50,6 +53,7 @@ export function filtering(f: Filters): boolean {
 export function matches(s: Session, f: Filters): boolean {
   if (f.failed && s.status !== "failed") return false;
   if (f.forwards && !s.forwards) return false;
+  if (f.open && s.status !== "open" && s.status !== "unknown") return false;
   if (f.hosts?.length && !f.hosts.some((h) => h === s.host || h === s.hostId)) return false;
   if (f.since !== undefined && s.end !== undefined && Date.parse(s.end) < f.since) return false;
   if (f.until !== undefined && Date.parse(s.start) > f.until) return false;

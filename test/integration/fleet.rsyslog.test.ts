@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, type Ev, ROOT, readEventFile, runCli, startDaemon } from "../helpers/daemon.ts";
+import { closeHoles, collected, fleetConfigs } from "../helpers/fleet.ts";
 import { type Rsyslogd, startRsyslogd } from "../helpers/rsyslogd.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
-import { logrotateConfig, shippedWith, trailLines } from "../helpers/shipped.ts";
+import { logrotateConfig, trailLines } from "../helpers/shipped.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { freePort, listening, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -159,27 +160,6 @@ async function sessions(h: Host, n: number, big = false): Promise<void> {
   }
 }
 
-/** The lines at the collector, by the directory it wrote them to. */
-function collected(dir: string): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return out;
-  }
-  for (const sub of names) {
-    const path = join(dir, sub);
-    const files = statSync(path).isDirectory() ? readdirSync(path).map((f) => join(path, f)) : [path];
-    for (const f of files) {
-      const text = readFileSync(f, "utf8");
-      const end = text.lastIndexOf("\n");
-      out.set(sub, [...(out.get(sub) ?? []), ...(end < 0 ? [] : text.slice(0, end).split("\n"))]);
-    }
-  }
-  return out;
-}
-
 const hostDir = (h: Host) => `${h.name}-${h.id}`;
 
 /** The lines of a host's trail (rotated files included) not yet at the collector. */
@@ -229,50 +209,15 @@ async function startFleet(): Promise<Fleet> {
   execFileSync("install", ["-d", "-m", "0750", inbox]);
   execFileSync("install", ["-d", join(root, "collector-work"), join(root, "sender-work")]);
   const port = await freePort();
-  // As installed: the shipped file included by a main config that sets the work directory.
-  const snippet = (name: string, text: string) => {
-    const path = join(root, `60-${name}.conf`);
-    writeFileSync(path, text);
-    return `include(file="${path}")`;
-  };
-  const collectorConf = [
-    `global(workDirectory="${join(root, "collector-work")}")`,
-    snippet(
-      "collector",
-      shippedWith("rsyslog/collector.conf", [
-        ["/srv/ssh-audit", inbox],
-        ['port="2514"', `port="${port}" address="127.0.0.1"`],
-      ]),
-    ),
-  ].join("\n");
+  const web1Dir = join(root, "web1");
+  const db1Dir = join(root, "db1");
+  const conf = fleetConfigs(root, inbox, port, [web1Dir, db1Dir], writeFileSync);
+  const collectorConf = conf.collector;
+  const senderConf = conf.sender;
   const collector = await startCollector({ root, collectorConf, port });
   const web1 = await startHost(root, "web1", "11111111111111111111111111111111");
   const db1 = await startHost(root, "db1", "22222222222222222222222222222222");
-  // One sender carries both hosts' files: the shipped input, once per host.
-  const shipped = shippedWith("rsyslog/sender.conf", [
-    ['target="collector.example.invalid"', 'target="127.0.0.1"'],
-    ['port="2514"', `port="${port}"`],
-  ]);
-  const input = shipped.split("\n").filter((l) => l.startsWith('input(type="imfile"'));
-  assert.equal(input.length, 2, "the shipped sender reads the log and the resend spool");
-  // Each input once per host, the host's paths in it.
-  const inputs = input.map((line) =>
-    [web1, db1]
-      .map((h) =>
-        line
-          .replace("/var/log/ssh-outbound-logger/log.log", join(h.dir, "log.log"))
-          .replace("/var/spool/ssh-outbound-logger/resend.log", join(h.dir, "resend.log")),
-      )
-      .join("\n"),
-  );
-  let hostsInputs = shipped;
-  for (const [i, line] of input.entries()) hostsInputs = hostsInputs.replace(line, inputs[i] as string);
-  const senderConf = [
-    // Debian's main config loads its inputs before /etc/rsyslog.d, and sets the work directory.
-    'module(load="imuxsock" SysSock.Use="off")',
-    `global(workDirectory="${join(root, "sender-work")}")`,
-    snippet("sender", hostsInputs),
-  ].join("\n");
+  assert.deepEqual([web1.dir, db1.dir], [web1Dir, db1Dir]);
   const sender = startSender({ root, senderConf });
   return { root, inbox, web1, db1, collectorConf, senderConf, port, collector, sender };
 }
@@ -300,36 +245,9 @@ async function rotate(f: Fleet, h: Host): Promise<void> {
   );
 }
 
-/**
- * The collector's report over its files, and each hole it names closed as it says: `resend` run on
- * the host that wrote the records (over that host's own files, into its spool). The resend commands
- * it ran, with their output.
- */
-function closeHoles(f: Fleet): string[] {
-  const r = runCli(["report", "--json", f.inbox]);
-  assert.equal(r.code, 0, r.stderr);
-  const done: string[] = [];
-  for (const m of r.stderr.matchAll(
-    /to send them again, on (\S+) \([0-9a-f]{8}\): \S+ resend --run (\S+) --seq (\S+)/g,
-  )) {
-    const h = [f.web1, f.db1].find((x) => x.name === m[1]);
-    assert.ok(h, `a host of the fleet: ${m[1]}`);
-    const args = [
-      "resend",
-      "--run",
-      m[2] as string,
-      "--seq",
-      m[3] as string,
-      "--spool",
-      join(h.dir, "resend.log"),
-      h.dir,
-    ];
-    const out = runCli(args);
-    assert.equal(out.code, 0, `${args.join(" ")}: ${out.stderr}`);
-    done.push(`${h.name}: ${out.stdout.trim()}`);
-  }
-  return done;
-}
+/** closeHoles() for the fleet's two hosts. */
+const closeFleetHoles = (f: Fleet): string[] =>
+  closeHoles(f.inbox, (name) => [f.web1, f.db1].find((h) => h.name === name)?.dir);
 
 /**
  * How many of host `h`'s records the collector lacks, once the latest one it wrote has arrived (so
@@ -347,7 +265,7 @@ async function behindOnceLatestArrived(f: Fleet, h: Host): Promise<number> {
 
 /** Each hole closed as report says (closeHoles), then every record at the collector and no hole left. */
 async function healed(f: Fleet): Promise<string[]> {
-  const ran = closeHoles(f);
+  const ran = closeFleetHoles(f);
   await waitFor("every record of both hosts at the collector after resend", () => allArrived(f), 60_000);
   const r = runCli(["report", "--json", f.inbox]);
   assert.equal(r.code, 0, r.stderr);

@@ -369,37 +369,39 @@ test("two hosts' trails through a real rsyslog sender and collector: every recor
   );
 });
 
-test("two rotations while the sender is down: the hole the collector's report names, in a .gz by then, is closed by resend, byte for byte", async (t) => {
-  if (!needs(t, ready, NEEDS)) return;
-  if (!fleet) return t.skip("the fleet of the test before did not start");
-  const f = fleet;
-  await waitFor("every record so far at the collector", () => allArrived(f), 60_000);
-  // The sender stops (an upgrade, a host in maintenance); web1 goes on, its log rotates, then the
-  // sender is back.
-  assert.equal(await f.sender.stop(), 0, f.sender.stderr());
-  const gz = () => readdirSync(f.web1.dir).filter((n) => n.endsWith(".gz")).length;
-  const gzBefore = gz();
-  await sessions(f.web1, 2);
-  await rotate(f, f.web1);
-  await sessions(f.web1, 1);
-  // The second rotation compresses the first's file (delaycompress): out of rsyslog's reach.
-  await rotate(f, f.web1);
-  await sessions(f.web1, 1);
-  // Each rotation compressed the file of the one before: the outage's first is a .gz now.
-  assert.equal(gz(), gzBefore + 2, "the first rotated file of the outage is compressed");
-  f.sender = startSender(f);
-  await sessions(f.web1, 1);
-  const behind = await behindOnceLatestArrived(f, f.web1);
-  const ran = await healed(f);
-  // Byte for byte: nothing at the collector that web1 did not write.
-  const sent = new Set(trailLines(f.web1.dir).map((l) => l.line));
-  assert.deepEqual(
-    (collected(f.inbox).get(hostDir(f.web1)) ?? []).filter((l) => !sent.has(l)),
-    [],
-  );
-  if (behind > 0) assert.ok(ran.length > 0, "a hole was named and resend ran for it");
-  t.diagnostic(`records the rotations left behind: ${behind}; resend: ${ran.join("; ") || "not needed"}`);
-});
+for (const rotations of [1, 2]) {
+  test(`${rotations === 1 ? "one rotation" : "two rotations"} while the sender is down: the hole the collector's report names${rotations === 2 ? ", in a .gz by then," : ""} is closed by resend, byte for byte`, async (t) => {
+    if (!needs(t, ready, NEEDS)) return;
+    if (!fleet) return t.skip("the fleet of the test before did not start");
+    const f = fleet;
+    await waitFor("every record so far at the collector", () => allArrived(f), 60_000);
+    // The sender stops (an upgrade, a host in maintenance); web1 goes on, its log rotates, then the
+    // sender is back.
+    assert.equal(await f.sender.stop(), 0, f.sender.stderr());
+    const gz = () => readdirSync(f.web1.dir).filter((n) => n.endsWith(".gz")).length;
+    const gzBefore = gz();
+    await sessions(f.web1, 2);
+    for (let i = 0; i < rotations; i++) {
+      // The second rotation compresses the first's file (delaycompress): out of rsyslog's reach.
+      await rotate(f, f.web1);
+      await sessions(f.web1, 1);
+    }
+    // Each rotation compressed the file of the one before.
+    assert.equal(gz(), gzBefore + rotations, "each rotation compressed the file before it");
+    f.sender = startSender(f);
+    await sessions(f.web1, 1);
+    const behind = await behindOnceLatestArrived(f, f.web1);
+    const ran = await healed(f);
+    // Byte for byte: nothing at the collector that web1 did not write.
+    const sent = new Set(trailLines(f.web1.dir).map((l) => l.line));
+    assert.deepEqual(
+      (collected(f.inbox).get(hostDir(f.web1)) ?? []).filter((l) => !sent.has(l)),
+      [],
+    );
+    if (behind > 0) assert.ok(ran.length > 0, "a hole was named and resend ran for it");
+    t.diagnostic(`records the rotations left behind: ${behind}; resend: ${ran.join("; ") || "not needed"}`);
+  });
+}
 
 test("the sender's queue bound reached while the collector is away: what rsyslog keeps, what the report names, and resend closing it", async (t) => {
   if (!needs(t, ready, NEEDS)) return;

@@ -5,8 +5,9 @@
  * records a second each (the daemon's formatter and file sink, test/helpers/trail-writer.ts) through
  * the shipped rsyslog sender to the shipped collector (Debian's rsyslogd with rsyslog-relp), for
  * MINUTES minutes. Every minute, at random moments: both hosts' logs rotated by the shipped logrotate
- * config, and a random fault: the sender restarted (down 0 to 20 s), the sender down across one more
- * rotation, the collector restarted (down 5 to 40 s), or both. Then the writers stop, everything still in rsyslog's queues is waited for, the
+ * config, and one fault, each kind once every four minutes in a random order: the sender restarted
+ * (down 0 to 20 s), the sender down across one more rotation, the collector restarted (down 5 to
+ * 40 s), or both. Then the writers stop, everything still in rsyslog's queues is waited for, the
  * collector's report names the holes, `resend` closes each on its host, and the collector's copy is
  * compared with the hosts' trails, byte for byte. Writes bench/results/fleet-soak-DATE.md; exits 1 when
  * a record is still missing or report still names a hole. Needs root, rsyslog, rsyslog-relp, logrotate.
@@ -55,6 +56,17 @@ function random(): number {
 }
 const between = (a: number, b: number) => a + Math.floor(random() * (b - a + 1));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type Fault = "sender" | "collector" | "both" | "sender-rotation";
+let faults: Fault[] = [];
+/** A copy in a random order (Fisher-Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = between(0, i);
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
 
 const root = join(ROOT, "bench/results/tmp/soak");
 rmSync(root, { recursive: true, force: true });
@@ -91,9 +103,10 @@ for (const h of f.hosts) startWriter(h, RATE);
 for (let m = 0; m < MINUTES; m++) {
   const end = t0 + (m + 1) * 60_000;
   const rotateAt = t0 + m * 60_000 + between(2_000, 50_000);
-  // The sender down across a rotation: the case rsyslog cannot follow by itself (imfile reopens only
-  // the file now named log.log), closed by resend.
-  const fault = (["sender", "collector", "both", "sender-rotation"] as const)[between(0, 3)];
+  // Each kind of fault once every four minutes, in a random order. The sender down across a rotation
+  // is the case rsyslog cannot follow by itself (imfile reopens only the file now named log.log).
+  if (m % 4 === 0) faults = shuffled(["sender", "collector", "both", "sender-rotation"] as const);
+  const fault = faults[m % 4] as Fault;
   const faultAt = t0 + m * 60_000 + between(2_000, 40_000);
   const steps = [
     {

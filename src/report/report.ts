@@ -3,7 +3,7 @@ import { NAME } from "../version.ts";
 import { type GroupBy, Grouper, hostLabel } from "./by.ts";
 import { configuredLog, expandDirectories, logFamily, orderLogFiles } from "./files.ts";
 import { type Filters, gapMatches, matches, noticeMatches } from "./filters.ts";
-import { readLines } from "./lines.ts";
+import { readLineBatches, readLines } from "./lines.ts";
 import {
   csvCell,
   csvHeader,
@@ -105,27 +105,31 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
   };
   const joiner = new SessionJoiner(emit, skip);
   const sequences = new SequenceCheck();
-  const lines = readLines(files, (file, err) => {
-    summary.unreadable++;
-    io.warn(`cannot read ${file}: ${err.message}`);
-  });
-  let n = 0;
-  for await (const line of lines) {
-    const opened = line.complete ? peekOpened(line.text) : undefined;
+  const take = (text: string, complete: boolean): void => {
+    const opened = complete ? peekOpened(text) : undefined;
     let label = (): string => "?";
     if (opened) {
-      joiner.openedLine(opened.id, hostKey(opened), opened.time, line.text);
+      joiner.openedLine(opened.id, hostKey(opened), opened.time, text);
       label = () => hostLabel(opened);
     } else {
-      const r = toRecord(line.text, line.complete);
+      const r = toRecord(text, complete);
       if (typeof r === "string") skip(r);
       else {
         joiner.push(r);
         label = () => hostLabel(r);
       }
     }
-    if (line.complete) sequences.add(line.text, label);
-    if (++n % 1024 === 0) await io.drain();
+    if (complete) sequences.add(text, label);
+  };
+  // A chunk's lines at a time (an await per line cost more than a second per million), and the
+  // output drained after each chunk.
+  for await (const b of readLineBatches(files, (file, err) => {
+    summary.unreadable++;
+    io.warn(`cannot read ${file}: ${err.message}`);
+  })) {
+    for (const text of b.lines) take(text, true);
+    if (b.partial !== undefined) take(b.partial, false);
+    await io.drain();
   }
   joiner.end();
 

@@ -121,8 +121,8 @@ export async function report(opts: ReportOptions, io: ReportIo): Promise<ReportS
     }
     if (complete) sequences.add(text, label);
   };
-  // A chunk's lines at a time (an await per line cost more than a second per million), and the
-  // output drained after each chunk.
+  // A chunk's lines at a time (an await per line is a promise per line), the output drained after
+  // each chunk.
   for await (const b of readLineBatches(files, (file, err) => {
     summary.unreadable++;
     io.warn(`cannot read ${file}: ${err.message}`);

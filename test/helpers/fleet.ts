@@ -4,6 +4,18 @@ import { join } from "node:path";
 import { runCli } from "./daemon.ts";
 import { shippedWith } from "./shipped.ts";
 
+/** Whether rsyslog's RELP output module (Debian's rsyslog-relp) is installed. */
+export function hasRelp(): boolean {
+  for (const dir of ["/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib64/rsyslog", "/usr/lib/rsyslog"]) {
+    try {
+      if (readdirSync(dir).includes("omrelp.so")) return true;
+    } catch {
+      // not this layout
+    }
+  }
+  return false;
+}
+
 /**
  * The shipped rsyslog configs as a fleet test or the soak runs them: each included by a main config of
  * its own (as Debian's /etc/rsyslog.conf includes /etc/rsyslog.d), on a loopback port, with the paths

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Ev, runCli } from "../helpers/daemon.ts";
-import { closeHoles, collected } from "../helpers/fleet.ts";
+import { closeHoles, collected, hasRelp } from "../helpers/fleet.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { trailLines } from "../helpers/shipped.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -29,17 +29,6 @@ import {
 const ready = IS_ROOT && hasCommand("rsyslogd") && hasCommand("logrotate") && hasRelp();
 const PER_HOST = 6_000;
 const OUTAGE_MS = 65_000;
-
-function hasRelp(): boolean {
-  for (const dir of ["/usr/lib/x86_64-linux-gnu/rsyslog", "/usr/lib64/rsyslog", "/usr/lib/rsyslog"]) {
-    try {
-      if (readdirSync(dir).includes("omrelp.so")) return true;
-    } catch {
-      // not this layout
-    }
-  }
-  return false;
-}
 
 let fleet: WriterFleet | undefined;
 after(async () => {

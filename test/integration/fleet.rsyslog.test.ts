@@ -5,21 +5,21 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
 import { type Daemon, type Ev, ROOT, readEventFile, runCli, startDaemon } from "../helpers/daemon.ts";
-import { closeHoles, collected, fleetConfigs } from "../helpers/fleet.ts";
+import { closeHoles, collected, fleetConfigs, hasRelp } from "../helpers/fleet.ts";
 import { type Rsyslogd, startRsyslogd } from "../helpers/rsyslogd.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { logrotateConfig, trailLines } from "../helpers/shipped.ts";
 import { runClient } from "../helpers/ssh.ts";
-import { freePort, listening, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { freePort, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { startCollector as startCollectorAt } from "../helpers/writer-fleet.ts";
 
 // The shipped rsyslog sender and collector configs, run by two real rsyslogd (Debian's, with
 // rsyslog-relp), carry the trails of two hosts: each host is a network namespace with its own sshd and
 // ssh clients, and a daemon in a UTS namespace of its own (its own host name) with its own machine id
 // (bind-mounted over /etc/machine-id in a mount namespace). In the middle the collector is stopped for
 // 20 s; meanwhile the sender is restarted and logrotate rotates one host's file twice.
-const RSYSLOG_MODULES = "/usr/lib/x86_64-linux-gnu/rsyslog";
 const ready =
   IS_ROOT &&
   Boolean(SSHD) &&
@@ -31,17 +31,6 @@ const ready =
 const OUTAGE_MS = 20_000;
 // 40,000 control characters of argv, each written \u0001: a record of about 245 KB, near the bound.
 const BIG_ARG = "\x01".repeat(40_000);
-
-function hasRelp(): boolean {
-  for (const dir of [RSYSLOG_MODULES, "/usr/lib64/rsyslog", "/usr/lib/rsyslog"]) {
-    try {
-      if (readdirSync(dir).includes("omrelp.so")) return true;
-    } catch {
-      // not this layout
-    }
-  }
-  return false;
-}
 
 /**
  * A host: network, pid, UTS and mount namespaces of its own, held by a `sleep` as its pid 1, with its
@@ -186,13 +175,8 @@ let fleet: Fleet | undefined;
 
 /** The collector (the shipped config) listening on a loopback port of its own. */
 async function startCollector(f: Pick<Fleet, "root" | "collectorConf" | "port">): Promise<Rsyslogd> {
-  const c = startRsyslogd(f.root, "collector", f.collectorConf);
+  const c = await startCollectorAt(f.root, f.collectorConf, f.port);
   daemons.push(c);
-  await waitFor(
-    `the collector listening on ${f.port}; ${c.stderr()}`,
-    () => listening(f.port, c.child.pid),
-    10_000,
-  );
   return c;
 }
 

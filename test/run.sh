@@ -40,4 +40,18 @@ export SSH_OUTBOUND_PIN=none
 npx tsc --noEmit
 npx biome check .
 files=(test/*.test.ts test/integration/*.test.ts)
-exec node --import tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}"
+# The fleet soak (test/soak/: ten minutes, issue 23) runs beside them: it starts no daemon of ours, only
+# rsyslogd, logrotate and two trail writers, a light load; run after them it would take CI past half an
+# hour. Its output follows theirs, and either failing fails the run.
+soak_log=$(mktemp)
+node --import tsx --test --test-reporter=spec test/soak/*.test.ts >"$soak_log" 2>&1 &
+soak_pid=$!
+status=0
+node --import tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}" || status=$?
+soak_status=0
+wait "$soak_pid" || soak_status=$?
+echo "---- the fleet soak, run beside the tests above (test/soak/fleet.soak.test.ts)"
+cat "$soak_log"
+rm -f "$soak_log"
+if [ "$status" -ne 0 ]; then exit "$status"; fi
+exit "$soak_status"

@@ -25,7 +25,7 @@ export interface ReadOptions {
   minParallelBytes?: number;
 }
 
-export const MIN_PARALLEL_BYTES = 32 << 20;
+const MIN_PARALLEL_BYTES = 32 << 20;
 
 /**
  * A worker on path-worker: beside this module, or, in Bun's single binary (where every module's URL

@@ -18,7 +18,7 @@
         "targets": [
           {
             "target_name": "probe",
-            "sources": ["native/probe.c", "native/probe-ring.c", "native/probe-maps.c", "native/probe-pin.c"],
+            "sources": ["native/probe.c", "native/probe-ring.c", "native/probe-maps.c", "native/probe-pin.c", "native/probe-protocol.c"],
             "include_dirs": ["native"],
             "cflags": [
               "-O2",
@@ -32,7 +32,7 @@
             "actions": [
               {
                 "action_name": "compile_bpf_program",
-                "inputs": ["native/probe.bpf.c", "native/probe-flood.bpf.h", "native/probe-sessions.bpf.h", "native/probe-exec.bpf.h", "native/probe.h"],
+                "inputs": ["native/probe.bpf.c", "native/probe-flood.bpf.h", "native/probe-protocol.bpf.h", "native/probe-sessions.bpf.h", "native/probe-exec.bpf.h", "native/probe.h"],
                 "outputs": ["<(INTERMEDIATE_DIR)/probe.bpf.o"],
                 "action": [
                   "clang",

@@ -19,6 +19,8 @@
 // The optional programs of each set, after the connection program (probe.c names them): those that
 // follow sessions over a master, and the one that keeps each exec.
 #define SESSION_PROGRAM_COUNT 4
+// The programs that recognise SSH by its protocol (probe-protocol.c): egress and ingress.
+#define PROTOCOL_PROGRAM_COUNT 2
 
 // How the probe was found: not pinned; pinned now (nothing there before); taken over from the last
 // daemon (same object); pinned now in place of another object's (drained first).
@@ -29,6 +31,11 @@ typedef struct {
   struct bpf_link *link;
   struct bpf_link *session_links[SESSION_PROGRAM_COUNT];
   int session_errno;
+  // The protocol programs (probe-protocol.c): wanted (a cgroup was given), attached, or why not.
+  int want_protocol;
+  char cgroup[PATH_MAX];
+  struct bpf_link *protocol_links[PROTOCOL_PROGRAM_COUNT];
+  char protocol_error[320];
   int attach;  // PROBE_ATTACH_*
   enum probe_pin_mode pin_mode;
   int pin_errno;  // why a pin directory was given and not used
@@ -83,6 +90,15 @@ int probe_set_flood(Probe *p, double rate, double burst);
 int probe_set_pidns(Probe *p);
 int probe_reset_set(int fd, size_t key_size, const void *keys, size_t n);
 long probe_map_rows(int fd, size_t key_size, size_t key_room, size_t value_size, int take, char **buf, size_t *len);
+
+// SSH by its protocol (probe-protocol.c).
+extern const char *const PROTOCOL_PROGRAMS[PROTOCOL_PROGRAM_COUNT];
+int probe_is_protocol_program(const char *name);
+void probe_protocol_failed(Probe *p, const char *step, int err, const char *log);
+int probe_attach_protocol(Probe *p, const char *dir);
+void probe_detach_protocol(Probe *p);
+int probe_pin_protocol(Probe *p, const char *dir);
+int probe_set_protocol(Probe *p);
 
 // The pinned probe (probe-pin.c).
 uint64_t probe_object_hash(const char *data, size_t len);

@@ -245,8 +245,12 @@ static __always_inline int send(const struct probe_record *r) {
 // A held-back connect that ended before it was established, counted; 0 when there is no room (the
 // caller then sends it as records).
 #include "probe-flood.bpf.h"
+// SSH by its protocol: candidates' socket storage and the cgroup_skb programs.
+#include "probe-protocol.bpf.h"
 
-static __always_inline int transition(struct sock *s, int oldstate, int newstate) {
+// BTF: called from the tp_btf program, whose socket is BTF-typed (socket storage needs that: the
+// protocol's watch is only there). A constant, so the tracefs program has none of that code.
+static __always_inline int transition(struct sock *s, int oldstate, int newstate, const int btf) {
   if (BPF_CORE_READ_BITFIELD_PROBED(s, sk_protocol) != IPPROTO_TCP) return 0;
   __u64 sk = (__u64)s;
   __u16 dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
@@ -262,10 +266,15 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     BPF_CORE_READ_STR_INTO(&r.pcomm, parent, comm);
     // An SSH client's connection on any port, and its ProxyCommand's: ssh runs that as its own child
     // ("exec nc %h %p", "socat - TCP:relay:443"), and what the child connects to carries the session.
-    if (!bpf_map_lookup_elem(&ports, &dport) && !bpf_map_lookup_elem(&clients, r.comm) &&
-        !bpf_map_lookup_elem(&clients, r.pcomm))
-      return 0;
+    // Any other is a candidate when the protocol is watched: SSH if its first payload says so.
+    __u16 via = bpf_map_lookup_elem(&ports, &dport)      ? PROBE_VIA_PORT
+                : bpf_map_lookup_elem(&clients, r.comm)  ? PROBE_VIA_CLIENT
+                : bpf_map_lookup_elem(&clients, r.pcomm) ? PROBE_VIA_PARENT
+                                                         : 0;
+    int watched = btf && protocol_on();
+    if (!via && !watched) return 0;
     r.kind = PROBE_CONNECT;
+    r.oldstate = via ? via : PROBE_VIA_PROTOCOL;
     r.sk = sk;
     r.time_ns = bpf_ktime_get_ns();
     addresses(&r, s);
@@ -275,6 +284,12 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     r.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
     r.netns = netns_of(s);
     r.inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
+    if (btf && watched) watch_payloads(s, &r, via != 0);
+    if (!via) {
+      // A new socket at this address: whatever `tracked` says of it is of a socket gone unseen.
+      bpf_map_delete_elem(&tracked, &sk);
+      return 0;
+    }
     // Beyond the user's rate the record waits: it is sent if the connection is established.
     if (!take_token(r.uid, r.time_ns) && bpf_map_update_elem(&quiet, &sk, &r, BPF_NOEXIST) == 0) return 0;
     __u8 one = 1;
@@ -286,7 +301,11 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
   if (newstate == TCP_ESTABLISHED) {
     if (!bpf_map_lookup_elem(&tracked, &sk)) {
       struct probe_record *q = bpf_map_lookup_elem(&quiet, &sk);
-      if (!q) return 0;
+      if (!q) {
+        // A candidate: its establishment is kept until its first payload says what it speaks.
+        if (btf) watch_established(s);
+        return 0;
+      }
       // A held-back connect that is a connection after all: its connect first, with its own time.
       send(q);
       bpf_map_delete_elem(&quiet, &sk);
@@ -327,13 +346,13 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state_btf, struct sock *sk, int oldstate, int newstate) {
-  return transition(sk, oldstate, newstate);
+  return transition(sk, oldstate, newstate, 1);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int on_state(struct trace_event_raw_inet_sock_set_state *ctx) {
   return transition((struct sock *)BPF_CORE_READ(ctx, skaddr), BPF_CORE_READ(ctx, oldstate),
-                    BPF_CORE_READ(ctx, newstate));
+                    BPF_CORE_READ(ctx, newstate), 0);
 }
 
 #include "probe-sessions.bpf.h"

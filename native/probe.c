@@ -7,10 +7,12 @@
 // has no uv_poll (it panics on uv_poll_init), while thread-safe functions work the same in Node and Bun.
 //
 //   open(ports: number[], clients: string[], userRate: number, userBurst: number,
-//        pinDir: string | null, onRecords: (records: Buffer | Error) => void): Probe
+//        pinDir: string | null, cgroup: string | null, onRecords: (records: Buffer | Error) => void): Probe
 //                                with pinDir, the probe is pinned there and outlives the daemon; one
-//                                pinned by a daemon of this object is taken over (probe-pin.c)
-//   info(probe): {attach, pin, downSinceMonoNs, unreadableBytes}   how it was attached and found
+//                                pinned by a daemon of this object is taken over (probe-pin.c); with
+//                                cgroup (the cgroup v2 root), SSH is recognised by its protocol too
+//                                (probe-protocol.c)
+//   info(probe): {attach, pin, protocol, downSinceMonoNs, unreadableBytes}   how it was attached and found
 //   backlog(probe): Buffer       once, first: the records that came while no daemon read the ring
 //   execChain(probe, pid): Buffer   what the program kept of pid's exec and its ancestors' (probe.h)
 //   pinned(dir): {...} | null    what is pinned there (doctor); unload(dir): takes it away
@@ -19,6 +21,7 @@
 //   dropped(probe): number       records read from the ring buffer that could not be handed over
 //   attempts(probe): {users, destinations}  what the program counted of floods (probe.h)
 //   sessionError(probe): string|null  why the session programs (unix connect, exit) are not attached
+//   protocolError(probe): string|null why the protocol programs are not attached (a cgroup was given)
 //   stop(probe): void            the programs detach, the thread stops (its last batch is queued)
 //   pending(probe): number       batches handed over and not yet given to onRecords
 //   drain(probe): Buffer         after stop: what is still in the ring buffer, and the connects
@@ -111,6 +114,7 @@ static void detach(Probe *p) {
     if (p->session_links[i]) bpf_link__destroy(p->session_links[i]);
     p->session_links[i] = NULL;
   }
+  probe_detach_protocol(p);
 }
 
 static void free_probe(Probe *p) {
@@ -142,6 +146,8 @@ static void release(Probe *p) {
   free_probe(p);
 }
 
+static int load_programs(Probe *p, int set, const char *dir);
+
 static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -153,8 +159,22 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 // Loads the object: the programs of SET (PROBE_ATTACH_*; 0: none, only the maps, for a probe taken over),
-// each map pinned under DIR when one is given (libbpf takes over a map already pinned there).
+// with the protocol programs when they are wanted (the verifier refusing them turns them off: the rest
+// loads without them), each map pinned under DIR when one is given (libbpf takes over a map already
+// pinned there).
 static int load_object(Probe *p, int set, const char *dir) {
+  int err = load_programs(p, set, dir);
+  if (err < 0 && p->want_protocol) {
+    bpf_object__close(p->obj);
+    p->obj = NULL;
+    probe_protocol_failed(p, "load (verifier)", err, libbpf_log);
+    libbpf_log[0] = 0;
+    err = load_programs(p, set, dir);
+  }
+  return err;
+}
+
+static int load_programs(Probe *p, int set, const char *dir) {
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "ssh_outbound_probe");
   // The verifier gives up with EAGAIN when a signal is pending for the loading thread (a profiler's
   // SIGPROF, a SIGHUP sent during start): that is not a verdict on the program. Signals wait while it
@@ -169,6 +189,9 @@ static int load_object(Probe *p, int set, const char *dir) {
       int chosen = 0;
       for (size_t i = 0; set && i <= SESSION_PROGRAM_COUNT; i++)
         chosen |= strcmp(bpf_program__name(prog), PROGRAMS[set - 1][i]) == 0;
+      // Only beside the BTF-typed set (its connection program gives candidates their storage), or for a
+      // probe taken over from the last daemon (whose set that was, when its programs are pinned).
+      if (set != PROBE_ATTACH_TRACEFS && p->want_protocol) chosen |= probe_is_protocol_program(bpf_program__name(prog));
       bpf_program__set_autoload(prog, chosen);
     }
     sigset_t all, before;
@@ -232,7 +255,14 @@ static int take_over(napi_env env, Probe *p, napi_value *argv, double rate, doub
     }
   }
   p->down_since_mono = m->stopped_mono_ns ? m->stopped_mono_ns : m->read_mono_ns;
-  return configure(env, p, argv, rate, burst);
+  if (p->attach != PROBE_ATTACH_BTF && p->want_protocol)
+    probe_protocol_failed(p, "the probe taken over", EOPNOTSUPP, "its connection program is the tracefs one");
+  err = configure(env, p, argv, rate, burst);
+  if (err < 0) return err;
+  // The last daemon's protocol links, or new ones (pinned here); or, not wanted now, theirs taken away.
+  if (probe_attach_protocol(p, dir) == 0 && dir && p->want_protocol && probe_pin_protocol(p, dir) < 0)
+    p->pin_errno = errno;
+  return probe_set_protocol(p);
 }
 
 // Removes the links pinned under DIR: their programs stop (unless a running daemon still holds them).
@@ -269,6 +299,13 @@ static int load_new(napi_env env, Probe *p, napi_value *argv, double rate, doubl
       *step = set == PROBE_ATTACH_BTF ? "attach to tp_btf/inet_sock_set_state" : "attach to sock:inet_sock_set_state";
       err = attach_set(p, set);
     }
+    if (err >= 0) {
+      if (set == PROBE_ATTACH_TRACEFS && p->want_protocol)
+        probe_protocol_failed(p, "recognising SSH by its protocol", EOPNOTSUPP, "needs the tp_btf program");
+      probe_attach_protocol(p, NULL);
+      *step = "switching protocol detection";
+      err = probe_set_protocol(p);
+    }
     if (err >= 0) return 0;
     free_probe(p);
     if (set == PROBE_ATTACH_BTF) {
@@ -291,9 +328,12 @@ static int pin_all(Probe *p, const char *dir) {
   if (err >= 0) err = probe_pin_link(p->link, dir, PROGRAMS[p->attach - 1][0]);
   for (size_t i = 0; err >= 0 && i < SESSION_PROGRAM_COUNT; i++)
     if (p->session_links[i]) err = probe_pin_link(p->session_links[i], dir, PROGRAMS[p->attach - 1][1 + i]);
+  if (err >= 0) err = probe_pin_protocol(p, dir);
   if (err < 0) {
     for (size_t i = 0; i < SESSION_PROGRAM_COUNT; i++)
       if (p->session_links[i]) bpf_link__unpin(p->session_links[i]);
+    for (size_t i = 0; i < PROTOCOL_PROGRAM_COUNT; i++)
+      if (p->protocol_links[i]) bpf_link__unpin(p->protocol_links[i]);
     bpf_link__unpin(p->link);
     probe_remove_pins(dir);
   }
@@ -358,24 +398,25 @@ static void replace_old(Probe *p, const char *old, const struct probe_meta *m) {
 }
 
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool is_array = false;
-  napi_valuetype cb_type = napi_undefined, dir_type = napi_undefined;
+  napi_valuetype cb_type = napi_undefined, dir_type = napi_undefined, cgroup_type = napi_undefined;
   double rate = -1, burst = -1;
-  if (argc == 6) {
+  if (argc == 7) {
     napi_is_array(env, argv[0], &is_array);
     napi_get_value_double(env, argv[2], &rate);
     napi_get_value_double(env, argv[3], &burst);
     napi_typeof(env, argv[4], &dir_type);
-    napi_typeof(env, argv[5], &cb_type);
+    napi_typeof(env, argv[5], &cgroup_type);
+    napi_typeof(env, argv[6], &cb_type);
   }
   if (!is_array || cb_type != napi_function || !(rate >= 0) || !(burst >= 1) ||
-      (dir_type != napi_string && dir_type != napi_null)) {
+      (dir_type != napi_string && dir_type != napi_null) || (cgroup_type != napi_string && cgroup_type != napi_null)) {
     napi_throw_type_error(env, NULL,
                           "open(ports: number[], clients: string[], userRate: number, userBurst: number, "
-                          "pinDir: string | null, onRecords: (records: Buffer) => void)");
+                          "pinDir: string | null, cgroup: string | null, onRecords: (records: Buffer) => void)");
     return NULL;
   }
   libbpf_log[0] = 0;
@@ -396,6 +437,12 @@ static napi_value Open(napi_env env, napi_callback_info info) {
       return fail(env, "the pin directory (an absolute path)", EINVAL);
     }
     dir = p->pin_dir;
+  }
+  if (cgroup_type == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, argv[5], p->cgroup, sizeof p->cgroup, &len);
+    p->want_protocol = len > 0 && len < sizeof p->cgroup - 1 && p->cgroup[0] == '/';
+    if (!p->want_protocol) probe_protocol_failed(p, "the cgroup (an absolute path)", EINVAL, p->cgroup);
   }
   const char *step = "open";
   int err = 0;
@@ -420,8 +467,13 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   if (dir) {
     if (have_old && old.object_hash == hash) {
+      int wanted = p->want_protocol;
       if (take_over(env, p, argv, rate, burst, dir, &old) == 0) p->pin_mode = PIN_REUSED;
-      else free_probe(p);
+      else {
+        free_probe(p);
+        p->want_protocol = wanted;
+        p->protocol_error[0] = 0;
+      }
     }
   }
   if (p->pin_mode != PIN_REUSED) {
@@ -477,7 +529,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   napi_value resource_name;
   napi_create_string_utf8(env, "SshOutboundProbe", NAPI_AUTO_LENGTH, &resource_name);
-  if (napi_create_threadsafe_function(env, argv[5], NULL, resource_name, 0, 1, NULL, NULL, p, probe_call_js, &p->tsfn) !=
+  if (napi_create_threadsafe_function(env, argv[6], NULL, resource_name, 0, 1, NULL, NULL, p, probe_call_js, &p->tsfn) !=
       napi_ok) {
     step = "thread-safe function";
     err = -ENOMEM;
@@ -562,6 +614,17 @@ static napi_value SessionError(napi_env env, napi_callback_info info) {
   napi_value out;
   if (p->session_errno == 0) napi_get_null(env, &out);
   else napi_create_string_utf8(env, strerror(p->session_errno), NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
+// Why the protocol programs are not attached (the step and errno's text), or null when they are or none
+// were asked for.
+static napi_value ProtocolError(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  napi_value out;
+  if (!p->protocol_error[0]) napi_get_null(env, &out);
+  else napi_create_string_utf8(env, p->protocol_error, NAPI_AUTO_LENGTH, &out);
   return out;
 }
 
@@ -719,6 +782,7 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "attach", str(env, attach_name(p->attach)));
   napi_set_named_property(env, out, "pin", str(env, modes[p->pin_mode]));
+  napi_set_named_property(env, out, "protocol", str(env, p->protocol_links[0] && p->protocol_links[1] ? "on" : "off"));
   napi_set_named_property(env, out, "downSinceMonoNs", bigint(env, p->down_since_mono));
   napi_create_double(env, (double)(p->replaced_unreadable > 0 ? p->replaced_unreadable : 0), &n);
   napi_set_named_property(env, out, "unreadableBytes", n);
@@ -839,6 +903,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "lost", fn);
   napi_create_function(env, "sessionError", NAPI_AUTO_LENGTH, SessionError, NULL, &fn);
   napi_set_named_property(env, exports, "sessionError", fn);
+  napi_create_function(env, "protocolError", NAPI_AUTO_LENGTH, ProtocolError, NULL, &fn);
+  napi_set_named_property(env, exports, "protocolError", fn);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, Stop, NULL, &fn);
   napi_set_named_property(env, exports, "stop", fn);
   napi_create_function(env, "dropped", NAPI_AUTO_LENGTH, Dropped, NULL, &fn);

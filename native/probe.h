@@ -4,7 +4,7 @@
 #ifndef SSH_OUTBOUND_PROBE_H
 #define SSH_OUTBOUND_PROBE_H
 
-#define PROBE_RECORD_VERSION 3
+#define PROBE_RECORD_VERSION 4
 #define PROBE_COMM_LEN 16
 #define PROBE_PATH_LEN 112
 // The filters' sizes: the configuration's bounds on --ports and --clients (src/config.ts).
@@ -13,12 +13,39 @@
 
 // CONNECT, ESTABLISHED, CLOSE: a TCP socket's transitions. UNIX_CONNECT: an SSH client connected to a
 // unix socket (path: the address it gave, a control master's ControlPath). EXIT: an SSH client exited.
+// BANNER: the first bytes a tracked connection sent or received began with "SSH-" (path: those bytes).
 enum probe_kind {
   PROBE_CONNECT = 1,
   PROBE_ESTABLISHED = 2,
   PROBE_CLOSE = 3,
   PROBE_UNIX_CONNECT = 4,
   PROBE_EXIT = 5,
+  PROBE_BANNER = 6,
+};
+
+// Why a CONNECT was chosen (its `oldstate` field): the remote port, the task's name, its parent's name
+// (a ProxyCommand's child), or the protocol: its first payload began with "SSH-" (issue 24). A connect
+// chosen by protocol is sent when that payload is seen, with the time of its SYN_SENT, followed by
+// its ESTABLISHED (with that time too).
+enum probe_via {
+  PROBE_VIA_PORT = 1,
+  PROBE_VIA_CLIENT = 2,
+  PROBE_VIA_PARENT = 3,
+  PROBE_VIA_PROTOCOL = 4,
+};
+
+// A BANNER's direction (its `oldstate` field); its `bytes_acked` is the payload's length in that packet.
+enum probe_banner_side {
+  PROBE_BANNER_SENT = 1,      // the client's identification string
+  PROBE_BANNER_RECEIVED = 2,  // the server's
+};
+
+// The loader's switches (the `settings` map, one entry). protocol: every outbound TCP connection that the
+// filters did not choose is watched until its first payload each way (probe-protocol.bpf.h); 0: only
+// the filters choose, and no socket gets storage.
+struct probe_settings {
+  __u32 protocol;
+  __u32 reserved;
 };
 
 // 136 bytes, every field at its natural alignment, no padding left to chance. A TCP transition is one of
@@ -39,17 +66,18 @@ struct probe_record {
   __u16 family;          // AF_INET or AF_INET6
   __u16 sport;           // host order
   __u16 dport;
-  __u16 oldstate;        // close: the state it left
+  __u16 oldstate;        // close: the state it left; connect: enum probe_via; banner: its side
   __u8 saddr[16];        // IPv4 in the first 4 bytes, or IPv6
   __u8 daddr[16];
   char comm[PROBE_COMM_LEN];
   char pcomm[PROBE_COMM_LEN];
 };
 
-// 248 bytes: the same fields, then the unix socket's address.
+// 248 bytes: the same fields, then the unix socket's address, or a banner's first bytes.
 struct probe_client_record {
   struct probe_record base;
-  char path[PROBE_PATH_LEN];  // UNIX_CONNECT: sun_path as given (an abstract name starts with NUL)
+  char path[PROBE_PATH_LEN];  // UNIX_CONNECT: sun_path as given (an abstract name starts with NUL);
+                              // BANNER: the payload's first bytes (up to PROBE_PATH_LEN, not terminated)
 };
 
 // Floods, counted in the kernel (issue 19). A connect beyond its user's rate (a token bucket per uid, as

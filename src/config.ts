@@ -30,6 +30,8 @@ export interface Config {
   /** A Prometheus text file of the daemon's health, rewritten every 10 s; `auto` resolved at start. */
   metricsFile: string | undefined;
   netns: NetnsScope;
+  /** eBPF: SSH recognised by its first bytes on any port and from any program, besides the filters. */
+  protocol: boolean;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -48,6 +50,7 @@ export interface RawOptions {
   pin?: string | undefined;
   metricsFile?: string | undefined;
   netns?: string | undefined;
+  protocol?: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -60,6 +63,7 @@ export const DEFAULTS = {
   userRate: 20,
   pin: "/sys/fs/bpf/ssh-outbound-logger",
   netns: "all" as NetnsScope,
+  protocol: true,
 };
 
 /** The filters' bounds: the probe's maps have this many entries (native/probe.h), whatever the run. */
@@ -85,6 +89,7 @@ export const ENV = {
   pin: ["SSH_OUTBOUND_PIN"],
   metricsFile: ["SSH_OUTBOUND_METRICS_FILE"],
   netns: ["SSH_OUTBOUND_NETNS"],
+  protocol: ["SSH_OUTBOUND_PROTOCOL"],
 } as const satisfies Record<keyof RawOptions, readonly string[]>;
 
 const FLAG: Record<keyof RawOptions, string> = {
@@ -102,6 +107,7 @@ const FLAG: Record<keyof RawOptions, string> = {
   pin: "--pin",
   metricsFile: "--metrics-file",
   netns: "--netns",
+  protocol: "--protocol",
 };
 
 interface Picked {
@@ -200,6 +206,10 @@ export function validateNetns(p: Picked): NetnsScope {
   return oneOf(p, ["all", "own"] as const);
 }
 
+export function validateProtocol(p: Picked): boolean {
+  return oneOf(p, ["on", "off"] as const) === "on";
+}
+
 export function validatePath(p: Picked): string {
   if (p.value.trim() === "" || p.value.includes("\0")) {
     throw new InvalidOptionError(p.name, p.value, "a file path");
@@ -291,6 +301,7 @@ export function resolveConfig(
       undefined as string | undefined,
     ),
     netns: get("netns", validateNetns, DEFAULTS.netns),
+    protocol: get("protocol", validateProtocol, DEFAULTS.protocol),
   };
 }
 

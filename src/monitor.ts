@@ -136,6 +136,7 @@ export class Monitor {
       await this.parts.source
         .stop()
         .catch((error: Error) => this.parts.diag.warn(`stopping the source: ${error.message}`));
+      this.pipeline.releaseOpenings();
       if (this.parts.state) this.saveState();
       this.pipeline.open();
       this.pipeline.stopSessions(clock.nowNs());

@@ -126,9 +126,13 @@ export class Pipeline {
     for (const k of kept) this.parts.sink.write(k.line, k.tag);
   }
 
-  /** Held connections that turned out to be sessions go on; flood summaries due are written. */
+  /**
+   * Openings that waited for their banners long enough are written; held connections that turned out to
+   * be sessions go on; flood summaries due are written.
+   */
   tick(nowNs: bigint): void {
     try {
+      this.tracker.tick(nowNs);
       this.gate.tick(nowNs, this.parts.sourceName());
     } catch (error) {
       this.pipelineError(error);
@@ -147,6 +151,15 @@ export class Pipeline {
       if (!enriched) return;
       this.counts[enriched.action as "opened" | "closed" | "failed" | "unresolved"]++;
       this.write(enriched);
+    } catch (error) {
+      this.pipelineError(error);
+    }
+  }
+
+  /** At stop, before the state is saved: openings waiting for their banners are written now. */
+  releaseOpenings(): void {
+    try {
+      this.tracker.releaseAll();
     } catch (error) {
       this.pipelineError(error);
     }

@@ -11,6 +11,7 @@ import {
   privileges,
   procfsSource,
   procMount,
+  protocolCheck,
   unitInstalled,
 } from "../doctor/checks.ts";
 import { escapeText } from "../format/escape.ts";
@@ -30,6 +31,10 @@ export function doctorCommand(): Command {
       "--pin <dir>",
       "where the eBPF probe is pinned between runs, or none (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
     )
+    .option(
+      "--protocol <on|off>",
+      "whether SSH is to be recognised by its protocol (env SSH_OUTBOUND_PROTOCOL; default on)",
+    )
     .option("--json", "the checks as one JSON array")
     .addHelpText(
       "after",
@@ -41,7 +46,12 @@ Examples:
   SSH_OUTBOUND_SOURCE=ebpf ${NAME} doctor || echo "eBPF cannot run here"`,
     )
     .action((flags) => {
-      const config = resolveConfig({ source: flags.source, output: flags.output, pin: flags.pin });
+      const config = resolveConfig({
+        source: flags.source,
+        output: flags.output,
+        pin: flags.pin,
+        protocol: flags.protocol,
+      });
       const procfs = procfsSource();
       const ebpf = ebpfSource();
       const source = configuredSource(config, procfs, ebpf);
@@ -50,6 +60,7 @@ Examples:
         procMount(PLACES),
         procfs,
         ebpf,
+        protocolCheck(config, ebpf),
         pinnedProbeCheck(config),
         source,
         logPath(config),

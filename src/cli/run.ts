@@ -68,6 +68,10 @@ export function runCommand(): Command {
       "all: the connections of every network namespace on the host (containers included), each with its namespace; own: only the daemon's own namespace's (env SSH_OUTBOUND_NETNS; default all)",
     )
     .option(
+      "--protocol <on|off>",
+      "eBPF: also recognise SSH by its first bytes (the identification string), on any port and from any program; off: port and client name alone choose (env SSH_OUTBOUND_PROTOCOL; default on)",
+    )
+    .option(
       "--pin <dir>",
       "bpffs directory where the eBPF probe stays pinned after the daemon, capturing while it is down (taken over at the next start; `unload` removes it); none to unload it at exit (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
     )

@@ -4,6 +4,7 @@ import { effectiveCapabilities } from "../capabilities.ts";
 import type { Config } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
+import { cgroup2Root } from "../sources/ebpf/cgroup-root.ts";
 import { checkEbpf } from "../sources/ebpf/check.ts";
 import {
   attachError,
@@ -118,7 +119,8 @@ export function procfsSource(): Check {
   return {
     level: "ok",
     title: "procfs source",
-    detail: "can run; sockets listed through netlink sock_diag with an in-kernel port filter",
+    detail:
+      "can run; sockets listed through netlink sock_diag with an in-kernel port filter. It cannot see payloads: SSH is recognised by port and client name only, never by its protocol (a renamed client to an unlisted port escapes it)",
   };
 }
 
@@ -154,20 +156,57 @@ export function ebpfSource(): Check {
   };
 }
 
-/** How the last tryAttach attached the program. */
+/** How the last tryAttach attached the program, and whether its protocol programs attached (or why not). */
 let attachedBy = "";
+let protocolBy: { root?: string; error?: string | null } = {};
 
 function tryAttach(): SourceError | undefined {
   const a = probeAddon();
   if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
   try {
-    const h = a.open([22], [], 0, 1, null, () => undefined);
+    const root = cgroup2Root();
+    const h = a.open([22], [], 0, 1, null, root ?? null, () => undefined);
     attachedBy = a.info(h).attach;
+    protocolBy = root === undefined ? {} : { root, error: a.protocolError(h) };
     a.close(h);
     return undefined;
   } catch (error) {
     return attachError(error);
   }
+}
+
+/**
+ * SSH by its protocol (eBPF only, --protocol): whether the cgroup_skb programs attached when the eBPF
+ * check loaded the probe. Call after ebpfSource().
+ */
+export function protocolCheck(config: Config, ebpf: Check): Check {
+  const title = "SSH by protocol";
+  if (!config.protocol)
+    return { level: "ok", title, detail: "off (--protocol off): port and client name choose" };
+  if (ebpf.level !== "ok")
+    return {
+      level: "warn",
+      title,
+      detail: "needs the eBPF source, which cannot run here: port and client name choose",
+    };
+  if (protocolBy.root === undefined)
+    return {
+      level: "warn",
+      title,
+      detail: "no cgroup v2 hierarchy is mounted: port and client name choose",
+      fix: "mount -t cgroup2 none /sys/fs/cgroup/unified (systemd does on every current distribution)",
+    };
+  if (protocolBy.error)
+    return {
+      level: "warn",
+      title,
+      detail: `cannot attach here (${protocolBy.error}): port and client name choose`,
+    };
+  return {
+    level: "ok",
+    title,
+    detail: `on: every outbound TCP connection's first bytes each way are looked at once (cgroup_skb on ${protocolBy.root}); loaded and attached here for a moment`,
+  };
 }
 
 /** A ring buffer's bytes as records: each record is 136 or 248 bytes and an 8-byte header. */

@@ -271,6 +271,9 @@ function connection(ev: EnrichedEvent, ctx: EcsContext): Obj {
       tid: s.owner?.tid,
       inode: s.inode,
       netns: s.netns,
+      detected_by: s.detectedBy,
+      client_banner: exact.text(s.banners?.client, "ssh_outbound.client_banner"),
+      server_banner: exact.text(s.banners?.server, "ssh_outbound.server_banner"),
       ...w.ours,
       control: ev.control
         ? { master: true, path: exact.text(ev.control.path, "ssh_outbound.control.path") }

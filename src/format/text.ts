@@ -144,6 +144,9 @@ function connectionFields(e: EnrichedEvent): string {
     kv("sent", e.bytesSent) +
     kv("received", e.bytesReceived) +
     kv("state", e.lastState ?? s.state) +
+    kv("detected_by", s.detectedBy === "port" ? undefined : s.detectedBy) +
+    kv("client_banner", s.banners?.client) +
+    kv("server_banner", s.banners?.server) +
     kv("observed", e.observed === "live" ? undefined : e.observed) +
     kv("outcome", e.outcome) +
     kv("ended_after", e.endWindow ? isoNs(e.endWindow.afterNs) : undefined) +

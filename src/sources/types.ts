@@ -71,6 +71,12 @@ export interface Owner {
   kept?: KeptExec[];
 }
 
+/** What made a connection SSH: its remote port (--ports), its client's name (--clients), or its protocol. */
+export type DetectedBy = "port" | "client" | "protocol";
+
+/** Whose identification string: the client's (sent) or the server's (received). */
+export type BannerSide = "client" | "server";
+
 export interface SocketFacts {
   /** Stable while the socket lives; chosen by the source (inode, kernel address, or 4-tuple). */
   key: string;
@@ -84,6 +90,9 @@ export interface SocketFacts {
   /** The socket's uid (from /proc/net/tcp or the kernel). */
   uid?: number;
   owner?: Owner;
+  detectedBy?: DetectedBy;
+  /** The identification strings each side sent ("SSH-2.0-…"), as far as the source saw them (eBPF). */
+  banners?: { client?: string; server?: string };
 }
 
 /** An SSH client whose session rides another client's connection (ControlMaster); see mux.ts. */
@@ -110,8 +119,13 @@ export type Observation =
     }
   /** ebpf: connect() put the socket into SYN_SENT (`whileDown`: while no daemon read the pinned probe). */
   | { type: "connect"; timeNs: bigint; socket: SocketFacts; whileDown?: true }
-  /** ebpf: the handshake completed. */
-  | { type: "established"; timeNs: bigint; key: string; local: Endpoint }
+  /**
+   * ebpf: the handshake completed. `banners`: the source will report the identification strings (its
+   * protocol programs run), so the record of the opening may wait a moment for them.
+   */
+  | { type: "established"; timeNs: bigint; key: string; local: Endpoint; banners?: true }
+  /** ebpf: a tracked connection's identification string one way. */
+  | { type: "banner"; timeNs: bigint; key: string; side: BannerSide; text: string }
   /** ebpf: the socket reached CLOSE, or was found gone. */
   | {
       type: "close";

@@ -70,7 +70,16 @@ interface Live {
   observed: Observed;
   opened: boolean;
   ownerStart?: string | undefined;
+  /** Established, its opening waits for the identification strings (at most BANNER_WAIT_NS). */
+  heldSinceNs?: bigint;
 }
+
+/**
+ * How long the record of an opening waits for both sides' identification strings, which follow the
+ * handshake by a round trip or two. A server that never sends its own (not SSH after all, or stalled)
+ * costs its record this much delay, no more; an end comes first and writes it at once.
+ */
+export const BANNER_WAIT_NS = 1_000_000_000n;
 
 export interface TrackerOptions {
   /** The start time of a process, or undefined when it is gone. */
@@ -84,8 +93,13 @@ const sameTuple = (a: SocketFacts, b: SocketFacts): boolean =>
     b.local === undefined ||
     (a.local.ip === b.local.ip && a.local.port === b.local.port));
 
+const bothBanners = (s: SocketFacts): boolean =>
+  s.banners?.client !== undefined && s.banners.server !== undefined;
+
 export class Tracker {
   private readonly live = new Map<string, Live>();
+  /** Connections whose opening waits for banners (a subset of `live`). */
+  private readonly held = new Set<Live>();
   /** From the last run, until the source's first picture says which are still there. */
   private carried = new Map<string, CarriedConnection>();
   private carriedSince = 0n;
@@ -186,9 +200,19 @@ export class Tracker {
         return;
       case "established": {
         const l = this.live.get(obs.key);
-        if (!l || l.opened) return;
+        if (!l || l.opened || l.heldSinceNs !== undefined) return;
         l.socket = { ...l.socket, local: obs.local, state: "ESTABLISHED" };
-        this.open(l, obs.timeNs);
+        if (obs.banners && !bothBanners(l.socket)) {
+          l.heldSinceNs = obs.timeNs;
+          this.held.add(l);
+        } else this.open(l, obs.timeNs);
+        return;
+      }
+      case "banner": {
+        const l = this.live.get(obs.key);
+        if (!l || l.socket.banners?.[obs.side] !== undefined) return;
+        l.socket = { ...l.socket, banners: { ...l.socket.banners, [obs.side]: obs.text } };
+        if (l.heldSinceNs !== undefined && bothBanners(l.socket)) this.release(l);
         return;
       }
       case "close": {
@@ -232,6 +256,23 @@ export class Tracker {
     return l;
   }
 
+  /** Openings that waited long enough for banners are written (the pipeline's tick, twice a second). */
+  tick(nowNs: bigint): void {
+    for (const l of this.held) if (nowNs - (l.heldSinceNs as bigint) >= BANNER_WAIT_NS) this.release(l);
+  }
+
+  /** Every opening still waiting for banners is written now (the daemon stops). */
+  releaseAll(): void {
+    for (const l of [...this.held]) this.release(l);
+  }
+
+  private release(l: Live): void {
+    const at = l.heldSinceNs as bigint;
+    delete l.heldSinceNs;
+    this.held.delete(l);
+    this.open(l, at);
+  }
+
   private open(l: Live, timeNs: bigint): void {
     l.opened = true;
     this.dirty = true;
@@ -244,6 +285,8 @@ export class Tracker {
     lastState: string,
     how: { bytesSent?: number; bytesReceived?: number; outcome?: "unknown"; afterNs?: bigint } = {},
   ): void {
+    // Ended while its opening waited for banners: the opening is written first, at its own time.
+    if (l.heldSinceNs !== undefined) this.release(l);
     this.live.delete(l.socket.key);
     if (l.opened) this.dirty = true;
     const unseen = how.outcome === "unknown";

@@ -1,6 +1,14 @@
 // One concept in one file (about 330 lines): the state of every socket the probe reported, from its
 // connect to its close, and how it is repaired from /proc after a loss or a gap.
-import type { Endpoint, KeptExec, Observation, SocketFacts, TcpState } from "../types.ts";
+import type {
+  BannerSide,
+  DetectedBy,
+  Endpoint,
+  KeptExec,
+  Observation,
+  SocketFacts,
+  TcpState,
+} from "../types.ts";
 
 /**
  * What the kernel probe reports about one socket (native/probe.bpf.c, read by probe-records.ts). `sk`
@@ -29,7 +37,11 @@ export type KernelEvent =
       whileDown?: boolean;
       /** What the kernel kept of its process's exec and its ancestors' (used when the process is gone). */
       kept?: KeptExec[];
+      /** What chose it: its remote port, its client's name, or its first payload (the protocol). */
+      via?: DetectedBy;
     }
+  /** A tracked connection's first payload one way began with "SSH-": the identification string. */
+  | { kind: "banner"; sk: string; side: BannerSide; text: string; timeNs: bigint }
   | { kind: "established"; sk: string; sport: number; saddr: string; timeNs: bigint }
   | {
       kind: "close";
@@ -68,6 +80,9 @@ const inodesOf = (sockets: readonly SocketFacts[]): Set<number> => {
   return out;
 };
 
+/** Banners of sockets whose connect has not come yet (the other way claimed it on another CPU). */
+const EARLY_BANNERS_MAX = 1024;
+
 const tupleKey = (netns: number | undefined, sip: string, sport: number, dip: string, dport: number) =>
   `${netns ?? 0}|${sip}|${sport}|${dip}|${dport}`;
 
@@ -80,6 +95,9 @@ export interface TableStats {
   repaired: number;
   /** Sockets whose connect record was lost, found open by a check after the loss. */
   recovered: number;
+  /** Identification strings the probe reported, and those of no socket we tracked. */
+  banners: number;
+  banners_unmatched: number;
 }
 
 /**
@@ -106,11 +124,18 @@ export class KernelTable {
    * last loss, and until one runs with nothing of the probe's left to hand over.
    */
   private suspect: { sinceNs: bigint; checksLeft: number } | undefined;
-  readonly counts = { orphans: 0, repaired: 0, recovered: 0 };
+  /**
+   * A banner can reach us just before its socket's connect: both ways of a connection can see "SSH-"
+   * at once on two CPUs, and the one that did not claim it may send first. Kept a moment, bounded.
+   */
+  private readonly early = new Map<string, Extract<KernelEvent, { kind: "banner" }>[]>();
+  readonly counts = { orphans: 0, repaired: 0, recovered: 0, banners: 0, banners_unmatched: 0 };
 
   constructor(
     private readonly emit: (obs: Observation) => void,
     private readonly ports: readonly number[],
+    /** Whether the probe reports identification strings now (its protocol programs run). */
+    private readonly banners: () => boolean = () => false,
   ) {}
 
   stats(): TableStats {
@@ -121,6 +146,8 @@ export class KernelTable {
       orphans: this.counts.orphans,
       repaired: this.counts.repaired,
       recovered: this.counts.recovered,
+      banners: this.counts.banners,
+      banners_unmatched: this.counts.banners_unmatched,
     };
   }
 
@@ -128,6 +155,9 @@ export class KernelTable {
     switch (ev.kind) {
       case "connect":
         this.connect(ev);
+        return;
+      case "banner":
+        this.banner(ev);
         return;
       case "established": {
         const key = this.bySk.get(ev.sk);
@@ -142,7 +172,12 @@ export class KernelTable {
           l.tuple = tupleKey(l.netns, ev.saddr, ev.sport, l.remote.ip, l.remote.port);
           this.byTuple.set(l.tuple, key);
         }
-        this.emit({ type: "established", timeNs: ev.timeNs, key, local: { ip: ev.saddr, port: ev.sport } });
+        const local = { ip: ev.saddr, port: ev.sport };
+        this.emit(
+          this.banners()
+            ? { type: "established", timeNs: ev.timeNs, key, local, banners: true }
+            : { type: "established", timeNs: ev.timeNs, key, local },
+        );
         return;
       }
       case "close": {
@@ -258,6 +293,24 @@ export class KernelTable {
     if (this.suspect && --this.suspect.checksLeft <= 0 && drained) this.suspect = undefined;
   }
 
+  private banner(ev: Extract<KernelEvent, { kind: "banner" }>): void {
+    this.counts.banners++;
+    const key = this.bySk.get(ev.sk);
+    if (key !== undefined) {
+      this.emit({ type: "banner", timeNs: ev.timeNs, key, side: ev.side, text: ev.text });
+      return;
+    }
+    // Its connect may be next (or it belongs to a socket we never tracked: it ages out).
+    if (this.early.size >= EARLY_BANNERS_MAX) {
+      const oldest = this.early.keys().next().value as string;
+      this.counts.banners_unmatched += this.early.get(oldest)?.length ?? 0;
+      this.early.delete(oldest);
+    }
+    const list = this.early.get(ev.sk) ?? [];
+    list.push(ev);
+    this.early.set(ev.sk, list.slice(-2));
+  }
+
   private repair(key: string, nowNs: bigint, afterNs: bigint): void {
     this.counts.repaired++;
     this.forget(key);
@@ -295,11 +348,22 @@ export class KernelTable {
     if (ev.ppid > 0 && socket.owner) socket.owner.ppid = ev.ppid;
     if (ev.parentComm !== undefined && socket.owner) socket.owner.parentComm = ev.parentComm;
     if (ev.kept !== undefined && socket.owner) socket.owner.kept = ev.kept;
+    if (ev.via !== undefined) socket.detectedBy = ev.via;
     this.emit(
       ev.whileDown
         ? { type: "connect", timeNs: ev.timeNs, socket, whileDown: true }
         : { type: "connect", timeNs: ev.timeNs, socket },
     );
+    // Banners that came just before it, of this socket (not of an earlier one at the same address).
+    const early = this.early.get(ev.sk);
+    if (early !== undefined) {
+      this.early.delete(ev.sk);
+      for (const b of early) {
+        if (b.timeNs >= ev.timeNs)
+          this.emit({ type: "banner", timeNs: b.timeNs, key, side: b.side, text: b.text });
+        else this.counts.banners_unmatched++;
+      }
+    }
   }
 
   private track(s: SocketFacts): void {

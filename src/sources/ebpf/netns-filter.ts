@@ -23,7 +23,7 @@ export class OwnNetnsFilter {
   }
 
   keep(ev: KernelEvent): boolean {
-    if (ev.kind === "established") return !this.foreign.has(ev.sk);
+    if (ev.kind === "established" || ev.kind === "banner") return !this.foreign.has(ev.sk);
     if (ev.netns === this.own) return true;
     if (ev.kind === "close") {
       this.foreign.delete(ev.sk);

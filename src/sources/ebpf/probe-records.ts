@@ -12,9 +12,15 @@ import type { KernelEvent } from "./kernel-table.ts";
  */
 export const RECORD_SIZE = 136;
 export const CLIENT_RECORD_SIZE = 248;
-export const RECORD_VERSION = 3;
+export const RECORD_VERSION = 4;
 
-const KIND = { connect: 1, established: 2, close: 3, unixConnect: 4, exit: 5 } as const;
+const KIND = { connect: 1, established: 2, close: 3, unixConnect: 4, exit: 5, banner: 6 } as const;
+
+/** Why the program chose a connect (native/probe.h, enum probe_via; a ProxyCommand's child is a client's). */
+const VIA = [undefined, "port", "client", "client", "protocol"] as const;
+
+/** The longest identification string RFC 4253 allows, CR LF included. */
+const BANNER_MAX = 255;
 
 /** What the probe says about SSH client processes, for sessions over a control master (mux.ts). */
 export type ClientEvent =
@@ -67,6 +73,21 @@ function unixPath(b: Buffer, off: number): string {
 }
 
 /**
+ * An identification string ("SSH-2.0-OpenSSH_9.2p1 Debian-2"): the bytes up to its line's end, at most
+ * what the program kept (PATH_LEN of a packet of `length` bytes). One that goes on past them, or past
+ * the RFC's 255 bytes, ends in "…" (cut). Decoded as other untrusted text (bytes that are not UTF-8
+ * kept, escaped when written).
+ */
+export function bannerText(kept: Buffer, length: number): string {
+  const have = kept.subarray(0, Math.min(kept.length, length));
+  const lf = have.indexOf(0x0a);
+  let line = lf < 0 ? have : have.subarray(0, lf);
+  if (line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+  const cut = lf < 0 && (length > have.length || have.length >= BANNER_MAX);
+  return decodeUtf8Escaped(line) + (cut ? "…" : "");
+}
+
+/**
  * A task name: up to 16 bytes, NUL-terminated, decoded as the enricher decodes /proc/PID/stat's (bytes
  * that are not UTF-8 kept), so the two compare equal for the same task.
  */
@@ -98,15 +119,20 @@ export function parseProbeRecords(
   const out: (KernelEvent | ClientEvent)[] = [];
   for (let o = 0, size = RECORD_SIZE; o + RECORD_SIZE <= buf.length; o += size) {
     const kind = buf.readUInt32LE(o + at.kind);
-    size = kind === KIND.unixConnect || kind === KIND.exit ? CLIENT_RECORD_SIZE : RECORD_SIZE;
+    size =
+      kind === KIND.unixConnect || kind === KIND.exit || kind === KIND.banner
+        ? CLIENT_RECORD_SIZE
+        : RECORD_SIZE;
     if (o + size > buf.length) break;
     const sk = hex64(buf, o + at.sk);
     const timeNs = toWall(buf.readBigUInt64LE(o + at.time));
     const family = buf.readUInt16LE(o + at.family);
     if (kind === KIND.connect) {
       const dst = address(buf, o + at.daddr, family);
+      const via = VIA[buf.readUInt16LE(o + at.oldState)];
       out.push({
         kind: "connect",
+        ...(via ? { via } : {}),
         sk,
         pid: buf.readUInt32LE(o + at.pid),
         tid: buf.readUInt32LE(o + at.tid),
@@ -150,6 +176,17 @@ export function parseProbeRecords(
         comm: comm(buf, o + at.comm),
         parentComm: comm(buf, o + at.pcomm),
         path: unixPath(buf, o + at.path),
+        timeNs,
+      });
+    } else if (kind === KIND.banner) {
+      out.push({
+        kind: "banner",
+        sk,
+        side: buf.readUInt16LE(o + at.oldState) === 1 ? "client" : "server",
+        text: bannerText(
+          buf.subarray(o + at.path, o + at.path + PATH_LEN),
+          Number(buf.readBigUInt64LE(o + at.bytesAcked)),
+        ),
         timeNs,
       });
     } else if (kind === KIND.exit) {

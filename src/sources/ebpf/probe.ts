@@ -6,6 +6,7 @@ import { readStat } from "../../proc-io.ts";
 import { SourceError } from "../errors.ts";
 import { nativeAddon } from "../native.ts";
 import type { CountedDestination, Diagnostics, LossStage } from "../types.ts";
+import { cgroup2Root } from "./cgroup-root.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 import {
   ATTEMPTS_SIZE,
@@ -63,6 +64,11 @@ export interface BpfProbeOptions {
    * runs; the next one takes it over and reads what came meanwhile first); absent: not pinned.
    */
   pinDir?: string | undefined;
+  /**
+   * SSH recognised by its first bytes too (any port, any program): the protocol programs attach to the
+   * cgroup v2 root (cgroup-root.ts). Default off here; the configuration's default is on.
+   */
+  protocol?: boolean;
   /** Reopens allowed within `failureWindowMs` before giving up. */
   maxFailures?: number;
   failureWindowMs?: number;
@@ -83,6 +89,8 @@ export interface ProbeInfo {
   unreadableBytes: number;
   /** Why the pin directory was given and not used (the probe then goes with the daemon). */
   pinError?: string;
+  /** on: SSH is recognised by its protocol too (the cgroup_skb programs are attached). */
+  protocol: "on" | "off";
 }
 
 /** What is pinned in a directory (addon's pinned()). */
@@ -110,6 +118,7 @@ interface Addon {
     userRate: number,
     userBurst: number,
     pinDir: string | null,
+    cgroup: string | null,
     onRecords: (records: Buffer | Error) => void,
   ): Handle;
   info(h: Handle): ProbeInfo;
@@ -121,6 +130,7 @@ interface Addon {
   lost(h: Handle): number;
   dropped(h: Handle): number;
   sessionError(h: Handle): string | null;
+  protocolError(h: Handle): string | null;
   stop(h: Handle): void;
   pending(h: Handle): number;
   drain(h: Handle): Buffer;
@@ -255,6 +265,13 @@ export class BpfProbe {
     clock.useKernelMonotonic(() => a.monotonicNs());
     const t0 = process.hrtime.bigint();
     const openedMono = a.monotonicNs();
+    const cgroup = this.opts.protocol ? cgroup2Root() : undefined;
+    if (this.opts.protocol && cgroup === undefined) {
+      this.opts.diag.once(
+        "probe-protocol",
+        "no cgroup v2 hierarchy is mounted: SSH is recognised by port and client name only, not by its protocol",
+      );
+    }
     try {
       const flood = this.opts.flood ?? { rate: 0, burst: 1 };
       this.handle = a.open(
@@ -263,6 +280,7 @@ export class BpfProbe {
         flood.rate,
         Math.max(1, flood.burst),
         this.opts.pinDir ?? null,
+        cgroup ?? null,
         (records) => this.onRecords(records),
       );
     } catch (error) {
@@ -279,6 +297,13 @@ export class BpfProbe {
       this.opts.diag.once(
         "probe-sessions",
         `the eBPF probe cannot follow sessions over a control master here (${why}: syscall tracepoints); connections are logged as usual`,
+      );
+    }
+    const noProtocol = cgroup === undefined ? null : a.protocolError(this.handle);
+    if (noProtocol !== null) {
+      this.opts.diag.once(
+        "probe-protocol",
+        `the eBPF probe cannot recognise SSH by its protocol here (${noProtocol}); port and client name still choose`,
       );
     }
     // The reader thread is new; the program's counts are read as deltas (the addon keeps what was

@@ -33,6 +33,8 @@ export interface EbpfOptions {
   intervalMs?: number;
   /** `own`: only the daemon's network namespace's sockets (--netns own); the probe sees every one. */
   netns?: NetnsScope;
+  /** SSH recognised by its protocol too (--protocol). */
+  protocol?: boolean;
   maxFailures?: number;
   failureWindowMs?: number;
   backoffMs?: number;
@@ -87,7 +89,11 @@ export class EbpfSource implements Source {
       onDegraded: (why) => events.degraded(why),
     });
     this.guard = guard;
-    const table = new KernelTable((obs) => events.emit(obs), this.opts.ports);
+    const table = new KernelTable(
+      (obs) => events.emit(obs),
+      this.opts.ports,
+      () => this.probe?.info?.protocol === "on",
+    );
     this.table = table;
     const netns = this.opts.netns === "own" ? OwnNetnsFilter.forSelf() : undefined;
     if (this.opts.netns === "own" && !netns) throw new Error("--netns own: /proc/self/ns/net cannot be read");
@@ -159,7 +165,11 @@ export class EbpfSource implements Source {
       probe.info?.attach === "tracefs"
         ? "the tracefs tracepoint sock:inet_sock_set_state"
         : "tp_btf/inet_sock_set_state"
-    }${pinnedWords(probe.info?.pin)}`;
+    }${pinnedWords(probe.info?.pin)}${
+      probe.info?.protocol === "on"
+        ? ", SSH recognised by its protocol too (cgroup_skb on the cgroup v2 root)"
+        : ""
+    }`;
     // What came while no daemon read the probe, in the order it came, before the picture: a connection
     // made meanwhile is reported from its connect (while-down), not as found open.
     guard.run(() => probe.takeBacklog());

@@ -130,10 +130,13 @@ export class ProcfsScanner {
         const local = { ip: e.localIp, port: e.localPort };
         const remote = { ip: e.remoteIp, port: e.remotePort };
         if (e.state !== "SYN_SENT" && tables.listen.inbound(local, remote, this.ports)) continue;
+        const portMatch = this.ports.has(e.remotePort);
         candidates.push({
-          portMatch: this.ports.has(e.remotePort),
+          portMatch,
           facts: {
             key: `ino:${e.inode}`,
+            // Off the SSH ports a socket is kept only when an SSH client holds it.
+            detectedBy: portMatch ? "port" : "client",
             inode: e.inode,
             netns: ns,
             family: e.family,

@@ -29,6 +29,7 @@ test("bash completion offers the commands, their options and option values", () 
   assert.deepEqual(complete(["ssh-outbound-logger", "report", "--by", ""]), [
     "host",
     "process",
+    "server-banner",
     "target",
     "user",
   ]);

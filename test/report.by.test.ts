@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
 import { Grouper, hostLabel } from "../src/report/by.ts";
 import type { Session } from "../src/report/sessions.ts";
+import { runCli } from "./helpers/daemon.ts";
+import { conn, lines, newId } from "./helpers/records.ts";
+import { assertValidEvent } from "./helpers/schema.ts";
 
 // report --by (src/report/by.ts): sessions counted per key, failures, first and last, bytes.
 
@@ -51,4 +57,47 @@ test("per target: the typed target, else the destination (IPv6 bracketed); hosts
   );
   assert.equal(hostLabel({ host: "web1", hostId: "1234567890abcdef1234567890abcdef" }), "web1 (12345678)");
   assert.equal(hostLabel({ host: "web1" }), "web1");
+});
+
+test("report --by server-banner: connections counted per server software, as each server said it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sol-by-banner-"));
+  try {
+    const old = "SSH-2.0-OpenSSH_7.4";
+    const now = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3";
+    const records = [
+      [old, "10:00:00"],
+      [old, "10:05:00"],
+      [now, "10:10:00"],
+      [undefined, "10:20:00"],
+    ].flatMap(([banner, at], i) => {
+      const id = newId();
+      const time = `2026-11-25T${at}.000000000Z`;
+      const end = `2026-11-25T${(at as string).replace(/:00$/, ":30")}.000000000Z`;
+      const b = banner === undefined ? {} : { serverBanner: banner };
+      return [
+        conn({ id, action: "connection-opened", time, pid: 100 + i, ...b }),
+        conn({ id, action: "connection-closed", time: end, start: time, pid: 100 + i, ...b }),
+      ];
+    });
+    for (const r of records) assertValidEvent(r);
+    const file = join(dir, "log.log");
+    writeFileSync(file, lines(records));
+    const r = runCli(["report", file, "--by", "server-banner", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const groups = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((g) => g.type === "group");
+    assert.deepEqual(
+      groups.map((g) => [g.by, g.key, g.sessions]),
+      [
+        ["server-banner", old, 2],
+        ["server-banner", "?", 1],
+        ["server-banner", now, 1],
+      ],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

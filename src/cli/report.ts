@@ -7,7 +7,7 @@ import { report } from "../report/report.ts";
 import { NAME } from "../version.ts";
 import { stdoutLines } from "./stdout-lines.ts";
 
-const BY = ["user", "target", "process", "host"] as const;
+const BY = ["user", "target", "process", "host", "server-banner"] as const;
 /** More threads than this read no faster: joining the paths, in one thread, is the rest of the cost. */
 const DEFAULT_THREADS_MAX = 4;
 const THREADS_MAX = 64;
@@ -46,7 +46,7 @@ export function reportCommand(): Command<[string[]]> {
     .option("--forwards", "only sessions that opened tunnels (-L, -R, -D, -W), with the forwards listed")
     .option(
       "--by <field>",
-      "counts per user, target, process or host: sessions, failed, first and last seen, bytes",
+      "counts per user, target, process, host or server-banner (the server's SSH software, as it said it): sessions, failed, first and last seen, bytes",
     )
     .option(
       "--paths",

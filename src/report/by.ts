@@ -1,7 +1,7 @@
 import { endpoint } from "../format/endpoint.ts";
 import type { Session } from "./sessions.ts";
 
-export type GroupBy = "user" | "target" | "process" | "host";
+export type GroupBy = "user" | "target" | "process" | "host" | "server-banner";
 
 export interface Group {
   key: string;
@@ -19,6 +19,8 @@ const KEY: Record<GroupBy, (s: Session) => string> = {
   process: (s) => s.process ?? "?",
   // Two hosts of one name stay apart by the start of their machine id.
   host: (s) => hostLabel(s),
+  // The server's software, to find the connections to servers that still run a vulnerable release.
+  "server-banner": (s) => s.serverBanner ?? "?",
 };
 
 /** Counts per user, target or process; memory follows the number of distinct keys. */

@@ -57,6 +57,8 @@ export interface ConnectionRecord extends WhoRecord {
   processStart?: string;
   /** network.community_id: the flow, the same in the record of the host it went to (its login's). */
   communityId?: string;
+  /** The server's identification string (ssh_outbound.server_banner), when the source saw it. */
+  serverBanner?: string;
 }
 
 export interface MonitorRecord {
@@ -278,6 +280,7 @@ export function recordOf(j: Json): ReportRecord | SkipReason {
   c.observed = str(j.ssh_outbound?.observed);
   c.processStart = str(j.process?.start);
   c.communityId = str(j.network?.community_id);
+  c.serverBanner = str(j.ssh_outbound?.server_banner);
   return c;
 }
 

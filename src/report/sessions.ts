@@ -57,6 +57,8 @@ export interface Session {
   /** A connection's flow (network.community_id): a later hop's login names it. */
   communityId?: string;
   targetUser?: string;
+  /** The server's software as it said it ("SSH-2.0-OpenSSH_9.2p1 Debian-2"), where the source saw it. */
+  serverBanner?: string;
 }
 
 /** A time when nobody was watching: between a monitor-stopped (or the last record of a daemon that
@@ -126,6 +128,7 @@ export function sessionOf(r: ConnectionRecord): Session {
   s.destPort = r.destPort;
   s.observed = r.observed;
   s.communityId = r.communityId;
+  s.serverBanner = r.serverBanner;
   return s;
 }
 
@@ -326,6 +329,7 @@ export class SessionJoiner {
     s.sent = r.sent;
     s.received = r.received;
     s.communityId ??= r.communityId;
+    s.serverBanner ??= r.serverBanner;
     this.emit(s);
   }
 }

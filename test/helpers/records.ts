@@ -25,6 +25,8 @@ export interface ConnOpts {
   login?: { user: string; entry: string; communityId?: string; ip?: string; port?: number };
   /** ssh_outbound.user_changes. */
   changes?: { from: string; to: string; via: string }[];
+  /** ssh_outbound.server_banner (and a client banner beside it), as the eBPF source writes them. */
+  serverBanner?: string;
 }
 
 export function conn(o: ConnOpts): Record<string, unknown> {
@@ -101,6 +103,13 @@ export function conn(o: ConnOpts): Record<string, unknown> {
               ...(o.login.ip ? { source: { ip: o.login.ip, port: o.login.port ?? 50000 } } : {}),
               ...(o.login.communityId ? { community_id: o.login.communityId } : {}),
             },
+          }
+        : {}),
+      ...(o.serverBanner
+        ? {
+            detected_by: "client",
+            client_banner: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+            server_banner: o.serverBanner,
           }
         : {}),
       ...(o.changes ? { user_changes: o.changes.map((c, i) => ({ pid: 5000 + i, ...c })) } : {}),

@@ -94,6 +94,7 @@ export function daemon(
   source: "procfs" | "ebpf",
   port: number | string,
   intervalMs?: number,
+  extra: string[] = [],
 ): Contender {
   const args = [
     cli,
@@ -115,6 +116,7 @@ export function daemon(
     "0",
   ];
   if (intervalMs !== undefined) args.push("--interval", String(intervalMs));
+  args.push(...extra);
   const spawnedAt = performance.now();
   const root = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";

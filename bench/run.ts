@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --quick] [--procs N] [--files N] [--conns N] [--per-duration N] [--ssh N] [--idle S]
- *                 [--open N] [--no-hostile] [--out DIR]
+ *                 [--open N] [--no-hostile] [--no-protocol] [--out DIR]
  *
  * Builds ref-load, starts a real sshd on 127.0.0.1, then measures in one run: the lsof loop (the earlier
  * design), our procfs source and our eBPF source, at 50 ms and 250 ms. Writes a Markdown table to
@@ -18,6 +18,7 @@ import { type Contender, daemon, lsofPoller } from "./contenders.ts";
 import { type HostileRow, hostileRows, hostileTable } from "./hostile.ts";
 import { holdConnections, startRefLoad } from "./load.ts";
 import { peakRssMb, percentile, tree, treeCpuSeconds } from "./measure.ts";
+import { protocolRows, protocolTable } from "./protocol.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DURATIONS = [1, 10, 50, 100, 250, 1000];
@@ -35,6 +36,8 @@ interface Options {
   open: number;
   /** --no-hostile: leave the hostile table out. */
   noHostile: boolean;
+  /** --no-protocol: leave out the protocol-detection overhead rows (bench/protocol.ts). */
+  noProtocol: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -60,6 +63,7 @@ function options(argv: string[]): Options {
     intervals: [50, 250],
     open: num("--open", quick ? 200 : 1000),
     noHostile: argv.includes("--no-hostile"),
+    noProtocol: argv.includes("--no-protocol"),
   };
 }
 
@@ -397,6 +401,10 @@ async function main(): Promise<void> {
   let openRow: OpenRow | undefined;
   let plainRow: PlainRow | undefined;
   let hostile: HostileRow[] = [];
+  let protocol: Awaited<ReturnType<typeof protocolRows>> | undefined;
+  const protocolOpts = o.quick
+    ? { rounds: 3, bulkS: 1, shortN: 300 }
+    : { rounds: 12, bulkS: 2, shortN: 1500 };
   try {
     for (const interval of o.intervals) {
       const plan: (() => Contender)[] = [];
@@ -425,6 +433,7 @@ async function main(): Promise<void> {
     // The attacks on a host without the reference load: what each costs by itself.
     load.stop();
     if (!o.noHostile) hostile = await hostileRows(cli, sshd, o.quick, ebpf.ok);
+    if (!o.noProtocol && ebpf.ok) protocol = await protocolRows(cli, protocolOpts);
   } finally {
     sshd.stop();
     load.stop();
@@ -433,7 +442,8 @@ async function main(): Promise<void> {
     table(rows, o, machine) +
     (plainRow ? plainTable(plainRow) : "") +
     (openRow ? openTable(openRow) : "") +
-    (hostile.length ? hostileTable(hostile) : "");
+    (hostile.length ? hostileTable(hostile) : "") +
+    (protocol ? protocolTable(protocol, protocolOpts) : "");
   const outAt = process.argv.indexOf("--out");
   const dir = outAt > 0 ? (process.argv[outAt + 1] as string) : `${ROOT}bench/results`;
   mkdirSync(dir, { recursive: true });
@@ -442,7 +452,7 @@ async function main(): Promise<void> {
   writeFileSync(`${dir}/${name}.md`, `# Benchmark ${started.toISOString()}\n\n${md}\n`);
   writeFileSync(
     `${dir}/${name}.json`,
-    `${JSON.stringify({ machine, options: o, rows, openRow, plainRow, hostile }, null, 2)}\n`,
+    `${JSON.stringify({ machine, options: o, rows, openRow, plainRow, hostile, protocol }, null, 2)}\n`,
   );
   console.log(md);
   console.error(

@@ -10,7 +10,8 @@
 //     namespace. A packet of a socket without storage costs one lookup. The first payload each way is
 //     looked at once: "SSH-" makes a candidate a tracked connection (its connect and establishment are
 //     sent then, with their own times) and sends that payload's first bytes as a BANNER; anything else
-//     and a candidate is forgotten. Once both ways were looked at, the storage goes.
+//     from the client and a candidate is forgotten (from the server, it waits for the client's: a
+//     server may send other lines first). Once both ways were looked at, the storage goes.
 #ifndef SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 #define SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 
@@ -121,8 +122,10 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
             head[1] == 'S' && head[2] == 'H' && head[3] == '-';
   __u64 sk = w->connect.sk;
   if (!ssh) {
-    // Not SSH (or, chosen by the filters, no banner that way): a candidate is forgotten at once.
-    if (!w->chosen && !bpf_map_lookup_elem(&tracked, &sk)) bpf_sk_storage_delete(&watches, bs);
+    // The client's first bytes must be its identification string; the server may send other lines
+    // before its own (RFC 4253 §4.2). So a candidate whose client sent anything else is forgotten at
+    // once; one whose server did waits for what its client sends.
+    if (sent && !w->chosen && !bpf_map_lookup_elem(&tracked, &sk)) bpf_sk_storage_delete(&watches, bs);
     else if (w->sent_seen && w->received_seen) bpf_sk_storage_delete(&watches, bs);
     return 1;
   }

@@ -19,13 +19,14 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
   const r = spawnSync("npm", ["run", "--silent", "bench", "--", "--quick", "--out", dir], {
     cwd: ROOT,
     encoding: "utf8",
-    timeout: 240_000,
+    timeout: 420_000,
   });
   assert.equal(r.status, 0, r.stderr);
   const md = readdirSync(dir).filter((f) => f.endsWith(".md"));
   assert.equal(md.length, 1);
   const table = readFileSync(join(dir, md[0] as string), "utf8");
-  const [main, hostile] = table.split("### Hostile");
+  const [main, rest] = table.split("### Hostile");
+  const [hostile, protocol] = (rest ?? "").split("### SSH by protocol");
   const all = (main as string)
     .split("\n")
     .filter((l) => l.startsWith("| ") && !l.startsWith("| contender") && !l.startsWith("| ---"));
@@ -62,6 +63,27 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
     const cells = row.split("|").map((c) => c.trim());
     assert.match(cells[4] as string, /^\d+\.\d+$/, `the daemon's CPU measured: ${row}`);
     assert.match(cells[10] as string, /^(yes|\*\*no\*\*)$/, `judged against its target: ${row}`);
+  }
+  // The protocol-detection overhead: no daemon, --protocol off and on, each measured, nothing written.
+  if (checkEbpf().ok) {
+    const modes = (protocol ?? "")
+      .split("\n")
+      .filter((l) => l.startsWith("| ") && !l.startsWith("| mode") && !l.startsWith("| ---"));
+    assert.deepEqual(
+      modes.map((l) => l.split("|")[1]?.trim()),
+      ["no daemon", "eBPF daemon, --protocol off", "eBPF daemon, --protocol on"],
+      `the protocol rows:\n${protocol}`,
+    );
+    for (const row of modes) {
+      const cells = row.split("|").map((c) => c.trim());
+      assert.match(cells[2] as string, /^\d+\.\d+$/, `iperf3 measured: ${row}`);
+      assert.match(cells[6] as string, /^\d+$/, `short connections measured: ${row}`);
+    }
+    assert.deepEqual(
+      modes.slice(1).map((l) => l.split("|")[11]?.trim()),
+      ["0", "0"],
+      "no record of the non-SSH traffic",
+    );
   }
   const json = JSON.parse(readFileSync(join(dir, md[0]?.replace(/\.md$/, ".json") as string), "utf8"));
   assert.equal(json.options.quick, true);

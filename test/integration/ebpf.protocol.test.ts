@@ -129,9 +129,10 @@ test("paramiko to an unlisted port is logged with its own banner", async (t) => 
 
 /**
  * A peer pair in one python process: a server on `port` and a client to it, `first` speaking first
- * (the other waits for its line before answering). Resolves with the python's pid.
+ * (the other waits for its line before answering); `prelude`: the server sends another line before its
+ * banner (RFC 4253 allows it), and the client answers that line with its own. Returns the python's pid.
  */
-function pair(port: number, first: "client" | "server" | "http"): number {
+function pair(port: number, first: "client" | "server" | "prelude"): number {
   const code = `
 import os, socket, sys, threading
 first = sys.argv[1]; port = int(sys.argv[2])
@@ -139,14 +140,13 @@ srv = socket.socket(); srv.bind(("127.0.0.1", port)); srv.listen(1)
 def serve():
     c, _ = srv.accept()
     if first == "server": c.sendall(b"SSH-2.0-HandMade_Server\\r\\n"); c.recv(100)
+    elif first == "prelude": c.sendall(b"Authorised use only\\r\\n"); c.recv(100); c.sendall(b"SSH-2.0-HandMade_Server\\r\\n")
     elif first == "client": c.recv(100); c.sendall(b"SSH-2.0-HandMade_Server\\r\\n")
-    else: c.recv(100); c.sendall(b"HTTP/1.0 200 OK\\r\\n\\r\\n")
     c.recv(100); c.close()
 t = threading.Thread(target=serve); t.start()
 k = socket.create_connection(("127.0.0.1", port))
-if first == "server": k.recv(100); k.sendall(b"SSH-2.0-HandMade_Client\\r\\n")
+if first in ("server", "prelude"): k.recv(100); k.sendall(b"SSH-2.0-HandMade_Client\\r\\n")
 elif first == "client": k.sendall(b"SSH-2.0-HandMade_Client\\r\\n"); k.recv(100)
-else: k.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); k.recv(100)
 k.close(); t.join()
 print(os.getpid())
 `;
@@ -166,6 +166,16 @@ test("a server that speaks first and a client that speaks first are both recogni
       assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
       assert.equal(e.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
     }
+  }
+});
+
+test("a server that sends another line before its banner: recognised by the client's banner", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const pid = pair(await freePort(), "prelude");
+  const [opened, closed] = await byProtocol(daemon as Daemon, "a server with a prelude", pid);
+  for (const e of [opened, closed]) {
+    assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+    assert.equal(e.ssh_outbound.server_banner, undefined, "the server's first bytes were not its banner");
   }
 });
 

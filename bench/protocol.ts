@@ -1,0 +1,287 @@
+/**
+ * What recognising SSH by its protocol costs a host that moves no SSH at all (issue 24): bulk TCP
+ * (iperf3 on loopback, Debian's) and many short non-SSH connections (a request and a reply each), with
+ * no daemon, with the eBPF daemon and --protocol off, and with it on, in alternating rounds so that the
+ * VM's drift hits all three alike; medians of the rounds. Beside them, the programs' own time per run
+ * from the kernel's BPF statistics (kernel.bpf_stats_enabled, on only while measuring).
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../test/helpers/sshd.ts";
+import { daemon } from "./contenders.ts";
+import { percentile, treeCpuSeconds } from "./measure.ts";
+
+export type Mode = "none" | "off" | "on";
+const MODES: Mode[] = ["none", "off", "on"];
+const LABEL: Record<Mode, string> = {
+  none: "no daemon",
+  off: "eBPF daemon, --protocol off",
+  on: "eBPF daemon, --protocol on",
+};
+
+export interface ProtocolRow {
+  mode: Mode;
+  label: string;
+  /** Each round's figures against the same round's --protocol off, medians (1 = the same). */
+  vsOff?: { gbps: number; bulkCpuPerGb: number; connsPerS: number; shortCpuPer1k: number };
+  /** iperf3: Gbit/s received, median of the rounds. */
+  gbps: number;
+  /** Machine CPU (all cores, /proc/stat) per GB moved, seconds. */
+  bulkCpuPerGb: number;
+  /** Short connections a second, median. */
+  connsPerS: number;
+  /** Machine CPU per 1,000 short connections, seconds. */
+  shortCpuPer1k: number;
+  /** The daemon's own CPU over the short-connection runs, seconds per 1,000 connections. */
+  daemonCpuPer1k?: number;
+  /** Records the daemon wrote for the non-SSH traffic (should be none). */
+  records?: number;
+}
+
+export interface ProgramCost {
+  name: string;
+  runs: number;
+  nsPerRun: number;
+}
+
+export interface ProgramShare {
+  programs: ProgramCost[];
+  /** The programs' time as a share of the machine's busy CPU over the same runs. */
+  share: number;
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat's first line). */
+function cpuJiffies(): { busy: number; total: number } {
+  const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] as string)
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** iperf3 for `seconds` on loopback: Gbit/s received and machine CPU seconds spent. */
+async function bulk(seconds: number): Promise<{ gbps: number; cpuS: number; bytes: number }> {
+  const port = await freePort();
+  const server = spawn("iperf3", ["-s", "-1", "-B", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 50; i++) {
+      try {
+        execFileSync("sh", ["-c", `ss -Hltn 'sport = :${port}' | grep -q LISTEN`]);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const before = cpuJiffies();
+    const out = execFileSync("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds), "-J"], {
+      maxBuffer: 64 << 20,
+    }).toString();
+    const after = cpuJiffies();
+    const j = JSON.parse(out);
+    const bytes = j.end.sum_received.bytes as number;
+    return { gbps: j.end.sum_received.bits_per_second / 1e9, cpuS: (after.busy - before.busy) / 100, bytes };
+  } finally {
+    server.kill();
+  }
+}
+
+const SHORT_SERVER = `
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(512)
+while True:
+    c, _ = s.accept()
+    try:
+        c.recv(200); c.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n")
+    finally:
+        c.close()
+`;
+const SHORT_CLIENT = `
+import socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+t0 = time.monotonic()
+for _ in range(n):
+    k = socket.create_connection(("127.0.0.1", port))
+    k.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n"); k.recv(200); k.close()
+print(time.monotonic() - t0)
+`;
+
+/** `n` short connections, one after another: connections a second and machine CPU seconds. */
+async function short(n: number): Promise<{ perS: number; cpuS: number }> {
+  const port = await freePort();
+  const dir = tmpdir();
+  const serverPy = join(dir, "sol-bench-short-server.py");
+  const clientPy = join(dir, "sol-bench-short-client.py");
+  writeFileSync(serverPy, SHORT_SERVER);
+  writeFileSync(clientPy, SHORT_CLIENT);
+  const server = spawn("/usr/bin/python3", [serverPy, String(port)], { stdio: "ignore" });
+  try {
+    for (let i = 0; i < 50; i++) {
+      try {
+        execFileSync("sh", ["-c", `ss -Hltn 'sport = :${port}' | grep -q LISTEN`]);
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const before = cpuJiffies();
+    const s = Number(execFileSync("/usr/bin/python3", [clientPy, String(port), String(n)]).toString());
+    const after = cpuJiffies();
+    return { perS: n / s, cpuS: (after.busy - before.busy) / 100 };
+  } finally {
+    server.kill();
+  }
+}
+
+/** The kernel's statistics of our programs (run count and time), while kernel.bpf_stats_enabled is 1. */
+function programStats(): Map<string, { runs: number; ns: number }> {
+  const out = new Map<string, { runs: number; ns: number }>();
+  const progs = JSON.parse(execFileSync("bpftool", ["prog", "show", "-j"]).toString()) as {
+    name?: string;
+    run_cnt?: number;
+    run_time_ns?: number;
+  }[];
+  for (const p of progs) {
+    if (!p.name || !["on_egress", "on_ingress", "on_state_btf"].includes(p.name)) continue;
+    const had = out.get(p.name) ?? { runs: 0, ns: 0 };
+    out.set(p.name, { runs: had.runs + (p.run_cnt ?? 0), ns: had.ns + (p.run_time_ns ?? 0) });
+  }
+  return out;
+}
+
+const median = (xs: number[]): number =>
+  percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  ) ?? Number.NaN;
+
+/** Rounds of the three modes, alternating; the rows (medians) and what each program cost per run. */
+export async function protocolRows(
+  cli: string,
+  o: { rounds: number; bulkS: number; shortN: number },
+): Promise<{ rows: ProtocolRow[]; programs: ProgramShare }> {
+  const samples = new Map<
+    Mode,
+    {
+      gbps: number[];
+      cpuPerGb: number[];
+      perS: number[];
+      cpuPer1k: number[];
+      daemonPer1k: number[];
+      records: number;
+    }
+  >();
+  for (const m of MODES)
+    samples.set(m, { gbps: [], cpuPerGb: [], perS: [], cpuPer1k: [], daemonPer1k: [], records: 0 });
+  let programs: ProgramShare = { programs: [], share: 0 };
+  const statsWas = readFileSync("/proc/sys/kernel/bpf_stats_enabled", "utf8").trim();
+  try {
+    for (let round = 0; round < o.rounds; round++) {
+      // A different order each round: no mode always runs right after another.
+      const order = [...MODES.slice(round % 3), ...MODES.slice(0, round % 3)];
+      for (const mode of order) {
+        console.error(`bench: protocol overhead, round ${round + 1}/${o.rounds}: ${LABEL[mode]}`);
+        const c = mode === "none" ? undefined : daemon(cli, "ebpf", 22, undefined, ["--protocol", mode]);
+        try {
+          await c?.ready;
+          const measureStats = mode === "on" && round === 0;
+          if (measureStats) writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
+          const before = measureStats ? programStats() : undefined;
+          const busy0 = cpuJiffies().busy;
+          const b = await bulk(o.bulkS);
+          const cpu0 = c ? treeCpuSeconds(c.root.pid as number) : 0;
+          const s = await short(o.shortN);
+          const cpu1 = c ? treeCpuSeconds(c.root.pid as number) : 0;
+          if (before) {
+            const after = programStats();
+            const busyNs = ((cpuJiffies().busy - busy0) / 100) * 1e9;
+            let ns = 0;
+            const list = [...after].map(([name, a]) => {
+              const b0 = before.get(name) ?? { runs: 0, ns: 0 };
+              const runs = a.runs - b0.runs;
+              ns += a.ns - b0.ns;
+              return { name, runs, nsPerRun: runs > 0 ? (a.ns - b0.ns) / runs : 0 };
+            });
+            programs = { programs: list, share: busyNs > 0 ? ns / busyNs : 0 };
+            writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "0");
+          }
+          const x = samples.get(mode) as NonNullable<ReturnType<typeof samples.get>>;
+          x.gbps.push(b.gbps);
+          x.cpuPerGb.push(b.cpuS / (b.bytes / 1e9));
+          x.perS.push(s.perS);
+          x.cpuPer1k.push((s.cpuS / o.shortN) * 1000);
+          if (c) x.daemonPer1k.push(((cpu1 - cpu0) / o.shortN) * 1000);
+          if (c) x.records += c.lines.filter((l) => l.text.includes('"connection-')).length;
+        } finally {
+          await c?.stop();
+        }
+      }
+    }
+  } finally {
+    writeFileSync("/proc/sys/kernel/bpf_stats_enabled", statsWas);
+  }
+  const off = samples.get("off") as NonNullable<ReturnType<typeof samples.get>>;
+  const ratio = (xs: number[], base: number[]) => median(xs.map((v, i) => v / (base[i] as number)));
+  const rows = MODES.map((mode): ProtocolRow => {
+    const x = samples.get(mode) as NonNullable<ReturnType<typeof samples.get>>;
+    const row: ProtocolRow = {
+      mode,
+      label: LABEL[mode],
+      gbps: median(x.gbps),
+      bulkCpuPerGb: median(x.cpuPerGb),
+      connsPerS: median(x.perS),
+      shortCpuPer1k: median(x.cpuPer1k),
+    };
+    if (mode !== "none") {
+      row.daemonCpuPer1k = median(x.daemonPer1k);
+      row.records = x.records;
+    }
+    row.vsOff = {
+      gbps: ratio(x.gbps, off.gbps),
+      bulkCpuPerGb: ratio(x.cpuPerGb, off.cpuPerGb),
+      connsPerS: ratio(x.perS, off.perS),
+      shortCpuPer1k: ratio(x.cpuPer1k, off.cpuPer1k),
+    };
+    return row;
+  });
+  return { rows, programs };
+}
+
+const pct = (r: number | undefined) =>
+  r === undefined ? "–" : `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)} %`;
+
+export function protocolTable(
+  r: { rows: ProtocolRow[]; programs: ProgramShare },
+  o: { rounds: number; bulkS: number; shortN: number },
+): string {
+  const lines = [
+    "",
+    "### SSH by protocol: its overhead",
+    "",
+    `SSH by protocol, its cost on a host moving no SSH (issue 24): bulk TCP (iperf3 on loopback, ${o.bulkS} s a run) and ${o.shortN} short non-SSH connections (a request and a reply each, one after another, python), in ${o.rounds} rounds of the three modes in rotating order. Figures: medians over the rounds; "vs off": the median of each round's ratio to the same round's --protocol off (this VM's speed drifts by tens of per cent between runs a minute apart, so single figures mislead). Machine CPU from /proc/stat (every core, softirq included); the daemon's own CPU is part of it.`,
+    "",
+    "| mode | iperf3, Gbit/s | vs off | machine CPU per GB, s | vs off | short connections/s | vs off | machine CPU per 1,000, s | vs off | daemon CPU per 1,000, ms | records written |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const x of r.rows) {
+    lines.push(
+      `| ${x.label} | ${x.gbps.toFixed(2)} | ${pct(x.vsOff?.gbps)} | ${x.bulkCpuPerGb.toFixed(3)} | ${pct(x.vsOff?.bulkCpuPerGb)} | ${x.connsPerS.toFixed(0)} | ${pct(x.vsOff?.connsPerS)} | ${x.shortCpuPer1k.toFixed(3)} | ${pct(x.vsOff?.shortCpuPer1k)} | ${x.daemonCpuPer1k === undefined ? "–" : (x.daemonCpuPer1k * 1000).toFixed(1)} | ${x.records ?? "–"} |`,
+    );
+  }
+  if (r.programs.programs.length > 0) {
+    lines.push(
+      "",
+      `The programs' own time with --protocol on (kernel BPF statistics, which add two clock reads to each run; the first round's iperf3 and short connections): ${r.programs.programs
+        .map((p) => `${p.name} ${p.runs} runs, ${p.nsPerRun.toFixed(0)} ns each`)
+        .join(
+          "; ",
+        )}; together ${(r.programs.share * 100).toFixed(2)} % of the machine's busy CPU over those runs (the cgroup hook's own dispatch is not in it).`,
+    );
+  }
+  return lines.join("\n");
+}

@@ -11,7 +11,8 @@ import { CLI, type Daemon, type Ev, startDaemon } from "../helpers/daemon.ts";
 import { plainListener, readTrail, stoppedStats, waitStarted } from "../helpers/load.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { runClient } from "../helpers/ssh.ts";
-import { SSHD, startSshd } from "../helpers/sshd.ts";
+import { sshPeers } from "../helpers/ssh-peers.ts";
+import { freePort, SSHD, startSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 // Issue 21: no blind window. The probe stays pinned in the kernel while the daemon is down, and the next
@@ -85,6 +86,7 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
   const before = new Set(ourPrograms());
   let d = startDaemon(args);
   let held: ChildProcess | undefined;
+  let peers = 0;
   try {
     await waitStarted(log, 1, 60_000);
     held = spawn("ssh", [...sshd.sshArgs, "sleep 600"], { stdio: "ignore" });
@@ -112,6 +114,8 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
       [0, 0, 0],
       gap.map((r) => r.stderr).join("\n"),
     );
+    // SSH on a port nobody listed, recognised by its protocol by the programs the dead daemon left.
+    peers = sshPeers(await freePort(), "client");
     // The outage lasts 5 s, as in the issue's measurement.
     const left = 5000 - (Date.now() - downAt);
     if (left > 0) await new Promise((r) => setTimeout(r, left));
@@ -119,8 +123,8 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
     await waitStarted(log, 2, 60_000);
     const whileDown = () => trail().filter((e) => e.ssh_outbound?.observed === "while-down");
     await waitFor(
-      "the 53 connections of the gap closed in the trail",
-      () => whileDown().filter((e) => e.event.action === "connection-closed").length >= 53,
+      "the 54 connections of the gap closed in the trail",
+      () => whileDown().filter((e) => e.event.action === "connection-closed").length >= 54,
       30_000,
     );
     held.kill("SIGTERM");
@@ -184,6 +188,16 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
   const ofLogin = logins.filter((l) => l?.user?.id === "4242");
   assert.equal(ofLogin.length, 1, JSON.stringify(logins));
   assert.ok(Number.isInteger(ofLogin[0].session_id), "its audit session");
+  const byProtocol = events.filter((e) => e.process?.pid === peers);
+  assert.deepEqual(
+    byProtocol.map((e) => [e.event.action, e.ssh_outbound.observed, e.ssh_outbound.detected_by]),
+    [
+      ["connection-opened", "while-down", "protocol"],
+      ["connection-closed", "while-down", "protocol"],
+    ],
+    "recognised by its protocol while no daemon ran",
+  );
+  assert.equal(byProtocol[1]?.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
   const across = [...sshIds.values()].filter((evs) => evs[0]?.ssh_outbound.observed === "live");
   assert.equal(across.length, 1, "the session open across the restart");
   assert.deepEqual(

@@ -14,6 +14,7 @@ import { PYTHON } from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { session } from "../helpers/session.ts";
 import { runClient } from "../helpers/ssh.ts";
+import { sshPeers } from "../helpers/ssh-peers.ts";
 import { freePort, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -127,40 +128,10 @@ test("paramiko to an unlisted port is logged with its own banner", async (t) => 
   }
 });
 
-/**
- * A peer pair in one python process: a server on `port` and a client to it, `first` speaking first
- * (the other waits for its line before answering); `prelude`: the server sends another line before its
- * banner (RFC 4253 allows it), and the client answers that line with its own. Returns the python's pid.
- */
-function pair(port: number, first: "client" | "server" | "prelude"): number {
-  const code = `
-import os, socket, sys, threading
-first = sys.argv[1]; port = int(sys.argv[2])
-srv = socket.socket(); srv.bind(("127.0.0.1", port)); srv.listen(1)
-def serve():
-    c, _ = srv.accept()
-    if first == "server": c.sendall(b"SSH-2.0-HandMade_Server\\r\\n"); c.recv(100)
-    elif first == "prelude": c.sendall(b"Authorised use only\\r\\n"); c.recv(100); c.sendall(b"SSH-2.0-HandMade_Server\\r\\n")
-    elif first == "client": c.recv(100); c.sendall(b"SSH-2.0-HandMade_Server\\r\\n")
-    c.recv(100); c.close()
-t = threading.Thread(target=serve); t.start()
-k = socket.create_connection(("127.0.0.1", port))
-if first in ("server", "prelude"): k.recv(100); k.sendall(b"SSH-2.0-HandMade_Client\\r\\n")
-elif first == "client": k.sendall(b"SSH-2.0-HandMade_Client\\r\\n"); k.recv(100)
-k.close(); t.join()
-print(os.getpid())
-`;
-  return Number(
-    execFileSync(PYTHON, ["-c", code, first, String(port)])
-      .toString()
-      .trim(),
-  );
-}
-
 test("a server that speaks first and a client that speaks first are both recognised", async (t) => {
   if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
   for (const first of ["server", "client"] as const) {
-    const pid = pair(await freePort(), first);
+    const pid = sshPeers(await freePort(), first);
     const [opened, closed] = await byProtocol(daemon as Daemon, `${first} first`, pid);
     for (const e of [opened, closed]) {
       assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
@@ -171,7 +142,7 @@ test("a server that speaks first and a client that speaks first are both recogni
 
 test("a server that sends another line before its banner: recognised by the client's banner", async (t) => {
   if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
-  const pid = pair(await freePort(), "prelude");
+  const pid = sshPeers(await freePort(), "prelude");
   const [opened, closed] = await byProtocol(daemon as Daemon, "a server with a prelude", pid);
   for (const e of [opened, closed]) {
     assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
@@ -261,7 +232,7 @@ test("HTTP (curl) and a TLS handshake (openssl) on unlisted ports are not logged
     }
     // The kernel's records come in order: once a later SSH connection is in the trail, anything of the
     // HTTP and TLS connections would be too.
-    const marker = pair(await freePort(), "client");
+    const marker = sshPeers(await freePort(), "client");
     await byProtocol(d, "the marker after HTTP and TLS", marker);
     const leaked = d.events.filter(
       (e) => e.destination?.port === httpPort || e.destination?.port === tlsPort,

@@ -70,14 +70,15 @@ interface Live {
   observed: Observed;
   opened: boolean;
   ownerStart?: string | undefined;
-  /** Established, its opening waits for the identification strings (at most BANNER_WAIT_NS). */
+  /** Established, its opening waits for the server's identification string (at most BANNER_WAIT_NS). */
   heldSinceNs?: bigint;
 }
 
 /**
- * How long the record of an opening waits for both sides' identification strings, which follow the
- * handshake by a round trip or two. A server that never sends its own (not SSH after all, or stalled)
- * costs its record this much delay, no more; an end comes first and writes it at once.
+ * How long the record of an opening waits for the server's identification string, which follows the
+ * handshake by a round trip (the client sends its own at once: it is there by then, as a rule). A
+ * server that never sends one (not SSH after all, or stalled) costs its record this much delay, no
+ * more; an end comes first and writes it at once.
  */
 export const BANNER_WAIT_NS = 1_000_000_000n;
 
@@ -93,12 +94,9 @@ const sameTuple = (a: SocketFacts, b: SocketFacts): boolean =>
     b.local === undefined ||
     (a.local.ip === b.local.ip && a.local.port === b.local.port));
 
-const bothBanners = (s: SocketFacts): boolean =>
-  s.banners?.client !== undefined && s.banners.server !== undefined;
-
 export class Tracker {
   private readonly live = new Map<string, Live>();
-  /** Connections whose opening waits for banners (a subset of `live`). */
+  /** Connections whose opening waits for the server's banner (a subset of `live`). */
   private readonly held = new Set<Live>();
   /** From the last run, until the source's first picture says which are still there. */
   private carried = new Map<string, CarriedConnection>();
@@ -202,7 +200,7 @@ export class Tracker {
         const l = this.live.get(obs.key);
         if (!l || l.opened || l.heldSinceNs !== undefined) return;
         l.socket = { ...l.socket, local: obs.local, state: "ESTABLISHED" };
-        if (obs.banners && !bothBanners(l.socket)) {
+        if (obs.banners && l.socket.banners?.server === undefined) {
           l.heldSinceNs = obs.timeNs;
           this.held.add(l);
         } else this.open(l, obs.timeNs);
@@ -212,7 +210,7 @@ export class Tracker {
         const l = this.live.get(obs.key);
         if (!l || l.socket.banners?.[obs.side] !== undefined) return;
         l.socket = { ...l.socket, banners: { ...l.socket.banners, [obs.side]: obs.text } };
-        if (l.heldSinceNs !== undefined && bothBanners(l.socket)) this.release(l);
+        if (l.heldSinceNs !== undefined && obs.side === "server") this.release(l);
         return;
       }
       case "close": {

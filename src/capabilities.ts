@@ -3,6 +3,7 @@ import { readText } from "./proc-io.ts";
 /** The capabilities the sources use, by number (linux/capability.h). */
 export const CAP = {
   DAC_READ_SEARCH: 2,
+  NET_ADMIN: 12,
   SYS_PTRACE: 19,
   SYS_ADMIN: 21,
   PERFMON: 38,

@@ -47,12 +47,14 @@ export const PLACES: Places = {
 export function privileges(): Check {
   const has = effectiveCapabilities();
   const uid = process.getuid?.() ?? -1;
-  const missing = (["SYS_PTRACE", "DAC_READ_SEARCH", "BPF", "PERFMON"] as const).filter((c) => !has(c));
+  const missing = (["SYS_PTRACE", "DAC_READ_SEARCH", "BPF", "PERFMON", "NET_ADMIN"] as const).filter(
+    (c) => !has(c),
+  );
   if (missing.length === 0) {
     return {
       level: "ok",
       title: "privileges",
-      detail: `uid ${uid} with CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_BPF, CAP_PERFMON`,
+      detail: `uid ${uid} with CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN`,
     };
   }
   return {
@@ -61,9 +63,11 @@ export function privileges(): Check {
     detail: `uid ${uid}, missing ${missing.map((c) => `CAP_${c}`).join(", ")}: ${
       missing.some((c) => c === "SYS_PTRACE" || c === "DAC_READ_SEARCH")
         ? "connections of other users' processes are logged without process attribution"
-        : "the eBPF source cannot load its program"
+        : missing.some((c) => c === "BPF" || c === "PERFMON")
+          ? "the eBPF source cannot load its program"
+          : "SSH is not recognised by its protocol (its programs cannot attach to the cgroup v2 root)"
     }`,
-    fix: "run as root (the systemd unit does, with only these four capabilities)",
+    fix: "run as root (the systemd unit does, with only these five capabilities)",
   };
 }
 

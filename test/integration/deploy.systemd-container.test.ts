@@ -172,7 +172,7 @@ for (const source of ["procfs", "ebpf"] as const) {
       "systemd-nspawn",
       [
         ...["-D", root, "--register=no", "--keep-unit", "--boot", "--private-network"],
-        ...[`--machine=sol-${source}-${process.pid}`, "--capability=CAP_BPF,CAP_PERFMON"],
+        ...[`--machine=sol-${source}-${process.pid}`, "--capability=CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN"],
         "--system-call-filter=bpf perf_event_open",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -466,7 +466,7 @@ for (const source of ["procfs", "ebpf"] as const) {
       "every check passes under the unit's sandbox",
     );
     assert.match(doctor.find((c) => c.title === "configured source")?.detail ?? "", new RegExp(`^${source}`));
-    assert.match(doctor.find((c) => c.title === "privileges")?.detail ?? "", /CAP_BPF, CAP_PERFMON$/);
+    assert.match(doctor.find((c) => c.title === "privileges")?.detail ?? "", /CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN$/);
 
     // dpkg --purge: the trail stays, and nothing else of the package, in the kernel either.
     const trail = trailLines(log).length;

@@ -466,7 +466,10 @@ for (const source of ["procfs", "ebpf"] as const) {
       "every check passes under the unit's sandbox",
     );
     assert.match(doctor.find((c) => c.title === "configured source")?.detail ?? "", new RegExp(`^${source}`));
-    assert.match(doctor.find((c) => c.title === "privileges")?.detail ?? "", /CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN$/);
+    assert.match(
+      doctor.find((c) => c.title === "privileges")?.detail ?? "",
+      /CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN$/,
+    );
 
     // dpkg --purge: the trail stays, and nothing else of the package, in the kernel either.
     const trail = trailLines(log).length;

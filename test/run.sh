@@ -43,6 +43,12 @@ files=(test/*.test.ts test/integration/*.test.ts)
 # The fleet soak (test/soak/: ten minutes, issue 23) runs beside them: it starts no daemon of ours, only
 # rsyslogd, logrotate and two trail writers, a light load; run after them it would take CI past half an
 # hour. Its output follows theirs, and either failing fails the run.
+# A probe pinned where the daemon pins by default, by a test of this run, is kernel state a test left
+# behind (every test pins in a bpffs of its own, or not at all): said with when it was pinned, removed,
+# and the run fails.
+default_pin=/sys/fs/bpf/ssh-outbound-logger
+pinned_before=0
+[ -e "$default_pin/meta" ] && pinned_before=1
 soak_log=$(mktemp)
 node --import tsx --test --test-reporter=spec test/soak/*.test.ts >"$soak_log" 2>&1 &
 soak_pid=$!
@@ -53,5 +59,10 @@ wait "$soak_pid" || soak_status=$?
 echo "---- the fleet soak, run beside the tests above (test/soak/fleet.soak.test.ts)"
 cat "$soak_log"
 rm -f "$soak_log"
+if [ "$pinned_before" = 0 ] && [ -e "$default_pin/meta" ]; then
+  echo "npm test: a test left a probe pinned in $default_pin (pinned $(stat -c %y "$default_pin/meta")); removing it"
+  node --import tsx src/cli.ts unload --pin "$default_pin" || true
+  [ "$status" -ne 0 ] || status=1
+fi
 if [ "$status" -ne 0 ]; then exit "$status"; fi
 exit "$soak_status"

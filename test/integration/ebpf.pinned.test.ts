@@ -358,6 +358,16 @@ test("a second daemon on the same pin runs a probe of its own and leaves the fir
   }
 });
 
+/** The id of the connection program that the probe pinned under `pin` has attached. */
+function pinnedProgram(pin: string): number {
+  const link = JSON.parse(
+    execFileSync("bpftool", ["-j", "link", "show", "pinned", `${pin}/link_on_state_btf`], {
+      encoding: "utf8",
+    }),
+  ) as { prog_id: number };
+  return link.prog_id;
+}
+
 /** Makes the probe pinned under `pin` look like another version's: its notes get another object hash. */
 function markOtherVersion(pin: string): void {
   const got = JSON.parse(
@@ -401,7 +411,8 @@ test("a probe pinned by another version is drained, then replaced: what it caugh
   try {
     await waitStarted(log, 1, 60_000);
     assert.equal(await d.stop(), 0);
-    const before = new Set(ourPrograms());
+    // Its own program, as its pinned link names it (not every probe on the host: another may run).
+    const before = pinnedProgram(pin);
     markOtherVersion(pin);
     for (let i = 0; i < 10; i++) await rawConnect(raw.port);
     d = startDaemon(args);
@@ -416,7 +427,7 @@ test("a probe pinned by another version is drained, then replaced: what it caugh
     );
     // The replaced probe's program is gone (its links were unpinned, nothing else held it).
     assert.equal(
-      ourPrograms().filter((id) => before.has(id)).length,
+      ourPrograms().filter((id) => id === before).length,
       0,
       "the replaced probe's program is unloaded",
     );

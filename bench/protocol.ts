@@ -9,7 +9,8 @@ import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../test/helpers/sshd.ts";
+import { freePort, listening } from "../test/helpers/sshd.ts";
+import { waitFor } from "../test/helpers/wait.ts";
 import { daemon } from "./contenders.ts";
 import { percentile, treeCpuSeconds } from "./measure.ts";
 
@@ -69,14 +70,7 @@ async function bulk(seconds: number): Promise<{ gbps: number; cpuS: number; byte
   const port = await freePort();
   const server = spawn("iperf3", ["-s", "-1", "-B", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
   try {
-    for (let i = 0; i < 50; i++) {
-      try {
-        execFileSync("sh", ["-c", `ss -Hltn 'sport = :${port}' | grep -q LISTEN`]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitFor(`a listener on ${port}`, () => listening(port, undefined), 5000);
     const before = cpuJiffies();
     const out = execFileSync("iperf3", ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds), "-J"], {
       maxBuffer: 64 << 20,
@@ -121,14 +115,7 @@ async function short(n: number): Promise<{ perS: number; cpuS: number }> {
   writeFileSync(clientPy, SHORT_CLIENT);
   const server = spawn("/usr/bin/python3", [serverPy, String(port)], { stdio: "ignore" });
   try {
-    for (let i = 0; i < 50; i++) {
-      try {
-        execFileSync("sh", ["-c", `ss -Hltn 'sport = :${port}' | grep -q LISTEN`]);
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitFor(`a listener on ${port}`, () => listening(port, undefined), 5000);
     const before = cpuJiffies();
     const s = Number(execFileSync("/usr/bin/python3", [clientPy, String(port), String(n)]).toString());
     const after = cpuJiffies();

@@ -81,7 +81,9 @@ for (const source of ["procfs", "ebpf"] as const) {
       if (!needs(t, c.ok, `the eBPF source cannot run here: ${c.ok ? "" : c.reason}`)) return;
     }
     const s = sshd as TestSshd;
-    const d: Daemon = startDaemon(["run", "--source", source, "--format", "json", "--interval", "20"], {
+    // `env -i` drops SSH_OUTBOUND_PIN=none: said here, or the probe stays pinned at the default path.
+    const args = ["run", "--source", source, "--format", "json", "--interval", "20", "--pin", "none"];
+    const d: Daemon = startDaemon(args, {
       runtime: [...withoutNode(), binary],
       script: false,
     });

@@ -15,7 +15,7 @@ import { assertValidEvent } from "../helpers/schema.ts";
 import { session } from "../helpers/session.ts";
 import { runClient } from "../helpers/ssh.ts";
 import { sshPeers } from "../helpers/ssh-peers.ts";
-import { freePort, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { freePort, listening, SSHD, startSshd, type TestSshd } from "../helpers/sshd.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const check = SSHD ? checkEbpf() : { ok: false, reason: "sshd not installed" };
@@ -217,16 +217,8 @@ test("HTTP (curl) and a TLS handshake (openssl) on unlisted ports are not logged
     "-quiet",
   ]);
   try {
-    const ready = (port: number) => () => {
-      try {
-        execFileSync("sh", ["-c", `ss -Hltn 'sport = :${port}' | grep -q LISTEN`]);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await waitFor("the HTTP server", ready(httpPort), 10_000);
-    await waitFor("the TLS server", ready(tlsPort), 10_000);
+    await waitFor("the HTTP server", () => listening(httpPort, http.pid), 10_000);
+    await waitFor("the TLS server", () => listening(tlsPort, tls.pid), 10_000);
     for (let i = 0; i < 3; i++) {
       execFileSync("curl", ["-sf", "-o", "/dev/null", `http://127.0.0.1:${httpPort}/`]);
       execFileSync("sh", ["-c", `openssl s_client -connect 127.0.0.1:${tlsPort} </dev/null >/dev/null 2>&1`]);

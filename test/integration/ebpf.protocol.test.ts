@@ -141,6 +141,18 @@ test("a server that speaks first and a client that speaks first are both recogni
   }
 });
 
+test("over IPv6 too: the payload is found after the IPv6 header", async (t) => {
+  if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+  const pid = sshPeers(await freePort(), "client", "::1");
+  const [opened, closed] = await byProtocol(daemon as Daemon, "IPv6 peers", pid);
+  for (const e of [opened, closed]) {
+    assert.equal(e.destination.ip, "::1");
+    assert.equal(e.network.type, "ipv6");
+    assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+    assert.equal(e.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
+  }
+});
+
 test("a server that sends another line before its banner: recognised by the client's banner", async (t) => {
   if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
   const pid = sshPeers(await freePort(), "prelude");

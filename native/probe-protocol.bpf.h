@@ -58,13 +58,11 @@ static __always_inline void watch_payloads(struct sock *sk, const struct probe_r
 }
 
 // At ESTABLISHED: a candidate's local address and time, for the records sent if it turns out to be SSH.
-// 1 when SK is a candidate.
-static __always_inline int watch_established(struct sock *sk) {
+static __always_inline void watch_established(struct sock *sk) {
   struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
-  if (!w || w->chosen) return 0;
+  if (!w || w->chosen) return;
   addresses(&w->connect, sk);
   w->established_ns = bpf_ktime_get_ns();
-  return 1;
 }
 
 #define ETH_P_IP 0x0800

@@ -284,7 +284,7 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     r.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
     r.netns = netns_of(s);
     r.inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
-    if (btf && watched) watch_payloads(s, &r, via != 0);
+    if (watched) watch_payloads(s, &r, via != 0);
     if (!via) {
       // A new socket at this address: whatever `tracked` says of it is of a socket gone unseen.
       bpf_map_delete_elem(&tracked, &sk);

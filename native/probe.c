@@ -260,8 +260,8 @@ static int take_over(napi_env env, Probe *p, napi_value *argv, double rate, doub
   err = configure(env, p, argv, rate, burst);
   if (err < 0) return err;
   // The last daemon's protocol links, or new ones (pinned here); or, not wanted now, theirs taken away.
-  if (probe_attach_protocol(p, dir) == 0 && dir && p->want_protocol && probe_pin_protocol(p, dir) < 0)
-    p->pin_errno = errno;
+  if (probe_attach_protocol(p, dir) == 0 && dir && p->want_protocol && (err = probe_pin_protocol(p, dir)) < 0)
+    p->pin_errno = -err;
   return probe_set_protocol(p);
 }
 

@@ -53,7 +53,7 @@ Examples:
         protocol: flags.protocol,
       });
       const procfs = procfsSource();
-      const ebpf = ebpfSource();
+      const ebpf = ebpfSource(config.protocol);
       const source = configuredSource(config, procfs, ebpf);
       const checks: Check[] = [
         privileges(),

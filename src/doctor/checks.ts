@@ -139,12 +139,15 @@ const EBPF_FIX: Partial<Record<SourceErrorCode, string>> = {
   ERR_PROBE_ATTACH: "the kernel refused the program: see the message; the daemon runs procfs meanwhile",
 };
 
-/** The eBPF source: its requirements, then the real thing: the program loaded and attached, then closed. */
-export function ebpfSource(): Check {
+/**
+ * The eBPF source: its requirements, then the real thing: the program loaded and attached, then closed;
+ * with `protocol`, its protocol programs too (protocolCheck reports them).
+ */
+export function ebpfSource(protocol = true): Check {
   const c = checkEbpf();
   if (!c.ok)
     return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix: EBPF_FIX[c.code] };
-  const tried = tryAttach();
+  const tried = tryAttach(protocol);
   if (tried) {
     return {
       level: "warn",
@@ -164,11 +167,11 @@ export function ebpfSource(): Check {
 let attachedBy = "";
 let protocolBy: { root?: string; error?: string | null } = {};
 
-function tryAttach(): SourceError | undefined {
+function tryAttach(protocol: boolean): SourceError | undefined {
   const a = probeAddon();
   if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
   try {
-    const root = cgroup2Root();
+    const root = protocol ? cgroup2Root() : undefined;
     const h = a.open([22], [], 0, 1, null, root ?? null, () => undefined);
     attachedBy = a.info(h).attach;
     protocolBy = root === undefined ? {} : { root, error: a.protocolError(h) };

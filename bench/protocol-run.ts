@@ -1,5 +1,5 @@
 /**
- * npm run bench:protocol [-- --rounds N] [--seconds S] [--short N]
+ * npm run bench:protocol [-- --rounds N] [--seconds S] [--short N] [--perf-seconds S]
  * The protocol-detection overhead rows alone (bench/protocol.ts), written to bench/results/.
  */
 import { execFileSync } from "node:child_process";
@@ -22,7 +22,12 @@ if (process.getuid?.() !== 0) {
   console.error("bench:protocol: needs root (the eBPF daemon, the kernel's BPF statistics)");
   process.exit(1);
 }
-const o = { rounds: arg("--rounds", 12), bulkS: arg("--seconds", 2), shortN: arg("--short", 1500) };
+const o = {
+  rounds: arg("--rounds", 12),
+  bulkS: arg("--seconds", 2),
+  shortN: arg("--short", 1500),
+  perfS: arg("--perf-seconds", 8),
+};
 execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
 const started = new Date();
 const r = await protocolRows(`${ROOT}dist/cli.js`, o);

@@ -6,7 +6,7 @@
  * from the kernel's BPF statistics (kernel.bpf_stats_enabled, on only while measuring).
  */
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, listening } from "../test/helpers/sshd.ts";
@@ -14,12 +14,13 @@ import { waitFor } from "../test/helpers/wait.ts";
 import { daemon } from "./contenders.ts";
 import { percentile, treeCpuSeconds } from "./measure.ts";
 
-export type Mode = "none" | "off" | "on";
-const MODES: Mode[] = ["none", "off", "on"];
+export type Mode = "none" | "off" | "on" | "packets";
+const MODES: Mode[] = ["none", "off", "on", "packets"];
 const LABEL: Record<Mode, string> = {
   none: "no daemon",
   off: "eBPF daemon, --protocol off",
-  on: "eBPF daemon, --protocol on",
+  on: "eBPF daemon, --protocol on (socket hooks)",
+  packets: "eBPF daemon, --protocol packets",
 };
 
 export interface ProtocolRow {
@@ -52,6 +53,24 @@ export interface ProgramShare {
   /** The programs' time as a share of the machine's busy CPU over the same runs. */
   share: number;
 }
+
+/**
+ * Where the machine's CPU went while iperf3 saturated it, sampled by perf (cpu-clock, every core, call
+ * graphs): the share of samples inside the kernel's BPF dispatch (a cgroup hook's, a tracepoint's;
+ * programs, helpers and dispatch together), per mode. Unlike throughput, which drifts by tens of per
+ * cent on this VM, tens of thousands of samples resolve a tenth of a per cent.
+ */
+export interface HookShare {
+  mode: Mode;
+  label: string;
+  samples: number;
+  /** Share of all samples under each dispatcher (inclusive), and their sum. */
+  bySymbol: Record<string, number>;
+  total: number;
+}
+
+/** The kernel's entries into BPF programs attached to hooks: cgroup_skb's, and raw tracepoints' (tp_btf). */
+const DISPATCH = /^(__cgroup_bpf_run_filter_skb|bpf_trace_run[1-9])$/;
 
 /** Busy and total jiffies of the whole machine (/proc/stat's first line). */
 function cpuJiffies(): { busy: number; total: number } {
@@ -134,7 +153,8 @@ function programStats(): Map<string, { runs: number; ns: number }> {
     run_time_ns?: number;
   }[];
   for (const p of progs) {
-    if (!p.name || !["on_egress", "on_ingress", "on_state_btf"].includes(p.name)) continue;
+    if (!p.name || !["on_egress", "on_ingress", "on_send", "on_segment", "on_state_btf"].includes(p.name))
+      continue;
     const had = out.get(p.name) ?? { runs: 0, ns: 0 };
     out.set(p.name, { runs: had.runs + (p.run_cnt ?? 0), ns: had.ns + (p.run_time_ns ?? 0) });
   }
@@ -150,8 +170,8 @@ const median = (xs: number[]): number =>
 /** Rounds of the three modes, alternating; the rows (medians) and what each program cost per run. */
 export async function protocolRows(
   cli: string,
-  o: { rounds: number; bulkS: number; shortN: number },
-): Promise<{ rows: ProtocolRow[]; programs: ProgramShare }> {
+  o: { rounds: number; bulkS: number; shortN: number; perfS: number },
+): Promise<{ rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[] }> {
   const samples = new Map<
     Mode,
     {
@@ -236,21 +256,111 @@ export async function protocolRows(
     };
     return row;
   });
-  return { rows, programs };
+  const hooks = hasPerf() ? await hookShares(cli, o.perfS) : [];
+  return { rows, programs, hooks };
+}
+
+function hasPerf(): boolean {
+  try {
+    execFileSync("perf", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    console.error("bench: perf not installed (apt-get install linux-perf): no sampled hook cost");
+    return false;
+  }
+}
+
+/**
+ * perf's view of the detection's cost (HookShare) in each mode but "none": the daemon started, iperf3
+ * on loopback (client and server on different cores) for `seconds`, perf sampling all of it.
+ */
+export async function hookShares(cli: string, seconds: number): Promise<HookShare[]> {
+  const out: HookShare[] = [];
+  const data = join(tmpdir(), `sol-bench-perf-${process.pid}.data`);
+  for (const mode of MODES.filter((m) => m !== "none")) {
+    console.error(`bench: protocol overhead, perf: ${LABEL[mode]}`);
+    const c = daemon(cli, "ebpf", 22, undefined, ["--protocol", mode]);
+    const port = await freePort();
+    const server = spawn("iperf3", ["-s", "-1", "-B", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+    try {
+      await c.ready;
+      await waitFor(`a listener on ${port}`, () => listening(port, undefined), 5000);
+      const client = spawn(
+        "iperf3",
+        ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds + 2), "-A", "0,1"],
+        { stdio: "ignore" },
+      );
+      const done = new Promise((resolve) => client.on("exit", resolve));
+      await new Promise((r) => setTimeout(r, 1000));
+      execFileSync(
+        "perf",
+        [
+          "record",
+          "-q",
+          "-e",
+          "cpu-clock",
+          "-F",
+          "2000",
+          "-a",
+          "-g",
+          "-o",
+          data,
+          "--",
+          "sleep",
+          String(seconds),
+        ],
+        {
+          stdio: "ignore",
+        },
+      );
+      await done;
+      const report = execFileSync(
+        "perf",
+        [
+          "report",
+          "-i",
+          data,
+          "--children",
+          "--stdio",
+          "--sort",
+          "sym",
+          "-g",
+          "none",
+          "--percent-limit",
+          "0",
+        ],
+        { maxBuffer: 64 << 20, stdio: ["ignore", "pipe", "ignore"] },
+      ).toString();
+      const samples =
+        Number(/# Samples: (\d+)(K?)/.exec(report)?.[1] ?? 0) * (/# Samples: \d+K/.test(report) ? 1000 : 1);
+      const bySymbol: Record<string, number> = {};
+      for (const line of report.split("\n")) {
+        const m = /^\s+([\d.]+)%\s+[\d.]+%\s+\[k\]\s+(\S+)/.exec(line);
+        if (m && DISPATCH.test(m[2] as string)) bySymbol[m[2] as string] = Number(m[1]) / 100;
+      }
+      const total = Object.values(bySymbol).reduce((a, b) => a + b, 0);
+      out.push({ mode, label: LABEL[mode], samples, bySymbol, total });
+    } finally {
+      server.kill();
+      await c.stop();
+      rmSync(data, { force: true });
+    }
+  }
+  return out;
 }
 
 const pct = (r: number | undefined) =>
   r === undefined ? "–" : `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)} %`;
 
 export function protocolTable(
-  r: { rows: ProtocolRow[]; programs: ProgramShare },
-  o: { rounds: number; bulkS: number; shortN: number },
+  r: { rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[] },
+  o: { rounds: number; bulkS: number; shortN: number; perfS: number },
 ): string {
   const lines = [
     "",
     "### SSH by protocol: its overhead",
     "",
-    `SSH by protocol, its cost on a host moving no SSH (issue 24): bulk TCP (iperf3 on loopback, ${o.bulkS} s a run) and ${o.shortN} short non-SSH connections (a request and a reply each, one after another, python), in ${o.rounds} rounds of the three modes in rotating order. Figures: medians over the rounds; "vs off": the median of each round's ratio to the same round's --protocol off (this VM's speed drifts by tens of per cent between runs a minute apart, so single figures mislead). Machine CPU from /proc/stat (every core, softirq included); the daemon's own CPU is part of it.`,
+    `SSH by protocol, its cost on a host moving no SSH (issue 24): bulk TCP (iperf3 on loopback, ${o.bulkS} s a run) and ${o.shortN} short non-SSH connections (a request and a reply each, one after another, python), in ${o.rounds} rounds of the four modes in rotating order. Figures: medians over the rounds; "vs off": the median of each round's ratio to the same round's --protocol off (this VM's speed drifts by tens of per cent between runs a minute apart, so single figures mislead). Machine CPU from /proc/stat (every core, softirq included); the daemon's own CPU is part of it.`,
     "",
     "| mode | iperf3, Gbit/s | vs off | machine CPU per GB, s | vs off | short connections/s | vs off | machine CPU per 1,000, s | vs off | daemon CPU per 1,000, ms | records written |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -269,6 +379,23 @@ export function protocolTable(
           "; ",
         )}; together ${(r.programs.share * 100).toFixed(2)} % of the machine's busy CPU over those runs (the cgroup hook's own dispatch is not in it).`,
     );
+  }
+  const off = r.hooks.find((h) => h.mode === "off");
+  if (off) {
+    const share = (x: number) => `${(x * 100).toFixed(2)} %`;
+    lines.push(
+      "",
+      `Where the CPU went under bulk TCP, sampled (perf record -e cpu-clock -a -g, 2,000 Hz, ${o.perfS} s of iperf3 on loopback with client and server on different cores, a daemon per mode): the share of all samples inside the kernel's entries into BPF programs (__cgroup_bpf_run_filter_skb for cgroup_skb, bpf_trace_runN for tp_btf; dispatch, programs and helpers together). Both cores are saturated, so the detection's share is the throughput it takes. The protocol's own cost is the difference to --protocol off (whose connection and session programs run in every mode).`,
+      "",
+      "| mode | samples | in BPF dispatch | of which cgroup_skb | of which tracepoints | detection's own cost (vs off) |",
+      "| --- | --- | --- | --- | --- | --- |",
+    );
+    for (const h of r.hooks) {
+      const cg = h.bySymbol.__cgroup_bpf_run_filter_skb ?? 0;
+      lines.push(
+        `| ${h.label} | ${h.samples} | ${share(h.total)} | ${share(cg)} | ${share(h.total - cg)} | ${h === off ? "–" : share(h.total - off.total)} |`,
+      );
+    }
   }
   return lines.join("\n");
 }

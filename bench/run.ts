@@ -403,8 +403,8 @@ async function main(): Promise<void> {
   let hostile: HostileRow[] = [];
   let protocol: Awaited<ReturnType<typeof protocolRows>> | undefined;
   const protocolOpts = o.quick
-    ? { rounds: 3, bulkS: 1, shortN: 300 }
-    : { rounds: 12, bulkS: 2, shortN: 1500 };
+    ? { rounds: 3, bulkS: 1, shortN: 300, perfS: 2 }
+    : { rounds: 12, bulkS: 2, shortN: 1500, perfS: 8 };
   try {
     for (const interval of o.intervals) {
       const plan: (() => Contender)[] = [];

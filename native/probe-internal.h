@@ -19,8 +19,13 @@
 // The optional programs of each set, after the connection program (probe.c names them): those that
 // follow sessions over a master, and the one that keeps each exec.
 #define SESSION_PROGRAM_COUNT 4
-// The programs that recognise SSH by its protocol (probe-protocol.c): egress and ingress.
+// The programs that recognise SSH by its protocol (probe-protocol.c): what is sent and what is received,
+// through one of two kinds of hook.
 #define PROTOCOL_PROGRAM_COUNT 2
+enum probe_protocol_hooks {
+  PROTOCOL_SOCKET = 0,   // TCP's tracepoints (tcp_sendmsg_locked, tcp_probe): the default
+  PROTOCOL_PACKETS = 1,  // cgroup_skb on the cgroup v2 root: every IP packet, as on the wire
+};
 
 // How the probe was found: not pinned; pinned now (nothing there before); taken over from the last
 // daemon (same object); pinned now in place of another object's (drained first).
@@ -31,9 +36,12 @@ typedef struct {
   struct bpf_link *link;
   struct bpf_link *session_links[SESSION_PROGRAM_COUNT];
   int session_errno;
-  // The protocol programs (probe-protocol.c): wanted (a cgroup was given), attached, or why not.
+  // The protocol programs (probe-protocol.c): wanted, through which hooks, attached, or why not; the
+  // cgroup v2 root the packet hooks attach to ("" when there is none); why the socket hooks gave way.
   int want_protocol;
+  enum probe_protocol_hooks protocol_hooks;
   char cgroup[PATH_MAX];
+  char protocol_note[320];
   struct bpf_link *protocol_links[PROTOCOL_PROGRAM_COUNT];
   char protocol_error[320];
   int attach;  // PROBE_ATTACH_*
@@ -92,8 +100,8 @@ int probe_reset_set(int fd, size_t key_size, const void *keys, size_t n);
 long probe_map_rows(int fd, size_t key_size, size_t key_room, size_t value_size, int take, char **buf, size_t *len);
 
 // SSH by its protocol (probe-protocol.c).
-extern const char *const PROTOCOL_PROGRAMS[PROTOCOL_PROGRAM_COUNT];
-int probe_is_protocol_program(const char *name);
+int probe_is_protocol_program(const Probe *p, const char *name);
+int probe_protocol_fallback(Probe *p, int err, const char *log);
 void probe_protocol_failed(Probe *p, const char *step, int err, const char *log);
 int probe_attach_protocol(Probe *p, const char *dir);
 void probe_detach_protocol(Probe *p);

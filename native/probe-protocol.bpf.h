@@ -15,6 +15,38 @@
 #ifndef SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 #define SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 
+// The socket hooks' view of the kernel's types (CO-RE: offsets and enum values from the kernel's BTF).
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+struct iovec {
+  void *iov_base;
+  unsigned long iov_len;
+};
+struct iov_iter {
+  __u8 iter_type;
+  unsigned long iov_offset;
+  union {
+    struct iovec __ubuf_iovec;
+    struct {
+      union {
+        const struct iovec *__iov;
+        void *ubuf;
+      };
+      unsigned long count;
+    };
+  };
+};
+struct msghdr {
+  struct iov_iter msg_iter;
+};
+struct sk_buff {
+  unsigned int len;
+};
+#pragma clang attribute pop
+enum iter_type { ITER_UBUF, ITER_IOVEC, ITER_BVEC, ITER_KVEC };
+// Weak: a kernel without it still loads the rest (the socket hooks are then refused, and the packet
+// hooks used).
+extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym __weak;
+
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, 1);
@@ -90,46 +122,16 @@ static __always_inline __u32 payload_at(struct __sk_buff *skb) {
   return skb->len > at ? at : 0;
 }
 
-static __always_inline void send_banner(struct __sk_buff *skb, __u64 sk, __u32 at, int sent) {
-  struct probe_client_record *r = reserve_client(PROBE_BANNER);
-  if (!r) return;
-  r->base.sk = sk;
-  r->base.oldstate = sent ? PROBE_BANNER_SENT : PROBE_BANNER_RECEIVED;
-  __u64 len = (__u64)skb->len - (__u64)at;  // 64-bit: compared and passed in one register
-  r->base.bytes_acked = len;
-  // Two calls, each with a size the verifier can bound: the whole room, or less than it.
-  if (len >= PROBE_PATH_LEN) bpf_skb_load_bytes(skb, at, r->path, PROBE_PATH_LEN);
-  else if (len > 0) bpf_skb_load_bytes(skb, at, r->path, len);
-  bpf_ringbuf_submit(r, 0);
-}
-
-static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
-  struct bpf_sock *bs = skb->sk;
-  if (!bs) return 1;
-  bs = bpf_sk_fullsock(bs);
-  if (!bs) return 1;
-  struct watch *w = bpf_sk_storage_get(&watches, bs, 0, 0);
-  if (!w) return 1;
-  if (sent ? w->sent_seen : w->received_seen) return 1;
-  __u32 at = payload_at(skb);
-  if (!at) return 1;
+// One way's first payload of a watched socket: HEAD its first bytes, READABLE whether 4 of them could be
+// read. Returns 1 when they begin an identification string (the caller then sends them as a BANNER).
+// The first to claim a candidate (the other way may be on another CPU now) sends its connect and
+// establishment, as the kernel saw them then.
+static __always_inline int look(struct watch *w, int sent, int readable, const char *head) {
   if (sent) w->sent_seen = 1;
   else w->received_seen = 1;
-  char head[4] = {};
-  int ssh = bpf_skb_load_bytes(skb, at, head, 4) == 0 && head[0] == 'S' &&
-            head[1] == 'S' && head[2] == 'H' && head[3] == '-';
-  __u64 sk = w->connect.sk;
-  if (!ssh) {
-    // The client's first bytes must be its identification string; the server may send other lines
-    // before its own (RFC 4253 §4.2). So a candidate whose client sent anything else is forgotten at
-    // once; one whose server did waits for what its client sends.
-    if (sent && !w->chosen && !bpf_map_lookup_elem(&tracked, &sk)) bpf_sk_storage_delete(&watches, bs);
-    else if (w->sent_seen && w->received_seen) bpf_sk_storage_delete(&watches, bs);
-    return 1;
-  }
-  if (!w->chosen) {
-    // The first to claim it (the other way may be on another CPU now) sends its connect and
-    // establishment, as the kernel saw them then.
+  int ssh = readable && head[0] == 'S' && head[1] == 'S' && head[2] == 'H' && head[3] == '-';
+  if (ssh && !w->chosen) {
+    __u64 sk = w->connect.sk;
     __u8 one = 1;
     if (bpf_map_update_elem(&tracked, &sk, &one, BPF_NOEXIST) == 0) {
       send(&w->connect);
@@ -142,8 +144,55 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
       }
     }
   }
-  send_banner(skb, sk, at, sent);
-  if (w->sent_seen && w->received_seen) bpf_sk_storage_delete(&watches, bs);
+  return ssh;
+}
+
+// Whether a watch has done its work after `look`: both ways were looked at; or a candidate's client sent
+// something else. The client's first bytes must be its identification string; the server may send other
+// lines before its own (RFC 4253 §4.2), so after those it waits for what its client sends. Bytes that
+// could not be read decide nothing.
+static __always_inline int watch_done(struct watch *w, int sent, int readable, int ssh) {
+  if (w->sent_seen && w->received_seen) return 1;
+  if (ssh || !sent || !readable || w->chosen) return 0;
+  __u64 sk = w->connect.sk;
+  return !bpf_map_lookup_elem(&tracked, &sk);
+}
+
+// A BANNER record for the socket of W, LEN the payload's length; its bytes are the caller's to fill.
+static __always_inline struct probe_client_record *reserve_banner(struct watch *w, int sent, __u64 len) {
+  struct probe_client_record *r = reserve_client(PROBE_BANNER);
+  if (!r) return 0;
+  r->base.sk = w->connect.sk;
+  r->base.oldstate = sent ? PROBE_BANNER_SENT : PROBE_BANNER_RECEIVED;
+  r->base.bytes_acked = len;
+  return r;
+}
+
+// The packet hooks (--protocol packets, and where the kernel lacks the socket hooks' tracepoints).
+static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
+  struct bpf_sock *bs = skb->sk;
+  if (!bs) return 1;
+  bs = bpf_sk_fullsock(bs);
+  if (!bs) return 1;
+  struct watch *w = bpf_sk_storage_get(&watches, bs, 0, 0);
+  if (!w) return 1;
+  if (sent ? w->sent_seen : w->received_seen) return 1;
+  __u32 at = payload_at(skb);
+  if (!at) return 1;
+  char head[4] = {};
+  int readable = bpf_skb_load_bytes(skb, at, head, 4) == 0;
+  int ssh = look(w, sent, readable, head);
+  if (ssh) {
+    __u64 len = (__u64)skb->len - (__u64)at;  // 64-bit: compared and passed in one register
+    struct probe_client_record *r = reserve_banner(w, sent, len);
+    if (r) {
+      // Two calls, each with a size the verifier can bound: the whole room, or less than it.
+      if (len >= PROBE_PATH_LEN) bpf_skb_load_bytes(skb, at, r->path, PROBE_PATH_LEN);
+      else if (len > 0) bpf_skb_load_bytes(skb, at, r->path, len);
+      bpf_ringbuf_submit(r, 0);
+    }
+  }
+  if (watch_done(w, sent, readable, ssh)) bpf_sk_storage_delete(&watches, bs);
   return 1;
 }
 
@@ -155,6 +204,80 @@ int on_egress(struct __sk_buff *skb) {
 SEC("cgroup_skb/ingress")
 int on_ingress(struct __sk_buff *skb) {
   return first_payload(skb, 0);
+}
+
+// The socket hooks (the default): TCP's own tracepoints, no cost for any other protocol's packets and,
+// on TCP, a tracepoint's rather than a cgroup hook's. What the client sends: the first sendmsg's bytes
+// as the application gave them (tcp_sendmsg_locked runs once per buffer it fills, before the copy).
+SEC("tp_btf/tcp_sendmsg_locked")
+int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal) {
+  struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
+  if (!w || w->sent_seen) return 0;
+  struct iov_iter *it = &msg->msg_iter;
+  __u8 type = it->iter_type;
+  __u64 off = it->iov_offset, len = it->count, seg = 0;
+  const char *base = 0;
+  int user = 1;
+  if (type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+    base = it->ubuf;
+    seg = len;
+  } else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC) ||
+             type == bpf_core_enum_value(enum iter_type, ITER_KVEC)) {
+    // A kvec is laid out as an iovec: a kernel socket's sender (the offset is within this segment).
+    const struct iovec *v = it->__iov;
+    base = BPF_CORE_READ(v, iov_base);
+    seg = BPF_CORE_READ(v, iov_len);
+    seg = seg > off ? seg - off : 0;
+    user = type == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
+  }
+  if (seg > len) seg = len;
+  // Pages (splice, sendfile), a first segment under 4 bytes or one not in memory now cannot be read
+  // here: the server's side decides then.
+  const char *at = base + off;
+  char head[4] = {};
+  int readable = base && seg >= 4 &&
+                 (user ? bpf_probe_read_user(head, 4, at) : bpf_probe_read_kernel(head, 4, at)) == 0;
+  int ssh = look(w, 1, readable, head);
+  if (ssh) {
+    struct probe_client_record *r = reserve_banner(w, 1, len);
+    if (r) {
+      if (seg >= PROBE_PATH_LEN) seg = PROBE_PATH_LEN;
+      if (user) bpf_probe_read_user(r->path, seg, at);
+      else bpf_probe_read_kernel(r->path, seg, at);
+      bpf_ringbuf_submit(r, 0);
+    }
+  }
+  if (watch_done(w, 1, readable, ssh)) bpf_sk_storage_delete(&watches, sk);
+  return 0;
+}
+
+// What the server sends: each segment TCP receives on an established socket (tcp_probe, before it is
+// processed; the skb's data begins at its TCP header), read through a dynptr (its payload is often in
+// page fragments).
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
+  struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
+  if (!w || w->received_seen) return 0;
+  struct bpf_dynptr d;
+  __u8 doff;
+  if (bpf_dynptr_from_skb((struct __sk_buff *)skb, 0, &d) || bpf_dynptr_read(&doff, 1, &d, 12, 0)) return 0;
+  __u32 at = (doff >> 4) * 4;
+  __u64 len = skb->len;
+  if (len <= at) return 0;  // no payload: an acknowledgement
+  len -= at;
+  char head[4] = {};
+  int readable = bpf_dynptr_read(head, 4, &d, at, 0) == 0;
+  int ssh = look(w, 0, readable, head);
+  if (ssh) {
+    struct probe_client_record *r = reserve_banner(w, 0, len);
+    if (r) {
+      if (len >= PROBE_PATH_LEN) bpf_dynptr_read(r->path, PROBE_PATH_LEN, &d, at, 0);
+      else bpf_dynptr_read(r->path, len, &d, at, 0);
+      bpf_ringbuf_submit(r, 0);
+    }
+  }
+  if (watch_done(w, 0, readable, ssh)) bpf_sk_storage_delete(&watches, sk);
+  return 0;
 }
 
 #endif

@@ -7,12 +7,14 @@
 // has no uv_poll (it panics on uv_poll_init), while thread-safe functions work the same in Node and Bun.
 //
 //   open(ports: number[], clients: string[], userRate: number, userBurst: number,
-//        pinDir: string | null, cgroup: string | null, onRecords: (records: Buffer | Error) => void): Probe
+//        pinDir: string | null, protocol: {hooks: "socket" | "packets", cgroup: string | null} | null,
+//        onRecords: (records: Buffer | Error) => void): Probe
 //                                with pinDir, the probe is pinned there and outlives the daemon; one
 //                                pinned by a daemon of this object is taken over (probe-pin.c); with
-//                                cgroup (the cgroup v2 root), SSH is recognised by its protocol too
-//                                (probe-protocol.c)
-//   info(probe): {attach, pin, protocol, downSinceMonoNs, unreadableBytes}   how it was attached and found
+//                                protocol, SSH is recognised by its protocol too (probe-protocol.c;
+//                                cgroup: the cgroup v2 root, for the packet hooks)
+//   info(probe): {attach, pin, protocol: "socket" | "packets" | "off", protocolNote?, downSinceMonoNs,
+//                 unreadableBytes}   how it was attached and found
 //   backlog(probe): Buffer       once, first: the records that came while no daemon read the ring
 //   execChain(probe, pid): Buffer   what the program kept of pid's exec and its ancestors' (probe.h)
 //   pinned(dir): {...} | null    what is pinned there (doctor); unload(dir): takes it away
@@ -21,7 +23,7 @@
 //   dropped(probe): number       records read from the ring buffer that could not be handed over
 //   attempts(probe): {users, destinations}  what the program counted of floods (probe.h)
 //   sessionError(probe): string|null  why the session programs (unix connect, exit) are not attached
-//   protocolError(probe): string|null why the protocol programs are not attached (a cgroup was given)
+//   protocolError(probe): string|null why the protocol programs are not attached (they were wanted)
 //   stop(probe): void            the programs detach, the thread stops (its last batch is queued)
 //   pending(probe): number       batches handed over and not yet given to onRecords
 //   drain(probe): Buffer         after stop: what is still in the ring buffer, and the connects
@@ -159,15 +161,15 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 // Loads the object: the programs of SET (PROBE_ATTACH_*; 0: none, only the maps, for a probe taken over),
-// with the protocol programs when they are wanted (the verifier refusing them turns them off: the rest
-// loads without them), each map pinned under DIR when one is given (libbpf takes over a map already
+// with the protocol programs when they are wanted (the verifier refusing the socket hooks gives the
+// packet hooks; refusing those turns detection off: the rest loads without them), each map pinned under DIR when one is given (libbpf takes over a map already
 // pinned there).
 static int load_object(Probe *p, int set, const char *dir) {
   int err = load_programs(p, set, dir);
-  if (err < 0 && p->want_protocol) {
+  while (err < 0 && p->want_protocol) {
     bpf_object__close(p->obj);
     p->obj = NULL;
-    probe_protocol_failed(p, "load (verifier)", err, libbpf_log);
+    probe_protocol_fallback(p, err, libbpf_log);
     libbpf_log[0] = 0;
     err = load_programs(p, set, dir);
   }
@@ -191,7 +193,7 @@ static int load_programs(Probe *p, int set, const char *dir) {
         chosen |= strcmp(bpf_program__name(prog), PROGRAMS[set - 1][i]) == 0;
       // Only beside the BTF-typed set (its connection program gives candidates their storage), or for a
       // probe taken over from the last daemon (whose set that was, when its programs are pinned).
-      if (set != PROBE_ATTACH_TRACEFS && p->want_protocol) chosen |= probe_is_protocol_program(bpf_program__name(prog));
+      if (set != PROBE_ATTACH_TRACEFS) chosen |= probe_is_protocol_program(p, bpf_program__name(prog));
       bpf_program__set_autoload(prog, chosen);
     }
     sigset_t all, before;
@@ -402,21 +404,22 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   bool is_array = false;
-  napi_valuetype cb_type = napi_undefined, dir_type = napi_undefined, cgroup_type = napi_undefined;
+  napi_valuetype cb_type = napi_undefined, dir_type = napi_undefined, protocol_type = napi_undefined;
   double rate = -1, burst = -1;
   if (argc == 7) {
     napi_is_array(env, argv[0], &is_array);
     napi_get_value_double(env, argv[2], &rate);
     napi_get_value_double(env, argv[3], &burst);
     napi_typeof(env, argv[4], &dir_type);
-    napi_typeof(env, argv[5], &cgroup_type);
+    napi_typeof(env, argv[5], &protocol_type);
     napi_typeof(env, argv[6], &cb_type);
   }
   if (!is_array || cb_type != napi_function || !(rate >= 0) || !(burst >= 1) ||
-      (dir_type != napi_string && dir_type != napi_null) || (cgroup_type != napi_string && cgroup_type != napi_null)) {
+      (dir_type != napi_string && dir_type != napi_null) || (protocol_type != napi_object && protocol_type != napi_null)) {
     napi_throw_type_error(env, NULL,
                           "open(ports: number[], clients: string[], userRate: number, userBurst: number, "
-                          "pinDir: string | null, cgroup: string | null, onRecords: (records: Buffer) => void)");
+                          "pinDir: string | null, protocol: {hooks: 'socket' | 'packets', cgroup: string | null} | "
+                          "null, onRecords: (records: Buffer) => void)");
     return NULL;
   }
   libbpf_log[0] = 0;
@@ -438,11 +441,26 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     }
     dir = p->pin_dir;
   }
-  if (cgroup_type == napi_string) {
+  if (protocol_type == napi_object) {
+    napi_value hooks, cgroup;
+    char name[16] = "";
     size_t len = 0;
-    napi_get_value_string_utf8(env, argv[5], p->cgroup, sizeof p->cgroup, &len);
-    p->want_protocol = len > 0 && len < sizeof p->cgroup - 1 && p->cgroup[0] == '/';
-    if (!p->want_protocol) probe_protocol_failed(p, "the cgroup (an absolute path)", EINVAL, p->cgroup);
+    napi_valuetype t = napi_undefined;
+    napi_get_named_property(env, argv[5], "hooks", &hooks);
+    napi_get_value_string_utf8(env, hooks, name, sizeof name, &len);
+    p->want_protocol = 1;
+    p->protocol_hooks = strcmp(name, "packets") == 0 ? PROTOCOL_PACKETS : PROTOCOL_SOCKET;
+    if (strcmp(name, "packets") != 0 && strcmp(name, "socket") != 0)
+      probe_protocol_failed(p, "the hooks (socket or packets)", EINVAL, name);
+    napi_get_named_property(env, argv[5], "cgroup", &cgroup);
+    napi_typeof(env, cgroup, &t);
+    if (t == napi_string) {
+      napi_get_value_string_utf8(env, cgroup, p->cgroup, sizeof p->cgroup, &len);
+      if (len == 0 || len >= sizeof p->cgroup - 1 || p->cgroup[0] != '/') {
+        probe_protocol_failed(p, "the cgroup (an absolute path)", EINVAL, p->cgroup);
+        p->cgroup[0] = 0;
+      }
+    }
   }
   const char *step = "open";
   int err = 0;
@@ -468,11 +486,14 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   if (dir) {
     if (have_old && old.object_hash == hash) {
       int wanted = p->want_protocol;
+      enum probe_protocol_hooks hooks = p->protocol_hooks;
       if (take_over(env, p, argv, rate, burst, dir, &old) == 0) p->pin_mode = PIN_REUSED;
       else {
         free_probe(p);
         p->want_protocol = wanted;
+        p->protocol_hooks = hooks;
         p->protocol_error[0] = 0;
+        p->protocol_note[0] = 0;
       }
     }
   }
@@ -782,7 +803,10 @@ static napi_value Info(napi_env env, napi_callback_info info) {
   napi_create_object(env, &out);
   napi_set_named_property(env, out, "attach", str(env, attach_name(p->attach)));
   napi_set_named_property(env, out, "pin", str(env, modes[p->pin_mode]));
-  napi_set_named_property(env, out, "protocol", str(env, p->protocol_links[0] && p->protocol_links[1] ? "on" : "off"));
+  int protocol_on = p->protocol_links[0] && p->protocol_links[1];
+  napi_set_named_property(env, out, "protocol",
+                          str(env, !protocol_on ? "off" : p->protocol_hooks == PROTOCOL_PACKETS ? "packets" : "socket"));
+  if (protocol_on && p->protocol_note[0]) napi_set_named_property(env, out, "protocolNote", str(env, p->protocol_note));
   napi_set_named_property(env, out, "downSinceMonoNs", bigint(env, p->down_since_mono));
   napi_create_double(env, (double)(p->replaced_unreadable > 0 ? p->replaced_unreadable : 0), &n);
   napi_set_named_property(env, out, "unreadableBytes", n);

@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { InvalidOptionError } from "./errors.ts";
-import type { NetnsScope } from "./sources/types.ts";
+import type { NetnsScope, ProtocolMode } from "./sources/types.ts";
 
 export type Format = "json" | "text";
 export type SourceChoice = "auto" | "procfs" | "ebpf";
-export type { NetnsScope };
+export type { NetnsScope, ProtocolMode };
 
 export interface Config {
   intervalMs: number;
@@ -30,8 +30,12 @@ export interface Config {
   /** A Prometheus text file of the daemon's health, rewritten every 10 s; `auto` resolved at start. */
   metricsFile: string | undefined;
   netns: NetnsScope;
-  /** eBPF: SSH recognised by its first bytes on any port and from any program, besides the filters. */
-  protocol: boolean;
+  /**
+   * eBPF: SSH recognised by its first bytes on any port and from any program, besides the filters:
+   * `on` through TCP's tracepoints where the kernel has them (else the packet hooks), `packets` through
+   * cgroup_skb hooks that see the bytes as sent and run for every IP packet, `off` not at all.
+   */
+  protocol: ProtocolMode;
 }
 
 /** Raw option values as commander hands them over: strings, or undefined when not given. */
@@ -63,7 +67,7 @@ export const DEFAULTS = {
   userRate: 20,
   pin: "/sys/fs/bpf/ssh-outbound-logger",
   netns: "all" as NetnsScope,
-  protocol: true,
+  protocol: "on" as ProtocolMode,
 };
 
 /** The filters' bounds: the probe's maps have this many entries (native/probe.h), whatever the run. */
@@ -206,8 +210,8 @@ export function validateNetns(p: Picked): NetnsScope {
   return oneOf(p, ["all", "own"] as const);
 }
 
-export function validateProtocol(p: Picked): boolean {
-  return oneOf(p, ["on", "off"] as const) === "on";
+export function validateProtocol(p: Picked): ProtocolMode {
+  return oneOf(p, ["on", "packets", "off"] as const);
 }
 
 export function validatePath(p: Picked): string {

@@ -58,3 +58,15 @@ test("each bad value is named with the flag or variable that carried it", () => 
   assert.throws(() => resolveConfig({ output: "" }, {}, false), invalid("--output", ""));
   assert.throws(() => resolveConfig({ statsInterval: "-1" }, {}, false), invalid("--stats-interval", "-1"));
 });
+
+test("--protocol: on by default, packets and off by flag or env, anything else exits 2 naming it", () => {
+  assert.equal(resolveConfig({}, {}, false).protocol, "on");
+  assert.equal(resolveConfig({ protocol: "packets" }, {}, false).protocol, "packets");
+  assert.equal(resolveConfig({}, { SSH_OUTBOUND_PROTOCOL: "off" }, false).protocol, "off");
+  assert.equal(
+    resolveConfig({ protocol: "on" }, { SSH_OUTBOUND_PROTOCOL: "off" }, false).protocol,
+    "on",
+    "the flag wins over the environment",
+  );
+  assert.throws(() => resolveConfig({ protocol: "yes" }, {}, false), invalid("--protocol", "yes"));
+});

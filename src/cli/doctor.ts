@@ -32,8 +32,8 @@ export function doctorCommand(): Command {
       "where the eBPF probe is pinned between runs, or none (env SSH_OUTBOUND_PIN; default /sys/fs/bpf/ssh-outbound-logger)",
     )
     .option(
-      "--protocol <on|off>",
-      "whether SSH is to be recognised by its protocol (env SSH_OUTBOUND_PROTOCOL; default on)",
+      "--protocol <on|packets|off>",
+      "whether and through which hooks SSH is to be recognised by its protocol (env SSH_OUTBOUND_PROTOCOL; default on)",
     )
     .option("--json", "the checks as one JSON array")
     .addHelpText(

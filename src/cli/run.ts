@@ -68,8 +68,8 @@ export function runCommand(): Command {
       "all: the connections of every network namespace on the host (containers included), each with its namespace; own: only the daemon's own namespace's (env SSH_OUTBOUND_NETNS; default all)",
     )
     .option(
-      "--protocol <on|off>",
-      "eBPF: also recognise SSH by its first bytes (the identification string), on any port and from any program; off: port and client name alone choose (env SSH_OUTBOUND_PROTOCOL; default on)",
+      "--protocol <on|packets|off>",
+      "eBPF: also recognise SSH by its first bytes (the identification string), on any port and from any program, through TCP's tracepoints (on; the packet hooks where the kernel lacks them); packets: through cgroup_skb hooks that see the bytes as sent, for every IP packet, at a higher cost; off: port and client name alone choose (env SSH_OUTBOUND_PROTOCOL; default on)",
     )
     .option(
       "--pin <dir>",

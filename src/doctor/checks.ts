@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { effectiveCapabilities } from "../capabilities.ts";
-import type { Config } from "../config.ts";
+import type { Config, ProtocolMode } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
 import { cgroup2Root } from "../sources/ebpf/cgroup-root.ts";
@@ -9,6 +9,7 @@ import { checkEbpf } from "../sources/ebpf/check.ts";
 import {
   attachError,
   type PinnedProbe,
+  type ProbeInfo,
   pinnedProbe,
   probeAddon,
   probeLoadError,
@@ -65,7 +66,7 @@ export function privileges(): Check {
         ? "connections of other users' processes are logged without process attribution"
         : missing.some((c) => c === "BPF" || c === "PERFMON")
           ? "the eBPF source cannot load its program"
-          : "SSH is not recognised by its protocol (its programs cannot attach to the cgroup v2 root)"
+          : "--protocol packets cannot attach its cgroup_skb programs to the cgroup v2 root (nor can the default on a kernel without the socket hooks' tracepoints)"
     }`,
     fix: "run as root (the systemd unit does, with only these five capabilities)",
   };
@@ -143,7 +144,7 @@ const EBPF_FIX: Partial<Record<SourceErrorCode, string>> = {
  * The eBPF source: its requirements, then the real thing: the program loaded and attached, then closed;
  * with `protocol`, its protocol programs too (protocolCheck reports them).
  */
-export function ebpfSource(protocol = true): Check {
+export function ebpfSource(protocol: ProtocolMode = "on"): Check {
   const c = checkEbpf();
   if (!c.ok)
     return { level: "warn", title: "eBPF source", detail: `cannot run: ${c.reason}`, fix: EBPF_FIX[c.code] };
@@ -163,18 +164,37 @@ export function ebpfSource(protocol = true): Check {
   };
 }
 
-/** How the last tryAttach attached the program, and whether its protocol programs attached (or why not). */
+/** How the last tryAttach attached the program, and how its protocol programs attached (or why not). */
 let attachedBy = "";
-let protocolBy: { root?: string; error?: string | null } = {};
+let protocolBy: { hooks?: ProbeInfo["protocol"]; root?: string; error?: string | null; note?: string } = {};
 
-function tryAttach(protocol: boolean): SourceError | undefined {
+function tryAttach(protocol: ProtocolMode): SourceError | undefined {
   const a = probeAddon();
   if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
   try {
-    const root = protocol ? cgroup2Root() : undefined;
-    const h = a.open([22], [], 0, 1, null, root ?? null, () => undefined);
-    attachedBy = a.info(h).attach;
-    protocolBy = root === undefined ? {} : { root, error: a.protocolError(h) };
+    const root = protocol === "off" ? undefined : cgroup2Root();
+    const h = a.open(
+      [22],
+      [],
+      0,
+      1,
+      null,
+      protocol === "off"
+        ? null
+        : { hooks: protocol === "packets" ? "packets" : "socket", cgroup: root ?? null },
+      () => undefined,
+    );
+    const info = a.info(h);
+    attachedBy = info.attach;
+    protocolBy =
+      protocol === "off"
+        ? {}
+        : {
+            hooks: info.protocol,
+            ...(root === undefined ? {} : { root }),
+            error: a.protocolError(h),
+            ...(info.protocolNote === undefined ? {} : { note: info.protocolNote }),
+          };
     a.close(h);
     return undefined;
   } catch (error) {
@@ -183,12 +203,12 @@ function tryAttach(protocol: boolean): SourceError | undefined {
 }
 
 /**
- * SSH by its protocol (eBPF only, --protocol): whether the cgroup_skb programs attached when the eBPF
- * check loaded the probe. Call after ebpfSource().
+ * SSH by its protocol (eBPF only, --protocol): through which hooks its programs attached when the eBPF
+ * check loaded the probe, or why they did not. Call after ebpfSource().
  */
 export function protocolCheck(config: Config, ebpf: Check): Check {
   const title = "SSH by protocol";
-  if (!config.protocol)
+  if (config.protocol === "off")
     return { level: "ok", title, detail: "off (--protocol off): port and client name choose" };
   if (ebpf.level !== "ok")
     return {
@@ -196,23 +216,32 @@ export function protocolCheck(config: Config, ebpf: Check): Check {
       title,
       detail: "needs the eBPF source, which cannot run here: port and client name choose",
     };
-  if (protocolBy.root === undefined)
+  if (protocolBy.error || protocolBy.hooks === "off" || protocolBy.hooks === undefined) {
+    const noCgroup = protocolBy.root === undefined && config.protocol === "packets";
     return {
       level: "warn",
       title,
-      detail: "no cgroup v2 hierarchy is mounted: port and client name choose",
-      fix: "mount -t cgroup2 none /sys/fs/cgroup/unified (systemd does on every current distribution)",
+      detail: noCgroup
+        ? "no cgroup v2 hierarchy is mounted, which the packet hooks attach to: port and client name choose"
+        : `cannot attach here (${protocolBy.error ?? "unknown"}): port and client name choose`,
+      ...(noCgroup
+        ? { fix: "mount -t cgroup2 none /sys/fs/cgroup/unified (systemd does on every current distribution)" }
+        : {}),
     };
-  if (protocolBy.error)
+  }
+  const looked = "every outbound TCP connection's first bytes each way are looked at once";
+  if (protocolBy.hooks === "packets")
     return {
-      level: "warn",
+      level: protocolBy.note === undefined ? "ok" : "warn",
       title,
-      detail: `cannot attach here (${protocolBy.error}): port and client name choose`,
+      detail: `on: ${looked} (packet hooks: cgroup_skb on ${protocolBy.root}, run for every IP packet${
+        protocolBy.note === undefined ? "" : `; ${protocolBy.note}`
+      }); loaded and attached here for a moment`,
     };
   return {
     level: "ok",
     title,
-    detail: `on: every outbound TCP connection's first bytes each way are looked at once (cgroup_skb on ${protocolBy.root}); loaded and attached here for a moment`,
+    detail: `on: ${looked} (socket hooks: tp_btf/tcp_sendmsg_locked and tp_btf/tcp_probe, run for TCP only); loaded and attached here for a moment`,
   };
 }
 

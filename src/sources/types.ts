@@ -10,6 +10,12 @@ export type SourceName = "procfs" | "ebpf";
 /** Which network namespaces' connections a source reports: every one on the host, or the daemon's own. */
 export type NetnsScope = "all" | "own";
 
+/**
+ * --protocol: how the eBPF source recognises SSH by its first bytes: through TCP's tracepoints where the
+ * kernel has them (on), through cgroup_skb packet hooks (packets), or not at all (off).
+ */
+export type ProtocolMode = "on" | "packets" | "off";
+
 export interface Endpoint {
   ip: string;
   port: number;

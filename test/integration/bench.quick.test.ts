@@ -66,12 +66,18 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
   }
   // The protocol-detection overhead: no daemon, --protocol off and on, each measured, nothing written.
   if (checkEbpf().ok) {
-    const modes = (protocol ?? "")
+    const [rounds, sampled] = (protocol ?? "").split("Where the CPU went");
+    const modes = (rounds ?? "")
       .split("\n")
       .filter((l) => l.startsWith("| ") && !l.startsWith("| mode") && !l.startsWith("| ---"));
     assert.deepEqual(
       modes.map((l) => l.split("|")[1]?.trim()),
-      ["no daemon", "eBPF daemon, --protocol off", "eBPF daemon, --protocol on"],
+      [
+        "no daemon",
+        "eBPF daemon, --protocol off",
+        "eBPF daemon, --protocol on (socket hooks)",
+        "eBPF daemon, --protocol packets",
+      ],
       `the protocol rows:\n${protocol}`,
     );
     for (const row of modes) {
@@ -81,8 +87,23 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
     }
     assert.deepEqual(
       modes.slice(1).map((l) => l.split("|")[11]?.trim()),
-      ["0", "0"],
+      ["0", "0", "0"],
       "no record of the non-SSH traffic",
+    );
+    // perf's samples of the BPF dispatch, per mode: each measured, the detection's own cost beside off.
+    const perfRows = (sampled ?? "")
+      .split("\n")
+      .filter((l) => l.startsWith("| eBPF daemon"))
+      .map((l) => l.split("|").map((c) => c.trim()));
+    assert.equal(perfRows.length, 3, `the sampled rows:\n${sampled}`);
+    for (const cells of perfRows) {
+      assert.ok(Number(cells[2]) > 1000, `perf took samples: ${cells.join("|")}`);
+      assert.match(cells[3] as string, /^\d+\.\d\d %$/, `the dispatch's share: ${cells.join("|")}`);
+    }
+    assert.match(
+      perfRows[2]?.[4] as string,
+      /^[1-9]\d*\.\d\d %|^0\.(0[1-9]|[1-9]\d) %/,
+      "packets: cgroup_skb sampled",
     );
   }
   const json = JSON.parse(readFileSync(join(dir, md[0]?.replace(/\.md$/, ".json") as string), "utf8"));

@@ -5,7 +5,7 @@ import { clock } from "../../clock.ts";
 import { readStat } from "../../proc-io.ts";
 import { SourceError } from "../errors.ts";
 import { nativeAddon } from "../native.ts";
-import type { CountedDestination, Diagnostics, LossStage } from "../types.ts";
+import type { CountedDestination, Diagnostics, LossStage, ProtocolMode } from "../types.ts";
 import { cgroup2Root } from "./cgroup-root.ts";
 import type { KernelEvent } from "./kernel-table.ts";
 import {
@@ -65,10 +65,11 @@ export interface BpfProbeOptions {
    */
   pinDir?: string | undefined;
   /**
-   * SSH recognised by its first bytes too (any port, any program): the protocol programs attach to the
+   * SSH recognised by its first bytes too (any port, any program): `on` through TCP's tracepoints (the
+   * socket hooks; where the kernel refuses them, the packet hooks), `packets` through cgroup_skb on the
    * cgroup v2 root (cgroup-root.ts). Default off here; the configuration's default is on.
    */
-  protocol?: boolean;
+  protocol?: ProtocolMode;
   /** Reopens allowed within `failureWindowMs` before giving up. */
   maxFailures?: number;
   failureWindowMs?: number;
@@ -89,8 +90,13 @@ export interface ProbeInfo {
   unreadableBytes: number;
   /** Why the pin directory was given and not used (the probe then goes with the daemon). */
   pinError?: string;
-  /** on: SSH is recognised by its protocol too (the cgroup_skb programs are attached). */
-  protocol: "on" | "off";
+  /**
+   * SSH is recognised by its protocol too, through TCP's tracepoints (socket) or cgroup_skb (packets);
+   * off: not (not wanted, or see protocolError).
+   */
+  protocol: "socket" | "packets" | "off";
+  /** Why the socket hooks gave way to the packet hooks (the kernel refused them). */
+  protocolNote?: string;
 }
 
 /** What is pinned in a directory (addon's pinned()). */
@@ -118,7 +124,7 @@ interface Addon {
     userRate: number,
     userBurst: number,
     pinDir: string | null,
-    cgroup: string | null,
+    protocol: { hooks: "socket" | "packets"; cgroup: string | null } | null,
     onRecords: (records: Buffer | Error) => void,
   ): Handle;
   info(h: Handle): ProbeInfo;
@@ -265,13 +271,8 @@ export class BpfProbe {
     clock.useKernelMonotonic(() => a.monotonicNs());
     const t0 = process.hrtime.bigint();
     const openedMono = a.monotonicNs();
-    const cgroup = this.opts.protocol ? cgroup2Root() : undefined;
-    if (this.opts.protocol && cgroup === undefined) {
-      this.opts.diag.once(
-        "probe-protocol",
-        "no cgroup v2 hierarchy is mounted: SSH is recognised by port and client name only, not by its protocol",
-      );
-    }
+    const mode = this.opts.protocol ?? "off";
+    const cgroup = mode === "off" ? undefined : cgroup2Root();
     try {
       const flood = this.opts.flood ?? { rate: 0, burst: 1 };
       this.handle = a.open(
@@ -280,7 +281,7 @@ export class BpfProbe {
         flood.rate,
         Math.max(1, flood.burst),
         this.opts.pinDir ?? null,
-        cgroup ?? null,
+        mode === "off" ? null : { hooks: mode === "packets" ? "packets" : "socket", cgroup: cgroup ?? null },
         (records) => this.onRecords(records),
       );
     } catch (error) {
@@ -299,7 +300,7 @@ export class BpfProbe {
         `the eBPF probe cannot follow sessions over a control master here (${why}: syscall tracepoints); connections are logged as usual`,
       );
     }
-    const noProtocol = cgroup === undefined ? null : a.protocolError(this.handle);
+    const noProtocol = mode === "off" ? null : a.protocolError(this.handle);
     if (noProtocol !== null) {
       this.opts.diag.once(
         "probe-protocol",
@@ -310,6 +311,12 @@ export class BpfProbe {
     // reported in the probe's own notes, across daemons).
     this.droppedSoFar = 0;
     this.info = a.info(this.handle);
+    if (this.info.protocolNote !== undefined) {
+      this.opts.diag.once(
+        "probe-protocol-hooks",
+        `SSH is recognised by its protocol through cgroup_skb packet hooks, which cost more: ${this.info.protocolNote}`,
+      );
+    }
     const backlog = a.backlog(this.handle);
     if (backlog.length > 0) {
       this.backlog = { records: backlog, beforeNs: clock.kernelToWallNs(openedMono) };

@@ -3,7 +3,7 @@ import { pidReadFaultCount } from "../../proc-io.ts";
 import { Guard } from "../guard.ts";
 import { MuxWatch } from "../mux.ts";
 import { ProcfsScanner } from "../procfs/scanner.ts";
-import type { Diagnostics, NetnsScope, Source, SourceEvents, SourceStats } from "../types.ts";
+import type { Diagnostics, NetnsScope, ProtocolMode, Source, SourceEvents, SourceStats } from "../types.ts";
 import { KernelTable } from "./kernel-table.ts";
 import { OwnNetnsFilter } from "./netns-filter.ts";
 import { BpfProbe, type ProbeInfo, pinnedProbe } from "./probe.ts";
@@ -34,7 +34,7 @@ export interface EbpfOptions {
   /** `own`: only the daemon's network namespace's sockets (--netns own); the probe sees every one. */
   netns?: NetnsScope;
   /** SSH recognised by its protocol too (--protocol). */
-  protocol?: boolean;
+  protocol?: ProtocolMode;
   maxFailures?: number;
   failureWindowMs?: number;
   backoffMs?: number;
@@ -92,7 +92,7 @@ export class EbpfSource implements Source {
     const table = new KernelTable(
       (obs) => events.emit(obs),
       this.opts.ports,
-      () => this.probe?.info?.protocol === "on",
+      () => (this.probe?.info?.protocol ?? "off") !== "off",
     );
     this.table = table;
     const netns = this.opts.netns === "own" ? OwnNetnsFilter.forSelf() : undefined;
@@ -166,9 +166,11 @@ export class EbpfSource implements Source {
         ? "the tracefs tracepoint sock:inet_sock_set_state"
         : "tp_btf/inet_sock_set_state"
     }${pinnedWords(probe.info?.pin)}${
-      probe.info?.protocol === "on"
-        ? ", SSH recognised by its protocol too (cgroup_skb on the cgroup v2 root)"
-        : ""
+      probe.info?.protocol === "socket"
+        ? ", SSH recognised by its protocol too (tp_btf/tcp_sendmsg_locked and tp_btf/tcp_probe)"
+        : probe.info?.protocol === "packets"
+          ? ", SSH recognised by its protocol too (cgroup_skb on the cgroup v2 root)"
+          : ""
     }`;
     // What came while no daemon read the probe, in the order it came, before the picture: a connection
     // made meanwhile is reported from its connect (while-down), not as found open.

@@ -1,0 +1,265 @@
+// SSH recognised by its protocol (issue 24), the cases each of its hooks passes: real clients (a renamed
+// copy of OpenSSH's, paramiko) to a real sshd on a port the daemon was not told of, hand-made peers for
+// who speaks first, and real HTTP (curl, python's http.server) and TLS (openssl s_client, s_server) that
+// must stay out of the trail. test/integration/ebpf.protocol*.test.ts run them, one file per hook.
+import assert from "node:assert/strict";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { checkEbpf } from "../../src/sources/ebpf/check.ts";
+import { hasCommand, needs } from "./ci.ts";
+import { type Daemon, type Ev, NO_RATE_LIMIT, startDaemon } from "./daemon.ts";
+import { PYTHON } from "./hostile.ts";
+import { assertValidEvent } from "./schema.ts";
+import { session } from "./session.ts";
+import { runClient } from "./ssh.ts";
+import { sshPeers } from "./ssh-peers.ts";
+import { freePort, listening, SSHD, startSshd, type TestSshd } from "./sshd.ts";
+import { waitFor } from "./wait.ts";
+
+/** The cases, with the daemon's --protocol MODE: on (the socket hooks, here) or packets. */
+export function protocolTests(mode: "on" | "packets"): void {
+  const check = SSHD ? checkEbpf() : { ok: false, reason: "sshd not installed" };
+  const paramiko = (() => {
+    try {
+      execFileSync(PYTHON, ["-c", "import paramiko"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  let sshd: TestSshd | undefined;
+  let daemon: Daemon | undefined;
+  let dir = "";
+
+  before(async () => {
+    if (!check.ok) return;
+    dir = mkdtempSync(join(tmpdir(), "sol-protocol-"));
+    sshd = await startSshd();
+    // The daemon is told of another port only: the sshd's is found by what it speaks.
+    const listed = await freePort();
+    daemon = startDaemon([
+      "run",
+      "--protocol",
+      mode,
+      "--source",
+      "ebpf",
+      "--format",
+      "json",
+      "--ports",
+      String(listed),
+      "--stats-interval",
+      "0",
+      ...NO_RATE_LIMIT,
+    ]);
+    const started = await daemon.waitFor(
+      "monitor-started",
+      (e) => e.event?.action === "monitor-started",
+      30_000,
+    );
+    assert.match(
+      started.ssh_outbound.monitor.reason,
+      mode === "packets"
+        ? /SSH recognised by its protocol too \(cgroup_skb/
+        : /SSH recognised by its protocol too \(tp_btf\/tcp_sendmsg_locked/,
+      daemon.stderr(),
+    );
+  });
+
+  after(async () => {
+    if (daemon) assert.equal(await daemon.stop(), 0, daemon.stderr());
+    sshd?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Both records of the connection made by `pid`, checked as one SSH connection found by its protocol. */
+  async function byProtocol(d: Daemon, what: string, pid: number): Promise<[Ev, Ev]> {
+    const [opened, closed] = await session(d, what, (e) => e.process?.pid === pid);
+    for (const e of [opened, closed]) {
+      assertValidEvent(e);
+      assert.equal(e.ssh_outbound.detected_by, "protocol", `${what}: ${JSON.stringify(e)}`);
+    }
+    return [opened, closed];
+  }
+
+  test("a renamed copy of the OpenSSH client to an unlisted port is logged, with both banners", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    const s = sshd as TestSshd;
+    const copy = join(dir, "x");
+    copyFileSync("/usr/bin/ssh", copy);
+    execFileSync("chmod", ["755", copy]);
+    const direct = await new Promise<{ pid: number; code: number | null; err: string }>((resolve, reject) => {
+      const c = spawn(copy, [...s.sshArgs, "echo", "renamed"], { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      c.stderr.on("data", (b) => {
+        err += b;
+      });
+      c.on("error", reject);
+      c.on("exit", (code) => resolve({ pid: c.pid as number, code, err }));
+    });
+    assert.equal(direct.code, 0, direct.err);
+    const [opened, closed] = await byProtocol(daemon as Daemon, "the renamed client", direct.pid);
+    for (const e of [opened, closed]) {
+      assert.equal(e.process.name, "x");
+      assert.equal(e.destination.port, s.port);
+      assert.match(e.ssh_outbound.client_banner, /^SSH-2\.0-OpenSSH_\S+/);
+      assert.match(e.ssh_outbound.server_banner, /^SSH-2\.0-OpenSSH_\S+/);
+    }
+    assert.ok(closed.source.bytes > 0 && closed.destination.bytes > 0, "bytes both ways");
+  });
+
+  test("paramiko to an unlisted port is logged with its own banner", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    if (!needs(t, paramiko, "needs python3-paramiko (Debian's)")) return;
+    const s = sshd as TestSshd;
+    const script = join(dir, "paramiko-client.py");
+    writeFileSync(
+      script,
+      [
+        "import os, sys, paramiko",
+        "c = paramiko.SSHClient()",
+        "c.set_missing_host_key_policy(paramiko.AutoAddPolicy())",
+        "c.connect('127.0.0.1', port=int(sys.argv[1]), username=sys.argv[2], key_filename=sys.argv[3],",
+        "          allow_agent=False, look_for_keys=False)",
+        "_, out, _ = c.exec_command('echo paramiko')",
+        "assert out.read().strip() == b'paramiko'",
+        "c.close()",
+        "print(os.getpid())",
+      ].join("\n"),
+    );
+    const out = execFileSync(PYTHON, [script, String(s.port), s.user, join(s.dir, "user")]).toString();
+    const pid = Number(out.trim());
+    const [opened, closed] = await byProtocol(daemon as Daemon, "paramiko", pid);
+    for (const e of [opened, closed]) {
+      assert.match(e.ssh_outbound.client_banner, /^SSH-2\.0-paramiko_\d/);
+      assert.match(e.ssh_outbound.server_banner, /^SSH-2\.0-OpenSSH_/);
+      assert.equal(e.destination.port, s.port);
+    }
+  });
+
+  test("a server that speaks first and a client that speaks first are both recognised", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    for (const first of ["server", "client"] as const) {
+      const pid = sshPeers(await freePort(), first);
+      const [opened, closed] = await byProtocol(daemon as Daemon, `${first} first`, pid);
+      assert.equal(closed.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+      assert.equal(closed.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
+      // The opening is written once the server has spoken: a client that waited for it is not yet.
+      assert.equal(opened.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
+      if (first === "client") assert.equal(opened.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+    }
+  });
+
+  test("over IPv6 too", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    const pid = sshPeers(await freePort(), "client", "::1");
+    const [opened, closed] = await byProtocol(daemon as Daemon, "IPv6 peers", pid);
+    for (const e of [opened, closed]) {
+      assert.equal(e.destination.ip, "::1");
+      assert.equal(e.network.type, "ipv6");
+      assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+      assert.equal(e.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
+    }
+  });
+
+  test("a server that sends another line before its banner: recognised by the client's banner", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    const pid = sshPeers(await freePort(), "prelude");
+    const [opened, closed] = await byProtocol(daemon as Daemon, "a server with a prelude", pid);
+    for (const e of [opened, closed]) {
+      assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+      assert.equal(e.ssh_outbound.server_banner, undefined, "the server's first bytes were not its banner");
+    }
+  });
+
+  test("a client chosen by its name carries both banners too, detected_by client", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    const s = sshd as TestSshd;
+    const run = await runClient([...s.sshArgs, "true"]);
+    assert.equal(run.code, 0, run.stderr);
+    const [opened, closed] = await session(daemon as Daemon, "ssh true", (e) => e.process?.pid === run.pid);
+    for (const e of [opened, closed]) {
+      assert.equal(e.ssh_outbound.detected_by, "client");
+      assert.match(e.ssh_outbound.client_banner, /^SSH-2\.0-OpenSSH_/);
+      assert.match(e.ssh_outbound.server_banner, /^SSH-2\.0-OpenSSH_/);
+    }
+  });
+
+  function started(cmd: string, args: string[]): ChildProcess {
+    const c = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    c.stderr?.resume();
+    return c;
+  }
+
+  test("HTTP (curl) and a TLS handshake (openssl) on unlisted ports are not logged", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    if (!needs(t, hasCommand("curl") && hasCommand("openssl"), "needs curl and openssl")) return;
+    const d = daemon as Daemon;
+    const httpPort = await freePort();
+    const tlsPort = await freePort();
+    const http = started(PYTHON, [
+      "-m",
+      "http.server",
+      String(httpPort),
+      "--bind",
+      "127.0.0.1",
+      "--directory",
+      dir,
+    ]);
+    const key = join(dir, "tls.key");
+    const cert = join(dir, "tls.crt");
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-days",
+        "1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ],
+      { stdio: "ignore" },
+    );
+    const tls = started("openssl", [
+      "s_server",
+      "-accept",
+      `127.0.0.1:${tlsPort}`,
+      "-cert",
+      cert,
+      "-key",
+      key,
+      "-quiet",
+    ]);
+    try {
+      await waitFor("the HTTP server", () => listening(httpPort, http.pid), 10_000);
+      await waitFor("the TLS server", () => listening(tlsPort, tls.pid), 10_000);
+      for (let i = 0; i < 3; i++) {
+        execFileSync("curl", ["-sf", "-o", "/dev/null", `http://127.0.0.1:${httpPort}/`]);
+        execFileSync("sh", [
+          "-c",
+          `openssl s_client -connect 127.0.0.1:${tlsPort} </dev/null >/dev/null 2>&1`,
+        ]);
+      }
+      // The kernel's records come in order: once a later SSH connection is in the trail, anything of the
+      // HTTP and TLS connections would be too.
+      const marker = sshPeers(await freePort(), "client");
+      await byProtocol(d, "the marker after HTTP and TLS", marker);
+      const leaked = d.events.filter(
+        (e) => e.destination?.port === httpPort || e.destination?.port === tlsPort,
+      );
+      assert.deepEqual(leaked, [], "no record of HTTP or TLS");
+    } finally {
+      http.kill();
+      tls.kill();
+    }
+  });
+}

@@ -56,21 +56,45 @@ export interface ProgramShare {
 
 /**
  * Where the machine's CPU went while iperf3 saturated it, sampled by perf (cpu-clock, every core, call
- * graphs): the share of samples inside the kernel's BPF dispatch (a cgroup hook's, a tracepoint's;
- * programs, helpers and dispatch together), per mode. Unlike throughput, which drifts by tens of per
- * cent on this VM, tens of thousands of samples resolve a tenth of a per cent.
+ * graphs), per mode: the share of all samples inside the kernel's entry into each kind of BPF program
+ * (dispatch, program and helpers together), told apart by who called the entry. Unlike throughput,
+ * which drifts by tens of per cent on this VM, tens of thousands of samples resolve a tenth of a per
+ * cent, and the detection's share is read in one run, not as a difference of two.
  */
 export interface HookShare {
   mode: Mode;
   label: string;
   samples: number;
-  /** Share of all samples under each dispatcher (inclusive), and their sum. */
-  bySymbol: Record<string, number>;
-  total: number;
+  /** cgroup_skb (the packet hooks). */
+  packets: number;
+  /** tp_btf/tcp_sendmsg_locked and tp_btf/tcp_probe (the socket hooks). */
+  socket: number;
+  /** The session programs on every system call (raw sys_enter/sys_exit), which run in every mode. */
+  syscalls: number;
+  /** Any other program's (the connection program, exec, exit). */
+  other: number;
 }
 
-/** The kernel's entries into BPF programs attached to hooks: cgroup_skb's, and raw tracepoints' (tp_btf). */
-const DISPATCH = /^(__cgroup_bpf_run_filter_skb|bpf_trace_run[1-9])$/;
+type HookKind = "packets" | "socket" | "syscalls" | "other";
+
+/**
+ * The kind of BPF program a sample of `perf script` (frames leaf first, "addr symbol" each) was in, or
+ * undefined when it was in none: under cgroup_skb's entry, or under a raw tracepoint's (bpf_trace_runN)
+ * called from TCP's send or receive path, from a system call's entry or exit, or from elsewhere.
+ */
+export function hookKind(frames: string[]): HookKind | undefined {
+  for (let i = 0; i < frames.length; i++) {
+    const f = frames[i] as string;
+    if (f === "__cgroup_bpf_run_filter_skb") return "packets";
+    if (/^bpf_trace_run\d$/.test(f)) {
+      const callers = frames.slice(i + 1, i + 3).join(" ");
+      if (/tcp_probe|tcp_rcv_established|tcp_sendmsg_locked/.test(callers)) return "socket";
+      if (/sys_enter|sys_exit/.test(callers)) return "syscalls";
+      return "other";
+    }
+  }
+  return undefined;
+}
 
 /** Busy and total jiffies of the whole machine (/proc/stat's first line). */
 function cpuJiffies(): { busy: number; total: number } {
@@ -314,32 +338,32 @@ export async function hookShares(cli: string, seconds: number): Promise<HookShar
         },
       );
       await done;
-      const report = execFileSync(
-        "perf",
-        [
-          "report",
-          "-i",
-          data,
-          "--children",
-          "--stdio",
-          "--sort",
-          "sym",
-          "-g",
-          "none",
-          "--percent-limit",
-          "0",
-        ],
-        { maxBuffer: 64 << 20, stdio: ["ignore", "pipe", "ignore"] },
-      ).toString();
-      const samples =
-        Number(/# Samples: (\d+)(K?)/.exec(report)?.[1] ?? 0) * (/# Samples: \d+K/.test(report) ? 1000 : 1);
-      const bySymbol: Record<string, number> = {};
-      for (const line of report.split("\n")) {
-        const m = /^\s+([\d.]+)%\s+[\d.]+%\s+\[k\]\s+(\S+)/.exec(line);
-        if (m && DISPATCH.test(m[2] as string)) bySymbol[m[2] as string] = Number(m[1]) / 100;
+      const script = execFileSync("perf", ["script", "-i", data, "-F", "ip,sym"], {
+        maxBuffer: 1 << 30,
+        stdio: ["ignore", "pipe", "ignore"],
+      }).toString();
+      const n: Record<HookKind, number> = { packets: 0, socket: 0, syscalls: 0, other: 0 };
+      let samples = 0;
+      for (const sample of script.split(/\n\s*\n/)) {
+        const frames = sample
+          .split("\n")
+          .map((l) => l.trim().split(/\s+/)[1])
+          .filter((f): f is string => f !== undefined);
+        if (frames.length === 0) continue;
+        samples++;
+        const kind = hookKind(frames);
+        if (kind) n[kind]++;
       }
-      const total = Object.values(bySymbol).reduce((a, b) => a + b, 0);
-      out.push({ mode, label: LABEL[mode], samples, bySymbol, total });
+      const share = (k: HookKind) => (samples > 0 ? n[k] / samples : 0);
+      out.push({
+        mode,
+        label: LABEL[mode],
+        samples,
+        packets: share("packets"),
+        socket: share("socket"),
+        syscalls: share("syscalls"),
+        other: share("other"),
+      });
     } finally {
       server.kill();
       await c.stop();
@@ -380,20 +404,18 @@ export function protocolTable(
         )}; together ${(r.programs.share * 100).toFixed(2)} % of the machine's busy CPU over those runs (the cgroup hook's own dispatch is not in it).`,
     );
   }
-  const off = r.hooks.find((h) => h.mode === "off");
-  if (off) {
+  if (r.hooks.length > 0) {
     const share = (x: number) => `${(x * 100).toFixed(2)} %`;
     lines.push(
       "",
-      `Where the CPU went under bulk TCP, sampled (perf record -e cpu-clock -a -g, 2,000 Hz, ${o.perfS} s of iperf3 on loopback with client and server on different cores, a daemon per mode): the share of all samples inside the kernel's entries into BPF programs (__cgroup_bpf_run_filter_skb for cgroup_skb, bpf_trace_runN for tp_btf; dispatch, programs and helpers together). Both cores are saturated, so the detection's share is the throughput it takes. The protocol's own cost is the difference to --protocol off (whose connection and session programs run in every mode).`,
+      `Where the CPU went under bulk TCP, sampled (perf record -e cpu-clock -a -g, 2,000 Hz, ${o.perfS} s of iperf3 on loopback with client and server on different cores, a daemon per mode): the share of all samples inside the kernel's entry into each kind of BPF program (dispatch, program and helpers together), told apart by the entry's caller (perf script). Both cores are saturated, so a share is the throughput it takes. The detection's own cost is the packet and socket hooks' share; the session programs on every system call run in every mode.`,
       "",
-      "| mode | samples | in BPF dispatch | of which cgroup_skb | of which tracepoints | detection's own cost (vs off) |",
-      "| --- | --- | --- | --- | --- | --- |",
+      "| mode | samples | packet hooks (cgroup_skb) | socket hooks (tcp_sendmsg_locked, tcp_probe) | **detection's own cost** | session programs (sys_enter, sys_exit) | other programs |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const h of r.hooks) {
-      const cg = h.bySymbol.__cgroup_bpf_run_filter_skb ?? 0;
       lines.push(
-        `| ${h.label} | ${h.samples} | ${share(h.total)} | ${share(cg)} | ${share(h.total - cg)} | ${h === off ? "–" : share(h.total - off.total)} |`,
+        `| ${h.label} | ${h.samples} | ${share(h.packets)} | ${share(h.socket)} | **${share(h.packets + h.socket)}** | ${share(h.syscalls)} | ${share(h.other)} |`,
       );
     }
   }

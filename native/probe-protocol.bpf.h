@@ -158,7 +158,8 @@ static __always_inline int watch_done(struct watch *w, int sent, int readable, i
   return !bpf_map_lookup_elem(&tracked, &sk);
 }
 
-// A BANNER record for the socket of W, LEN the payload's length; its bytes are the caller's to fill.
+// A BANNER record for the socket of W, LEN the payload's length; its bytes are the caller's to fill, and
+// how many of them are the payload's (bytes_received: 0 for min(LEN, PROBE_PATH_LEN)).
 static __always_inline struct probe_client_record *reserve_banner(struct watch *w, int sent, __u64 len) {
   struct probe_client_record *r = reserve_client(PROBE_BANNER);
   if (!r) return 0;
@@ -209,41 +210,64 @@ int on_ingress(struct __sk_buff *skb) {
 // The socket hooks (the default): TCP's own tracepoints, no cost for any other protocol's packets and,
 // on TCP, a tracepoint's rather than a cgroup hook's. What the client sends: the first sendmsg's bytes
 // as the application gave them (tcp_sendmsg_locked runs once per buffer it fills, before the copy).
+// The first bytes a sendmsg gives, gathered from up to 4 of its segments (a writev may give a banner
+// in pieces): twice the room kept, so that each read's offset and size are bounded on their own.
+struct sent_bytes {
+  char b[2 * PROBE_PATH_LEN];
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sent_bytes);
+} scratch SEC(".maps");
+
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal) {
   struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
   if (!w || w->sent_seen) return 0;
+  __u32 zero = 0;
+  struct sent_bytes *buf = bpf_map_lookup_elem(&scratch, &zero);
+  if (!buf) return 0;
   struct iov_iter *it = &msg->msg_iter;
   __u8 type = it->iter_type;
-  __u64 off = it->iov_offset, len = it->count, seg = 0;
-  const char *base = 0;
-  int user = 1;
-  if (type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
-    base = it->ubuf;
-    seg = len;
-  } else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC) ||
-             type == bpf_core_enum_value(enum iter_type, ITER_KVEC)) {
-    // A kvec is laid out as an iovec: a kernel socket's sender (the offset is within this segment).
-    const struct iovec *v = it->__iov;
-    base = BPF_CORE_READ(v, iov_base);
-    seg = BPF_CORE_READ(v, iov_len);
-    seg = seg > off ? seg - off : 0;
-    user = type == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
+  __u64 off = it->iov_offset, len = it->count, got = 0;
+  int ubuf = type == bpf_core_enum_value(enum iter_type, ITER_UBUF);
+  int user = ubuf || type == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
+  // A kvec is laid out as an iovec (a kernel socket's sender). Pages (splice, sendfile) are not read.
+  const struct iovec *v = user || type == bpf_core_enum_value(enum iter_type, ITER_KVEC) ? it->__iov : 0;
+  for (int i = 0; i < 4 && v; i++) {
+    if (got >= PROBE_PATH_LEN || got >= len) break;
+    const char *base;
+    __u64 n;
+    if (ubuf) {
+      base = (const char *)it->ubuf + off;
+      n = len;
+    } else {
+      base = (const char *)BPF_CORE_READ(v + i, iov_base);
+      n = BPF_CORE_READ(v + i, iov_len);
+      if (i == 0) {
+        base += off;  // the offset is within the first segment
+        n = n > off ? n - off : 0;
+      }
+    }
+    if (n > len - got) n = len - got;
+    if (n > PROBE_PATH_LEN) n = PROBE_PATH_LEN;
+    // A segment not in memory now ends what is read (the kernel's copy will fault it in).
+    if ((user ? bpf_probe_read_user(&buf->b[got], n, base) : bpf_probe_read_kernel(&buf->b[got], n, base)) != 0) break;
+    got += n;
+    if (ubuf) break;
   }
-  if (seg > len) seg = len;
-  // Pages (splice, sendfile), a first segment under 4 bytes or one not in memory now cannot be read
-  // here: the server's side decides then.
-  const char *at = base + off;
-  char head[4] = {};
-  int readable = base && seg >= 4 &&
-                 (user ? bpf_probe_read_user(head, 4, at) : bpf_probe_read_kernel(head, 4, at)) == 0;
-  int ssh = look(w, 1, readable, head);
+  if (got > PROBE_PATH_LEN) got = PROBE_PATH_LEN;
+  // Fewer than 4 bytes read decide nothing: the server's side decides then.
+  int readable = got >= 4;
+  int ssh = look(w, 1, readable, buf->b);
   if (ssh) {
     struct probe_client_record *r = reserve_banner(w, 1, len);
     if (r) {
-      if (seg >= PROBE_PATH_LEN) seg = PROBE_PATH_LEN;
-      if (user) bpf_probe_read_user(r->path, seg, at);
-      else bpf_probe_read_kernel(r->path, seg, at);
+      // Only what this sendmsg gave (the rest of the scratch is another socket's).
+      bpf_probe_read_kernel(r->path, got, buf->b);
+      r->base.bytes_received = got;
       bpf_ringbuf_submit(r, 0);
     }
   }

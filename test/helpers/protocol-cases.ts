@@ -174,6 +174,28 @@ export function protocolTests(mode: "on" | "packets"): void {
     }
   });
 
+  test("a banner written in pieces (one sendmsg of three buffers) is kept whole", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    const pid = sshPeers(await freePort(), "pieces");
+    const [, closed] = await byProtocol(daemon as Daemon, "a banner in pieces", pid);
+    assert.equal(closed.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
+    assert.equal(closed.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
+  });
+
+  test("a client's banner sent from memory not yet paged in: still recognised, by the server's", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    const pid = sshPeers(await freePort(), "unpaged");
+    const [opened, closed] = await byProtocol(daemon as Daemon, "an unpaged client banner", pid);
+    for (const e of [opened, closed]) assert.equal(e.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
+    // The socket hooks read the application's buffer before the kernel's copy faults it in: they cannot
+    // see this banner (README, What it cannot see). The packet hooks read it from the packet.
+    assert.equal(
+      closed.ssh_outbound.client_banner,
+      mode === "packets" ? "SSH-2.0-HandMade_Client" : undefined,
+      JSON.stringify(closed.ssh_outbound),
+    );
+  });
+
   test("a client chosen by its name carries both banners too, detected_by client", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
     const s = sshd as TestSshd;

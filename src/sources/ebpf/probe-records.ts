@@ -183,8 +183,12 @@ export function parseProbeRecords(
         kind: "banner",
         sk,
         side: buf.readUInt16LE(o + at.oldState) === 1 ? "client" : "server",
+        // bytes_received: how many of the kept bytes are the payload's, when fewer than it and the room.
         text: bannerText(
-          buf.subarray(o + at.path, o + at.path + PATH_LEN),
+          buf.subarray(
+            o + at.path,
+            o + at.path + Math.min(PATH_LEN, Number(buf.readBigUInt64LE(o + at.bytesReceived)) || PATH_LEN),
+          ),
           Number(buf.readBigUInt64LE(o + at.bytesAcked)),
         ),
         timeNs,

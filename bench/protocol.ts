@@ -5,7 +5,7 @@
  * VM's drift hits all three alike; medians of the rounds. Beside them, the programs' own time per run
  * from the kernel's BPF statistics (kernel.bpf_stats_enabled, on only while measuring).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -64,6 +64,7 @@ export interface ProgramShare {
 export interface HookShare {
   mode: Mode;
   label: string;
+  workload: "bulk" | "short";
   samples: number;
   /** cgroup_skb (the packet hooks). */
   packets: number;
@@ -295,79 +296,83 @@ function hasPerf(): boolean {
 }
 
 /**
- * perf's view of the detection's cost (HookShare) in each mode but "none": the daemon started, iperf3
- * on loopback (client and server on different cores) for `seconds`, perf sampling all of it.
+ * perf's samples of the whole machine for `seconds`, counted by the kind of BPF program they were in;
+ * `samples`: those of busy CPUs (an idle one's are left out).
+ */
+function sampleHooks(seconds: number, data: string): Pick<HookShare, "samples" | HookKind> {
+  execFileSync(
+    "perf",
+    ["record", "-q", "-e", "cpu-clock", "-F", "2000", "-a", "-g", "-o", data, "--", "sleep", String(seconds)],
+    { stdio: "ignore" },
+  );
+  const script = execFileSync("perf", ["script", "-i", data, "-F", "ip,sym"], {
+    maxBuffer: 1 << 30,
+    stdio: ["ignore", "pipe", "ignore"],
+  }).toString();
+  rmSync(data, { force: true });
+  const n: Record<HookKind, number> = { packets: 0, socket: 0, syscalls: 0, other: 0 };
+  let samples = 0;
+  for (const sample of script.split(/\n\s*\n/)) {
+    const frames = sample
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[1])
+      .filter((f): f is string => f !== undefined);
+    // An idle CPU's samples are not the machine's work: the shares are of its busy time.
+    if (frames.length === 0 || frames.includes("do_idle")) continue;
+    samples++;
+    const kind = hookKind(frames);
+    if (kind) n[kind]++;
+  }
+  const share = (k: HookKind) => (samples > 0 ? n[k] / samples : 0);
+  return {
+    samples,
+    packets: share("packets"),
+    socket: share("socket"),
+    syscalls: share("syscalls"),
+    other: share("other"),
+  };
+}
+
+/**
+ * perf's view of the detection's cost (HookShare) in each mode but "none", a daemon per mode: bulk TCP
+ * (iperf3 on loopback, client and server on different cores) and short connections (one after
+ * another, as in the rounds), `seconds` of each sampled.
  */
 export async function hookShares(cli: string, seconds: number): Promise<HookShare[]> {
   const out: HookShare[] = [];
   const data = join(tmpdir(), `sol-bench-perf-${process.pid}.data`);
+  const serverPy = join(tmpdir(), "sol-bench-short-server.py");
+  const clientPy = join(tmpdir(), "sol-bench-short-client.py");
+  writeFileSync(serverPy, SHORT_SERVER);
+  writeFileSync(clientPy, SHORT_CLIENT);
   for (const mode of MODES.filter((m) => m !== "none")) {
     console.error(`bench: protocol overhead, perf: ${LABEL[mode]}`);
     const c = daemon(cli, "ebpf", 22, undefined, ["--protocol", mode]);
-    const port = await freePort();
-    const server = spawn("iperf3", ["-s", "-1", "-B", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+    const loads: ChildProcess[] = [];
     try {
       await c.ready;
-      await waitFor(`a listener on ${port}`, () => listening(port, undefined), 5000);
-      const client = spawn(
-        "iperf3",
-        ["-c", "127.0.0.1", "-p", String(port), "-t", String(seconds + 2), "-A", "0,1"],
-        { stdio: "ignore" },
+      const bulkPort = await freePort();
+      loads.push(
+        spawn("iperf3", ["-s", "-1", "-B", "127.0.0.1", "-p", String(bulkPort)], { stdio: "ignore" }),
       );
-      const done = new Promise((resolve) => client.on("exit", resolve));
-      await new Promise((r) => setTimeout(r, 1000));
-      execFileSync(
-        "perf",
-        [
-          "record",
-          "-q",
-          "-e",
-          "cpu-clock",
-          "-F",
-          "2000",
-          "-a",
-          "-g",
-          "-o",
-          data,
-          "--",
-          "sleep",
-          String(seconds),
-        ],
-        {
+      await waitFor(`a listener on ${bulkPort}`, () => listening(bulkPort, undefined), 5000);
+      loads.push(
+        spawn("iperf3", ["-c", "127.0.0.1", "-p", String(bulkPort), "-t", String(seconds + 3), "-A", "0,1"], {
           stdio: "ignore",
-        },
+        }),
       );
-      await done;
-      const script = execFileSync("perf", ["script", "-i", data, "-F", "ip,sym"], {
-        maxBuffer: 1 << 30,
-        stdio: ["ignore", "pipe", "ignore"],
-      }).toString();
-      const n: Record<HookKind, number> = { packets: 0, socket: 0, syscalls: 0, other: 0 };
-      let samples = 0;
-      for (const sample of script.split(/\n\s*\n/)) {
-        const frames = sample
-          .split("\n")
-          .map((l) => l.trim().split(/\s+/)[1])
-          .filter((f): f is string => f !== undefined);
-        if (frames.length === 0) continue;
-        samples++;
-        const kind = hookKind(frames);
-        if (kind) n[kind]++;
-      }
-      const share = (k: HookKind) => (samples > 0 ? n[k] / samples : 0);
-      out.push({
-        mode,
-        label: LABEL[mode],
-        samples,
-        packets: share("packets"),
-        socket: share("socket"),
-        syscalls: share("syscalls"),
-        other: share("other"),
-      });
+      await new Promise((r) => setTimeout(r, 1000));
+      out.push({ mode, label: LABEL[mode], workload: "bulk", ...sampleHooks(seconds, data) });
+      for (const l of loads.splice(0)) l.kill();
+      const shortPort = await freePort();
+      loads.push(spawn("/usr/bin/python3", [serverPy, String(shortPort)], { stdio: "ignore" }));
+      await waitFor(`a listener on ${shortPort}`, () => listening(shortPort, undefined), 5000);
+      loads.push(spawn("/usr/bin/python3", [clientPy, String(shortPort), "100000000"], { stdio: "ignore" }));
+      await new Promise((r) => setTimeout(r, 1000));
+      out.push({ mode, label: LABEL[mode], workload: "short", ...sampleHooks(seconds, data) });
     } finally {
-      server.kill();
+      for (const l of loads) l.kill();
       await c.stop();
-      rmSync(data, { force: true });
     }
   }
   return out;
@@ -408,14 +413,14 @@ export function protocolTable(
     const share = (x: number) => `${(x * 100).toFixed(2)} %`;
     lines.push(
       "",
-      `Where the CPU went under bulk TCP, sampled (perf record -e cpu-clock -a -g, 2,000 Hz, ${o.perfS} s of iperf3 on loopback with client and server on different cores, a daemon per mode): the share of all samples inside the kernel's entry into each kind of BPF program (dispatch, program and helpers together), told apart by the entry's caller (perf script). Both cores are saturated, so a share is the throughput it takes. The detection's own cost is the packet and socket hooks' share; the session programs on every system call run in every mode.`,
+      `Where the CPU went, sampled (perf record -e cpu-clock -a -g, 2,000 Hz, ${o.perfS} s of each workload, a daemon per mode): bulk TCP (iperf3 on loopback, client and server on different cores) and short connections (as above, one after another). Each figure is the share of the busy CPUs' samples (an idle CPU's left out: one after another, short connections do not saturate the machine) inside the kernel's entry into one kind of BPF program (dispatch, program and helpers together), told apart by the entry's caller (perf script). Under bulk TCP both cores are saturated, so a share is the throughput it takes. The detection's own cost is the packet or socket hooks' share, plus, for short connections, what the connection program does for each candidate (its "other programs" share beyond --protocol off's); the session programs on every system call run in every mode.`,
       "",
-      "| mode | samples | packet hooks (cgroup_skb) | socket hooks (tcp_sendmsg_locked, tcp_probe) | **detection's own cost** | session programs (sys_enter, sys_exit) | other programs |",
-      "| --- | --- | --- | --- | --- | --- | --- |",
+      "| workload | mode | samples | packet hooks (cgroup_skb) | socket hooks (tcp_sendmsg_locked, tcp_probe) | **hooks' share** | other programs (connection, exec, exit) | session programs (sys_enter, sys_exit) |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const h of r.hooks) {
       lines.push(
-        `| ${h.label} | ${h.samples} | ${share(h.packets)} | ${share(h.socket)} | **${share(h.packets + h.socket)}** | ${share(h.syscalls)} | ${share(h.other)} |`,
+        `| ${h.workload === "bulk" ? "iperf3" : "short connections"} | ${h.label} | ${h.samples} | ${share(h.packets)} | ${share(h.socket)} | **${share(h.packets + h.socket)}** | ${share(h.other)} | ${share(h.syscalls)} |`,
       );
     }
   }

@@ -93,7 +93,7 @@ static __always_inline void watch_payloads(struct sock *sk, const struct probe_r
 static __always_inline void watch_established(struct sock *sk) {
   struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
   if (!w || w->chosen) return;
-  addresses(&w->connect, sk);
+  addresses_btf(&w->connect, sk);
   w->established_ns = bpf_ktime_get_ns();
 }
 

@@ -236,6 +236,26 @@ static __always_inline __u32 netns_of(struct sock *sk) {
   return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
+// The same from a BTF-typed socket (tp_btf): plain loads of struct sock's fields, which the verifier
+// guards (a fault reads 0), instead of one bpf_probe_read_kernel call each.
+static __always_inline void addresses_btf(struct probe_record *r, struct sock *sk) {
+  struct inet_sock *inet = (struct inet_sock *)sk;
+  r->family = sk->__sk_common.skc_family;
+  // inet_sock's own fields lie beyond struct sock, where the verifier lets no plain load reach.
+  r->sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
+  r->dport = bpf_ntohs(sk->__sk_common.skc_dport);
+  if (r->family == 10) {
+    __builtin_memcpy(r->saddr, sk->__sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+    __builtin_memcpy(r->daddr, sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8, 16);
+  } else {
+    BPF_CORE_READ_INTO((__u32 *)r->saddr, inet, inet_saddr);
+    *(__u32 *)r->daddr = sk->__sk_common.skc_daddr;
+  }
+}
+
+#define ADDRESSES(btf, r, sk) ((btf) ? addresses_btf(r, sk) : addresses(r, sk))
+#define NETNS_OF(btf, sk) ((btf) ? (sk)->__sk_common.skc_net.net->ns.inum : netns_of(sk))
+
 static __always_inline int send(const struct probe_record *r) {
   if (bpf_ringbuf_output(&events, (void *)r, sizeof(*r), 0) == 0) return 1;
   count_lost();
@@ -251,9 +271,10 @@ static __always_inline int send(const struct probe_record *r) {
 // BTF: called from the tp_btf program, whose socket is BTF-typed (socket storage needs that: the
 // protocol's watch is only there). A constant, so the tracefs program has none of that code.
 static __always_inline int transition(struct sock *s, int oldstate, int newstate, const int btf) {
-  if (BPF_CORE_READ_BITFIELD_PROBED(s, sk_protocol) != IPPROTO_TCP) return 0;
+  if ((btf ? BPF_CORE_READ_BITFIELD(s, sk_protocol) : BPF_CORE_READ_BITFIELD_PROBED(s, sk_protocol)) != IPPROTO_TCP)
+    return 0;
   __u64 sk = (__u64)s;
-  __u16 dport = bpf_ntohs(BPF_CORE_READ(s, __sk_common.skc_dport));
+  __u16 dport = bpf_ntohs(btf ? s->__sk_common.skc_dport : BPF_CORE_READ(s, __sk_common.skc_dport));
 
   if (newstate == TCP_SYN_SENT) {
     int translated;
@@ -261,9 +282,15 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     if (!id) return 0;
     struct probe_record r = {};
     bpf_get_current_comm(r.comm, sizeof(r.comm));
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
-    BPF_CORE_READ_STR_INTO(&r.pcomm, parent, comm);
+    struct task_struct *parent;
+    if (btf) {
+      parent = bpf_get_current_task_btf()->real_parent;
+      __builtin_memcpy(r.pcomm, parent->comm, sizeof(r.pcomm));
+    } else {
+      struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+      parent = BPF_CORE_READ(task, real_parent);
+      BPF_CORE_READ_STR_INTO(&r.pcomm, parent, comm);
+    }
     // An SSH client's connection on any port, and its ProxyCommand's: ssh runs that as its own child
     // ("exec nc %h %p", "socat - TCP:relay:443"), and what the child connects to carries the session.
     // Any other is a candidate when the protocol is watched: SSH if its first payload says so.
@@ -277,13 +304,13 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     r.oldstate = via ? via : PROBE_VIA_PROTOCOL;
     r.sk = sk;
     r.time_ns = bpf_ktime_get_ns();
-    addresses(&r, s);
+    ADDRESSES(btf, &r, s);
     r.pid = id >> 32;
     r.tid = (__u32)id;
     r.uid = (__u32)bpf_get_current_uid_gid();
-    r.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
-    r.netns = netns_of(s);
-    r.inode = BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
+    r.ppid = translated ? 0 : btf ? parent->tgid : BPF_CORE_READ(parent, tgid);
+    r.netns = NETNS_OF(btf, s);
+    r.inode = btf ? s->sk_socket->file->f_inode->i_ino : BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
     if (watched) watch_payloads(s, &r, via != 0);
     if (!via) {
       // A new socket at this address: whatever `tracked` says of it is of a socket gone unseen.
@@ -314,7 +341,7 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     }
     struct probe_record *r = reserve(PROBE_ESTABLISHED, sk);
     if (!r) return 0;
-    addresses(r, s);
+    ADDRESSES(btf, r, s);
     bpf_ringbuf_submit(r, 0);
     return 0;
   }
@@ -333,12 +360,12 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     bpf_map_delete_elem(&tracked, &sk);
     struct probe_record *r = reserve(PROBE_CLOSE, sk);
     if (!r) return 0;
-    addresses(r, s);
+    ADDRESSES(btf, r, s);
     r->oldstate = oldstate;
     struct tcp_sock *tp = (struct tcp_sock *)sk;
     r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
     r->bytes_received = BPF_CORE_READ(tp, bytes_received);
-    r->netns = netns_of(s);
+    r->netns = NETNS_OF(btf, s);
     bpf_ringbuf_submit(r, 0);
   }
   return 0;

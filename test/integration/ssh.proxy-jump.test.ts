@@ -89,8 +89,11 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** The ssh run's arguments with a ProxyCommand, and the host as typed (an alias the proxy resolves). */
-function viaProxy(s: TestSshd, proxy: string): string[] {
+/**
+ * The ssh run's arguments with a ProxyCommand, the host as typed (an alias the proxy resolves), and a
+ * remote command that lasts until `flag` exists (the sshd is on this host).
+ */
+function viaProxy(s: TestSshd, proxy: string, flag: string): string[] {
   const args = [...s.sshArgs];
   const dest = args.pop() as string;
   return [
@@ -98,8 +101,7 @@ function viaProxy(s: TestSshd, proxy: string): string[] {
     "-o",
     `ProxyCommand=${proxy}`,
     dest.replace("127.0.0.1", "db-behind-proxy"),
-    "sleep",
-    "0.3",
+    `until [ -e ${flag} ]; do sleep 0.05; done`,
   ];
 }
 
@@ -111,9 +113,27 @@ for (const source of ["procfs", "ebpf"]) {
       const r = relay as { port: number };
       const d = daemons.get(source) as Daemon;
       const proxy = kind === "nc" ? `nc 127.0.0.1 ${s.port}` : `socat - TCP:127.0.0.1:${r.port}`;
-      const run = await runClient(viaProxy(s, proxy));
-      assert.equal(run.code, 0, run.stderr);
       const name = kind === "nc" ? "nc" : "socat";
+      // The session lasts until the daemon has logged its opening: no poll has to catch a short one on
+      // a loaded host (procfs sees only what is open at a scan, and the proxy's /proc while it lives).
+      const flag = join(s.dir, `proxy-${source}-${kind.replace(" ", "-")}.done`);
+      const command = `until [ -e ${flag} ]; do sleep 0.05; done`;
+      let pid = 0;
+      const running = runClient(viaProxy(s, proxy, flag), {
+        onSpawn: (p) => {
+          pid = p;
+        },
+      });
+      try {
+        await d.waitFor(
+          `the opening of ${name} serving ssh`,
+          (e) => pid > 0 && e.ssh_outbound?.proxy_for?.pid === pid && e.event?.action === "connection-opened",
+        );
+      } finally {
+        writeFileSync(flag, "");
+      }
+      const run = await running;
+      assert.equal(run.code, 0, run.stderr);
       const [o, c] = await session(
         d,
         `${name} serving ssh ${run.pid}`,
@@ -130,7 +150,7 @@ for (const source of ["procfs", "ebpf"]) {
           host: "db-behind-proxy",
           port: s.port,
           jump: [],
-          command: "sleep 0.3",
+          command,
           identity_files: [join(s.dir, "user")],
         });
       }

@@ -6,12 +6,15 @@
 //     candidate); one they chose gets it too, for its banners. The storage goes with the socket: no
 //     table to fill, nothing left behind by a socket whose close was not seen;
 //   - at ESTABLISHED, a candidate's storage takes its local address and the time;
-//   - two cgroup_skb programs on the cgroup v2 root see every socket's packets, in every network
-//     namespace. A packet of a socket without storage costs one lookup. The first payload each way is
-//     looked at once: "SSH-" makes a candidate a tracked connection (its connect and establishment are
-//     sent then, with their own times) and sends that payload's first bytes as a BANNER; anything else
-//     from the client and a candidate is forgotten (from the server, it waits for the client's: a
-//     server may send other lines first). Once both ways were looked at, the storage goes.
+//   - two programs see what each socket sends and receives, in every network namespace: TCP's own
+//     tracepoints (the socket hooks, the default: tcp_sendmsg_locked with the application's buffer,
+//     tcp_probe with each received segment), or two cgroup_skb programs on the cgroup v2 root (the
+//     packet hooks: every IP packet, its bytes as on the wire). An event of a socket without storage
+//     costs one lookup. The first payload each way is looked at once: "SSH-" makes a candidate a
+//     tracked connection (its connect and establishment are sent then, with their own times) and sends
+//     that payload's first bytes as a BANNER; anything else from the client and a candidate is
+//     forgotten (from the server, it waits for the client's: a server may send other lines first).
+//     Once both ways were looked at, the storage goes.
 #ifndef SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 #define SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 

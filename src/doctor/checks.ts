@@ -4,7 +4,6 @@ import { effectiveCapabilities } from "../capabilities.ts";
 import type { Config, ProtocolMode } from "../config.ts";
 import { readText } from "../proc-io.ts";
 import { configuredLog } from "../report/files.ts";
-import { cgroup2Root } from "../sources/ebpf/cgroup-root.ts";
 import { checkEbpf } from "../sources/ebpf/check.ts";
 import {
   attachError,
@@ -13,6 +12,7 @@ import {
   pinnedProbe,
   probeAddon,
   probeLoadError,
+  protocolArg,
 } from "../sources/ebpf/probe.ts";
 import { SourceError, type SourceErrorCode } from "../sources/errors.ts";
 import { listSockets, sockDiag, sockDiagLoadError, stateMask } from "../sources/procfs/sock-diag.ts";
@@ -172,18 +172,9 @@ function tryAttach(protocol: ProtocolMode): SourceError | undefined {
   const a = probeAddon();
   if (!a) return new SourceError("ERR_PROBE_UNAVAILABLE", probeLoadError());
   try {
-    const root = protocol === "off" ? undefined : cgroup2Root();
-    const h = a.open(
-      [22],
-      [],
-      0,
-      1,
-      null,
-      protocol === "off"
-        ? null
-        : { hooks: protocol === "packets" ? "packets" : "socket", cgroup: root ?? null },
-      () => undefined,
-    );
+    const arg = protocolArg(protocol);
+    const root = arg?.cgroup ?? undefined;
+    const h = a.open([22], [], 0, 1, null, arg, () => undefined);
     const info = a.info(h);
     attachedBy = info.attach;
     protocolBy =

@@ -99,6 +99,15 @@ export interface ProbeInfo {
   protocolNote?: string;
 }
 
+/** What the addon's open() takes for --protocol: the hooks, and the cgroup v2 root the packet hooks need. */
+export type ProtocolArg = { hooks: "socket" | "packets"; cgroup: string | null } | null;
+
+/** open()'s protocol argument for MODE: null when off (the cgroup v2 root found in mountinfo). */
+export function protocolArg(mode: ProtocolMode): ProtocolArg {
+  if (mode === "off") return null;
+  return { hooks: mode === "packets" ? "packets" : "socket", cgroup: cgroup2Root() ?? null };
+}
+
 /** What is pinned in a directory (addon's pinned()). */
 export interface PinnedProbe {
   /** Pinned by this version (same BPF object): the next daemon takes it over. */
@@ -124,7 +133,7 @@ interface Addon {
     userRate: number,
     userBurst: number,
     pinDir: string | null,
-    protocol: { hooks: "socket" | "packets"; cgroup: string | null } | null,
+    protocol: ProtocolArg,
     onRecords: (records: Buffer | Error) => void,
   ): Handle;
   info(h: Handle): ProbeInfo;
@@ -272,7 +281,6 @@ export class BpfProbe {
     const t0 = process.hrtime.bigint();
     const openedMono = a.monotonicNs();
     const mode = this.opts.protocol ?? "off";
-    const cgroup = mode === "off" ? undefined : cgroup2Root();
     try {
       const flood = this.opts.flood ?? { rate: 0, burst: 1 };
       this.handle = a.open(
@@ -281,7 +289,7 @@ export class BpfProbe {
         flood.rate,
         Math.max(1, flood.burst),
         this.opts.pinDir ?? null,
-        mode === "off" ? null : { hooks: mode === "packets" ? "packets" : "socket", cgroup: cgroup ?? null },
+        protocolArg(mode),
         (records) => this.onRecords(records),
       );
     } catch (error) {

@@ -102,7 +102,17 @@ async function flood(
     assert.equal(
       c.records + c.suppressed,
       n,
-      `${c.records} records + ${c.suppressed} counted of ${n} attempts`,
+      `${c.records} records + ${c.suppressed} counted of ${n} attempts; at that port: ${JSON.stringify(
+        Object.entries(
+          d.events
+            .filter((e) => e.destination?.port === port)
+            .reduce<Record<string, number>>((m, e) => {
+              const k = `${e.event?.action} ${e.user?.name ?? "-"} ${e.ssh_outbound?.attribution ?? "-"}`;
+              m[k] = (m[k] ?? 0) + 1;
+              return m;
+            }, {}),
+        ),
+      )}; other actions: ${JSON.stringify([...new Set(d.events.map((e) => e.event?.action))])}`,
     );
     assert.ok(c.records <= 100 + 20 * (seconds + 1), `${c.records} records in ${seconds.toFixed(1)} s`);
     assert.ok(c.summaries.length >= 1);

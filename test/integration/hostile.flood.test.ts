@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { REFUSED_ATTACK } from "../helpers/attacks.ts";
@@ -16,6 +17,7 @@ import {
 } from "../helpers/hostile.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { freePort, startSshd, type TestSshd } from "../helpers/sshd.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 // Issue 19, attack 4: floods. As nobody, thousands of refused connects (eBPF sees each one), or
 // hundreds of short successful ones (what procfs can see), to a watched port. Beyond the user's rate
@@ -59,6 +61,17 @@ after(() => {
   server?.close();
 });
 
+/** ss's states of a TCP socket that has not yet reached TCP_CLOSE (TIME_WAIT is past it). */
+const OPEN_STATES = [
+  "established",
+  "syn-sent",
+  "fin-wait-1",
+  "fin-wait-2",
+  "close-wait",
+  "last-ack",
+  "closing",
+].flatMap((st) => ["state", st]);
+
 /** The attacker's records and summaries: how many connections each stands for. */
 function tally(d: Daemon, port: number): { records: number; suppressed: number; summaries: Ev[] } {
   const ends = d.events.filter(
@@ -96,6 +109,16 @@ async function flood(
     assert.ok(normal.delayMs <= 1000, `the normal session's record came ${normal.delayMs} ms after its end`);
     assert.equal(normal.ev.ssh_outbound.attribution, "complete");
     const daemonS = cpuSeconds(pid) - cpu0;
+    // The attacker's sockets close for the kernel (and so for the daemon) only once this process's
+    // server has answered their FIN: until then they are open (FIN_WAIT), and a daemon stopped then
+    // rightly keeps them as open connections, not closed ones. Wait for the kernel first.
+    await waitFor(`the attacker's connections to ${port} closed in the kernel`, () =>
+      execFileSync("ss", ["-tnH", ...OPEN_STATES, "dport", "=", `:${port}`])
+        .toString()
+        .trim() === ""
+        ? true
+        : undefined,
+    );
     // The summaries of a flood come every 10 s and at stop: stop, then count.
     await d.stop();
     const c = tally(d, port);

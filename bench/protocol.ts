@@ -78,6 +78,16 @@ export interface HookShare {
 
 type HookKind = "packets" | "socket" | "syscalls" | "other";
 
+/** `perf script -F ip,sym` output as samples, each its frames' symbols, leaf first. */
+export function perfSamples(script: string): string[][] {
+  return script.split(/\n\s*\n/).map((sample) =>
+    sample
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[1])
+      .filter((f): f is string => f !== undefined),
+  );
+}
+
 /**
  * The kind of BPF program a sample of `perf script` (frames leaf first, "addr symbol" each) was in, or
  * undefined when it was in none: under cgroup_skb's entry, or under a raw tracepoint's (bpf_trace_runN)
@@ -312,11 +322,7 @@ function sampleHooks(seconds: number, data: string): Pick<HookShare, "samples" |
   rmSync(data, { force: true });
   const n: Record<HookKind, number> = { packets: 0, socket: 0, syscalls: 0, other: 0 };
   let samples = 0;
-  for (const sample of script.split(/\n\s*\n/)) {
-    const frames = sample
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/)[1])
-      .filter((f): f is string => f !== undefined);
+  for (const frames of perfSamples(script)) {
     // An idle CPU's samples are not the machine's work: the shares are of its busy time.
     if (frames.length === 0 || frames.includes("do_idle")) continue;
     samples++;

@@ -3,17 +3,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { hookKind } from "../bench/protocol.ts";
+import { hookKind, perfSamples } from "../bench/protocol.ts";
 
-const samples = readFileSync(new URL("fixtures/perf/script-samples.txt", import.meta.url), "utf8")
-  .split(/\n\s*\n/)
-  .filter((s) => s.trim() !== "")
-  .map((s) =>
-    s
-      .split("\n")
-      .map((l) => l.trim().split(/\s+/)[1])
-      .filter((f): f is string => f !== undefined),
-  );
+const samples = perfSamples(
+  readFileSync(new URL("fixtures/perf/script-samples.txt", import.meta.url), "utf8"),
+).filter((frames) => frames.length > 0);
 
 test("samples in the session, send and receive programs and outside BPF are told apart", () => {
   assert.deepEqual(samples.map(hookKind), ["syscalls", "socket", "socket", undefined]);

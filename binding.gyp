@@ -6,7 +6,7 @@
   "targets": [
     {
       "target_name": "sock_diag",
-      "sources": ["native/sock_diag.c", "native/notify.c"],
+      "sources": ["native/sock_diag.c", "native/notify.c", "native/blocking.c"],
       "include_dirs": ["native"],
       "cflags": ["-O2", "-Wall", "-Wextra", "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2"]
     }

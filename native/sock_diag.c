@@ -133,5 +133,6 @@ NAPI_MODULE_INIT() {
   napi_create_function(env, "dump", NAPI_AUTO_LENGTH, Dump, NULL, &fn);
   napi_set_named_property(env, exports, "dump", fn);
   register_notify(env, exports);
+  register_blocking(env, exports);
   return exports;
 }

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { isatty } from "node:tty";
 import { InvalidOptionError } from "./errors.ts";
 import type { NetnsScope, ProtocolMode } from "./sources/types.ts";
 
@@ -277,7 +278,10 @@ export function validateMetricsFile(p: Picked, dirExists: (dir: string) => boole
 export function resolveConfig(
   flags: RawOptions,
   env: NodeJS.ProcessEnv = process.env,
-  stdoutIsTTY = Boolean(process.stdout.isTTY),
+  // Not process.stdout.isTTY: making that stream sets descriptor 1 non-blocking when it is a pipe, and
+  // the sink's synchronous writes then sleep 100 ms (sonic-boom's retry) whenever the reader is a
+  // page behind, with the whole daemon stopped meanwhile, instead of waiting only as long as it is.
+  stdoutIsTTY = isatty(1),
 ): Config {
   const get = <T>(key: keyof RawOptions, validate: (p: Picked) => T, fallback: T): T => {
     const p = pick(key, flags, env);

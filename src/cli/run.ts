@@ -11,6 +11,7 @@ import { MetricsFile } from "../metrics.ts";
 import { Monitor } from "../monitor.ts";
 import { fileSink, type Recovery, type Sink, stdoutSink } from "../sinks/sink.ts";
 import { selectSource } from "../sources/select.ts";
+import { sockDiag } from "../sources/procfs/sock-diag.ts";
 import type { Diagnostics } from "../sources/types.ts";
 import { ServiceNotifier } from "../systemd.ts";
 import { StateStore } from "../track/state.ts";
@@ -101,6 +102,7 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
     const opts = { maxPending: config.maxPending, warn: (m: string) => diag.warn(m), onRecovered };
     return config.output ? fileSink(config.output, opts) : stdoutSink(opts);
   };
+  if (!config.output) blockingStdout(diag);
   const state = config.stateFile ? openState(config.stateFile, diag) : undefined;
   const source = selectSource(config, diag);
   let monitor: Monitor | undefined;
@@ -153,6 +155,19 @@ export async function runMonitor(config: Config, diag: Diagnostics): Promise<voi
   });
   await m.start();
   notifier?.ready(`watching: source ${source.name}`);
+}
+
+/**
+ * Standard output written synchronously, as a file is: blocking, so that a reader a page behind is
+ * waited for only as long as it lags (native/blocking.c says why Node's non-blocking pipe costs 100 ms
+ * stops). Without the addon, Node's default stays.
+ */
+function blockingStdout(diag: Diagnostics): void {
+  try {
+    sockDiag()?.blocking(1);
+  } catch (error) {
+    diag.warn(`standard output stays non-blocking: ${(error as Error).message}`);
+  }
 }
 
 /** The state file's directory must exist or be creatable now: a bad --state-file is exit 2 at start. */

@@ -227,6 +227,8 @@ interface Addon {
   dump(request: Buffer, maxRecv?: number): Buffer;
   /** sd_notify: one datagram to the service manager's socket (native/notify.c). */
   notify(socketPath: string, message: string): void;
+  /** Clears O_NONBLOCK on a descriptor; true if it was set (native/blocking.c). */
+  blocking(fd: number): boolean;
 }
 
 /**

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import {
   AF_INET,
+  bothFamiliesRequest,
   dumpRequest,
   lookupRequest,
   parseReply,
@@ -101,6 +102,19 @@ test("the request carries the family, TCP, the state mask and the bytecode as an
   assert.equal(req.readUInt16LE(72), 4 + bc.length, "nlattr length");
   assert.equal(req.readUInt16LE(74), 1, "INET_DIAG_REQ_BYTECODE");
   assert.deepEqual(req.subarray(76), bc);
+});
+
+test("the one-walk request is inet_diag's first type: the old header, the state mask, the same bytecode", () => {
+  const bc = portFilter([22]);
+  const req = bothFamiliesRequest(stateMask(["ESTABLISHED"]), bc);
+  assert.equal(req.readUInt32LE(0), req.length);
+  assert.equal(req.readUInt16LE(4), 18, "TCPDIAG_GETSOCK");
+  assert.equal(req.readUInt16LE(6), 0x301, "NLM_F_REQUEST | NLM_F_DUMP");
+  assert.equal(req.length, 16 + 60 + 4 + bc.length, "struct inet_diag_req is 60 bytes");
+  assert.equal(req.readUInt32LE(16 + 52), 1 << 1, "idiag_states after the 48-byte sockid");
+  assert.equal(req.readUInt16LE(76), 4 + bc.length, "nlattr length");
+  assert.equal(req.readUInt16LE(78), 1, "INET_DIAG_REQ_BYTECODE");
+  assert.deepEqual(req.subarray(80), bc);
 });
 
 /** Runs inet_diag bytecode as the kernel does (inet_diag_bc_run) for a remote port. */

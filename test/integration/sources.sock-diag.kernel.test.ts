@@ -4,6 +4,7 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
 import { parseProcNet } from "../../src/sources/procfs/proc-net.ts";
 import {
+  dumpMode,
   listSockets,
   lookupSocket,
   sockDiag,
@@ -58,6 +59,9 @@ test("netlink lists exactly the sockets to the filtered ports that /proc/net/tcp
   assert.deepEqual(got.map(key).sort(), expected.map(key).sort());
   assert.ok(got.every((e) => e.uid === process.getuid?.()));
   assert.equal(listSockets(est, [c]).length, 1);
+  // This kernel answers inet_diag's first request type: both families came from one walk of its table.
+  assert.equal(dumpMode(), "one walk");
+  assert.deepEqual([...new Set(got.map((e) => e.family))].sort(), ["ipv4", "ipv6"]);
 });
 
 test("a socket is found again by its id until it closes; ActiveOpens counts each connect()", async (t) => {

@@ -6,6 +6,7 @@ import { type Diagnostics, TCP_STATES } from "../types.ts";
 import type { ProcNetEntry } from "./proc-net.ts";
 import {
   type DiagEntry,
+  dumpMode,
   listSockets,
   lookupSocket,
   SockDiagError,
@@ -29,6 +30,9 @@ const UNSEEN_DUMP_MS = 250;
 /** Held sockets of unknown kind looked up one by one per tick, at most. */
 const UNSEEN_LOOKUPS = 64;
 
+/** Walks of the table one TCP dump makes: one when both families come at once (see listSockets). */
+const tcpWalks = (): number => (dumpMode() === "per family" ? 2 : 1);
+
 const average = (prev: number, now: number): number => (prev === 0 ? now : prev * 0.8 + now * 0.2);
 
 /**
@@ -45,6 +49,7 @@ const stillHeld = (e: ProcNetEntry): boolean => e.inode !== 0;
 export class OwnNamespace {
   /** Socket listing through netlink (false: the addon is missing or netlink failed for good). */
   private netlink: boolean;
+  /** Walks of the kernel's TCP table (and UDP's) made for dumps. */
   dumps = 0;
   lookups = 0;
   errors = 0;
@@ -165,7 +170,7 @@ export class OwnNamespace {
         entries = listSockets(CANDIDATE_STATES, this.portList).filter(stillHeld);
         this.sinceDump = 0;
         this.dumpNs = average(this.dumpNs, Number(process.hrtime.bigint() - t0));
-        this.dumps += 2;
+        this.dumps += tcpWalks();
       } else {
         entries = [];
         let asked = 0;
@@ -211,7 +216,7 @@ export class OwnNamespace {
       }
       if (unseen.size > 0) {
         this.unseenDumpMs = now;
-        this.dumps += 2;
+        this.dumps += tcpWalks();
         for (const e of listSockets(CANDIDATE_STATES, [])) {
           if (!stillHeld(e) || !unseen.delete(e.inode)) continue;
           carried.set(e.inode, e);
@@ -242,7 +247,7 @@ export class OwnNamespace {
       const listen = new Listeners();
       if (all.length > 0) {
         // Only the listening table: the kernel does not walk the established one for this.
-        this.dumps += 2;
+        this.dumps += tcpWalks();
         for (const l of listSockets(LISTEN_STATE, [])) listen.add(l.localIp, l.localPort);
       }
       return { entries: all, listen };

@@ -25,8 +25,13 @@ const LISTEN_STATE = stateMask(["LISTEN"]);
 const FULL_DUMP_EVERY = 100;
 /** A held socket that is unix or UDP: it never becomes a TCP connection. */
 const NEVER_TCP = -2;
-/** The least time between two full dumps for held sockets seen before whose kind is still unknown. */
+/**
+ * The least time between two full dumps for held sockets seen before whose kind is still unknown: at
+ * first; doubled after each such dump that finds none of them became a TCP connection, up to
+ * UNSEEN_DUMP_MAX_MS.
+ */
 const UNSEEN_DUMP_MS = 250;
+const UNSEEN_DUMP_MAX_MS = 5000;
 /** Held sockets of unknown kind looked up one by one per tick, at most. */
 const UNSEEN_LOOKUPS = 64;
 
@@ -76,6 +81,7 @@ export class OwnNamespace {
   /** Held sockets known to be unix sockets: the only ones a session over a master can ride. */
   private readonly unixHeld = new Set<number>();
   private unseenDumpMs = 0;
+  private unseenGapMs = UNSEEN_DUMP_MS;
   private readonly say: (key: string, message: string) => void;
 
   constructor(
@@ -203,24 +209,30 @@ export class OwnNamespace {
         if (prev && prev.state === "ESTABLISHED") carried.set(ino, prev);
         else unseen.add(ino);
       }
-      // Looked for in a full dump (the kernel walks its whole table: milliseconds) at most every
-      // UNSEEN_DUMP_MS when all that is unseen was seen before: a client's held socket of no known
-      // kind is looked at again after each connect() on the host, and a user who connects in a loop
-      // while a process named like a client holds such sockets must not buy a full dump every tick.
-      // A socket new this tick is looked for at once.
+      // Looked for in a full dump (the kernel walks its whole table: milliseconds) when all that is
+      // unseen was seen before at most every unseenGapMs (250 ms, doubling up to 5 s while such dumps
+      // find none of them connected): a client's held socket of no known kind is looked at again
+      // after each connect() on the host, and a user who connects in a loop while a process named like
+      // a client holds such sockets (unbound UDP ones, which no dump lists) must not buy a full dump
+      // every tick, nor four a second for as long as it likes. A socket new this tick is looked for
+      // at once.
       const now = Date.now();
       const fresh = [...unseen].some((ino) => !this.heldNotTcp.has(ino));
-      if (unseen.size > 0 && !fresh && now - this.unseenDumpMs < UNSEEN_DUMP_MS) {
+      if (unseen.size > 0 && !fresh && now - this.unseenDumpMs < this.unseenGapMs) {
         this.lookupsDeferred += unseen.size;
         unseen.clear();
       }
       if (unseen.size > 0) {
         this.unseenDumpMs = now;
         this.dumps += tcpWalks();
+        let connected = false;
         for (const e of listSockets(CANDIDATE_STATES, [])) {
           if (!stillHeld(e) || !unseen.delete(e.inode)) continue;
           carried.set(e.inode, e);
+          connected ||= this.heldNotTcp.has(e.inode);
         }
+        if (connected) this.unseenGapMs = UNSEEN_DUMP_MS;
+        else if (!fresh) this.unseenGapMs = Math.min(this.unseenGapMs * 2, UNSEEN_DUMP_MAX_MS);
       }
       // What is held but not a TCP socket in a state of interest (ssh-agent's unix socket, say). UDP
       // sockets are told apart in one dump and never looked at again; the rest are looked up one by

@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { doctorCommand } from "./cli/doctor.ts";
 import { listCommand } from "./cli/list.ts";
@@ -8,11 +9,29 @@ import { unloadCommand } from "./cli/unload.ts";
 import { LoggerError } from "./errors.ts";
 import { NAME, VERSION } from "./version.ts";
 
+/**
+ * Help and --version, written to descriptor 1 directly: `run --help | head -3` ends quietly (exit 0) when
+ * the reader has gone, as `ls | head` does, instead of a stack trace from an EPIPE on process.stdout;
+ * and touching process.stdout would make a pipe non-blocking (see cli/run.ts).
+ */
+function writeOut(text: string): void {
+  try {
+    writeSync(1, text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EPIPE") process.exit(0);
+    // A pipe someone made non-blocking, full: Node's stream waits for it.
+    if (code === "EAGAIN") process.stdout.write(text);
+    else throw error;
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command(NAME)
     .description("Audit log of every outbound SSH connection this host makes")
     .version(VERSION)
     .showHelpAfterError()
+    .configureOutput({ writeOut })
     .exitOverride();
   for (const command of [
     runCommand(),
@@ -22,7 +41,7 @@ export function buildProgram(): Command {
     doctorCommand(),
     unloadCommand(),
   ]) {
-    program.addCommand(command.exitOverride());
+    program.addCommand(command.configureOutput({ writeOut }).exitOverride());
   }
   return program;
 }

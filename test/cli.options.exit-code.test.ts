@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { test } from "node:test";
-import { runCli as cli } from "./helpers/daemon.ts";
+import { CLI, runCli as cli, ROOT } from "./helpers/daemon.ts";
 
 test("invalid options exit 2 with one line naming the option and the value, and write no event", () => {
   const cases: [string[], NodeJS.ProcessEnv, RegExp][] = [
@@ -36,4 +37,22 @@ test("an unknown option or command is a usage error (exit 2); --help and --versi
   const v = cli(["--version"]);
   assert.equal(v.code, 0);
   assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test("help to a reader that has gone (`run --help | head -0`) ends quietly with exit 0, as other tools do", async () => {
+  for (const args of [["run", "--help"], ["report", "--help"], ["--help"]]) {
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    // Our end of the pipe closed before the CLI writes: its write meets EPIPE.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    const code = await new Promise<number | null>((r) => child.on("close", (c) => r(c)));
+    assert.equal(code, 0, `${args.join(" ")}: ${stderr}`);
+    assert.equal(stderr, "", "no stack trace");
+  }
 });

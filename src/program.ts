@@ -1,30 +1,13 @@
-import { writeSync } from "node:fs";
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { doctorCommand } from "./cli/doctor.ts";
 import { listCommand } from "./cli/list.ts";
+import { writeOut } from "./cli/out.ts";
 import { reportCommand } from "./cli/report.ts";
 import { resendCommand } from "./cli/resend.ts";
 import { runCommand } from "./cli/run.ts";
 import { unloadCommand } from "./cli/unload.ts";
 import { LoggerError } from "./errors.ts";
 import { NAME, VERSION } from "./version.ts";
-
-/**
- * Help and --version, written to descriptor 1 directly: `run --help | head -3` ends quietly (exit 0) when
- * the reader has gone, as `ls | head` does, instead of a stack trace from an EPIPE on process.stdout;
- * and touching process.stdout would make a pipe non-blocking (see cli/run.ts).
- */
-function writeOut(text: string): void {
-  try {
-    writeSync(1, text);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EPIPE") process.exit(0);
-    // A pipe someone made non-blocking, full: Node's stream waits for it.
-    if (code === "EAGAIN") process.stdout.write(text);
-    else throw error;
-  }
-}
 
 export function buildProgram(): Command {
   const program = new Command(NAME)

@@ -39,8 +39,8 @@ test("an unknown option or command is a usage error (exit 2); --help and --versi
   assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
 });
 
-test("help to a reader that has gone (`run --help | head -0`) ends quietly with exit 0, as other tools do", async () => {
-  for (const args of [["run", "--help"], ["report", "--help"], ["--help"]]) {
+test("output to a reader that has gone (`run --help | head -0`, `doctor | head -0`) ends quietly with exit 0, as other tools do", async () => {
+  for (const args of [["run", "--help"], ["report", "--help"], ["--help"], ["doctor"]]) {
     const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],

@@ -16,6 +16,7 @@ import {
 } from "../doctor/checks.ts";
 import { escapeText } from "../format/escape.ts";
 import { NAME } from "../version.ts";
+import { writeOut } from "./out.ts";
 
 const MARK = { ok: "[ ok ]", warn: "[warn]", fail: "[FAIL]" } as const;
 
@@ -67,11 +68,11 @@ Examples:
         unitInstalled(PLACES),
         logrotateConfig(config, PLACES),
       ];
-      if (flags.json) process.stdout.write(`${JSON.stringify(checks)}\n`);
+      if (flags.json) writeOut(`${JSON.stringify(checks)}\n`);
       else {
         for (const c of checks) {
-          process.stdout.write(`${MARK[c.level]} ${c.title}: ${escapeText(c.detail)}\n`);
-          if (c.fix && c.level !== "ok") process.stdout.write(`       fix: ${c.fix}\n`);
+          writeOut(`${MARK[c.level]} ${c.title}: ${escapeText(c.detail)}\n`);
+          if (c.fix && c.level !== "ok") writeOut(`       fix: ${c.fix}\n`);
         }
       }
       if (source.level === "fail") process.exitCode = 1;

@@ -3,6 +3,7 @@ import { InvalidOptionError } from "../errors.ts";
 import { configuredLog, expandDirectories, logFamily, orderLogFiles } from "../report/files.ts";
 import { parseRanges, resend } from "../report/resend.ts";
 import { NAME } from "../version.ts";
+import { writeOut } from "./out.ts";
 
 /** Where the shipped rsyslog sender also reads (deploy/rsyslog/sender.conf's second input). */
 export const RESEND_SPOOL = "/var/spool/ssh-outbound-logger/resend.log";
@@ -61,7 +62,7 @@ Examples:
         return;
       }
       if (r.sent > 0) {
-        process.stdout.write(
+        writeOut(
           `sent again ${r.sent} record(s) of run ${r.run} (${r.shipped.map(show).join(",")}) through ${spool}\n`,
         );
       }

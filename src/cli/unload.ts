@@ -4,6 +4,7 @@ import { waitingWords } from "../doctor/checks.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { pinnedProbe, unloadProbe } from "../sources/ebpf/probe.ts";
 import { NAME } from "../version.ts";
+import { writeOut } from "./out.ts";
 
 /**
  * `unload`: takes away the eBPF probe the daemon leaves pinned between runs. A running daemon keeps its
@@ -41,10 +42,10 @@ Examples:
       const before = pinnedProbe(config.pin);
       const done = unloadProbe(config.pin);
       if (done.removed === 0) {
-        process.stdout.write(`nothing pinned in ${config.pin}\n`);
+        writeOut(`nothing pinned in ${config.pin}\n`);
         return;
       }
-      process.stdout.write(
+      writeOut(
         `unloaded the probe pinned in ${config.pin}${before ? ` since ${new Date(Number(before.pinnedAtNs / 1_000_000n)).toISOString()}` : ""}: ${done.removed} pins removed; ${waitingWords(done.waitingBytes).replace("waiting in", "discarded from")}\n`,
       );
     });

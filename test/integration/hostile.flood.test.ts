@@ -25,14 +25,18 @@ import { waitFor } from "../helpers/wait.ts";
 // attempt is a record or counted in one, the records stay few, and another user's session is logged
 // as usual.
 
-// Held a second each, longer than any procfs poll, 100 at a time.
+// Held a second each, longer than any procfs poll, 100 at a time; with a third argument, each first sends
+// it as its identification string (what makes a connection SSH by its protocol).
 const HELD = `
 import socket, sys, time
 port, n = int(sys.argv[1]), int(sys.argv[2])
+banner = sys.argv[3].encode() + b"\\r\\n" if len(sys.argv) > 3 else None
 REPORT = {"attempts": 0}
 batch = []
 for i in range(n):
     s = socket.create_connection(("127.0.0.1", port))
+    if banner:
+        s.sendall(banner)
     batch.append(s)
     REPORT["attempts"] += 1
     if len(batch) == 100:
@@ -45,20 +49,26 @@ for b in batch: b.close()
 
 let sshd: TestSshd | undefined;
 let server: Server | undefined;
+/** Answers each connection with an SSH server's identification string, on a port not in --ports. */
+let speaking: Server | undefined;
 const held: Socket[] = [];
 before(async () => {
   if (!HOSTILE_READY) return;
   sshd = await startSshd();
-  server = createServer((s) => {
+  const hold = (banner?: string) => (s: Socket) => {
     held.push(s);
     s.on("error", () => undefined);
-  });
-  await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
+    if (banner) s.write(banner);
+  };
+  server = createServer(hold());
+  speaking = createServer(hold("SSH-2.0-OpenSSH_9.2p1 flood\r\n"));
+  for (const srv of [server, speaking]) await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
 });
 after(() => {
   sshd?.stop();
   for (const s of held) s.destroy();
   server?.close();
+  speaking?.close();
 });
 
 /** ss's states of a TCP socket that has not yet reached TCP_CLOSE (TIME_WAIT is past it). */
@@ -93,14 +103,16 @@ async function flood(
   script: string,
   port: number,
   n: number,
+  opts: { watched?: boolean; args?: string[] } = {},
 ): Promise<void> {
   const s = sshd as TestSshd;
-  const d = await watching(source, `${s.port},${port}`);
+  // Not watched: only what the connections speak makes them SSH.
+  const d = await watching(source, opts.watched === false ? String(s.port) : `${s.port},${port}`);
   const pid = d.pid;
   try {
     const cpu0 = cpuSeconds(pid);
     const t0 = Date.now();
-    const attack = asNobody(script, [String(port), String(n)]);
+    const attack = asNobody(script, [String(port), String(n), ...(opts.args ?? [])]);
     const normal = await normalSession(d, s, `normal-${source}`);
     const result = await attack.done;
     const seconds = (Date.now() - t0) / 1000;
@@ -139,6 +151,13 @@ async function flood(
     );
     assert.ok(c.records <= 100 + 20 * (seconds + 1), `${c.records} records in ${seconds.toFixed(1)} s`);
     assert.ok(c.summaries.length >= 1);
+    if (opts.watched === false) {
+      const mine = d.events.filter((e) => e.user?.name === "nobody" && e.destination?.port === port);
+      assert.ok(
+        mine.every((e) => e.ssh_outbound?.detected_by === "protocol"),
+        "each record of a connection on a port not watched says it was told by its protocol",
+      );
+    }
     for (const e of c.summaries) {
       assertValidEvent(e);
       assert.deepEqual(e.ssh_outbound.suppressed.destinations, [{ ip: "127.0.0.1", port }]);
@@ -164,3 +183,11 @@ for (const source of ["procfs", "ebpf"] as const) {
     await flood(t, source, HELD, port, 300);
   });
 }
+
+test("ebpf: 300 connections that speak SSH on a port not watched: the rate's records, the rest counted", async (t) => {
+  if (!needs(t, HOSTILE_READY && EBPF_OK(), `${HOSTILE_WHY}; and the eBPF probe`)) return;
+  // Each is SSH by what it sends and what the server answers (issue 24): protocol detection is no way
+  // around the flood gate.
+  const port = ((speaking as Server).address() as { port: number }).port;
+  await flood(t, "ebpf", HELD, port, 300, { watched: false, args: ["SSH-2.0-flood"] });
+});

@@ -196,6 +196,12 @@ static int load_programs(Probe *p, int set, const char *dir) {
       if (set != PROBE_ATTACH_TRACEFS) chosen |= probe_is_protocol_program(p, bpf_program__name(prog));
       bpf_program__set_autoload(prog, chosen);
     }
+    // A fault for the tests (unset in production): the verifier refusing the socket hooks, so that the
+    // fallback to the packet hooks runs against the real kernel.
+    if (p->want_protocol && p->protocol_hooks == PROTOCOL_SOCKET && getenv("SSH_OUTBOUND_FAULT_SOCKET_HOOKS")) {
+      snprintf(libbpf_log, sizeof libbpf_log, "refused by SSH_OUTBOUND_FAULT_SOCKET_HOOKS");
+      return -EACCES;
+    }
     sigset_t all, before;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &before);

@@ -19,8 +19,13 @@ import { sshPeers } from "./ssh-peers.ts";
 import { freePort, listening, SSHD, startSshd, type TestSshd } from "./sshd.ts";
 import { waitFor } from "./wait.ts";
 
-/** The cases, with the daemon's --protocol MODE: on (the socket hooks, here) or packets. */
-export function protocolTests(mode: "on" | "packets"): void {
+/**
+ * The cases, with the daemon's --protocol MODE: on (the socket hooks, here) or packets; or `fallback`:
+ * on, with the socket hooks refused at load (a fault injected in the addon, as a kernel without their
+ * tracepoints refuses them), so that the packet hooks take their place.
+ */
+export function protocolTests(mode: "on" | "packets" | "fallback"): void {
+  const hooks = mode === "on" ? "socket" : "packets";
   const check = SSHD ? checkEbpf() : { ok: false, reason: "sshd not installed" };
   const paramiko = (() => {
     try {
@@ -40,20 +45,23 @@ export function protocolTests(mode: "on" | "packets"): void {
     sshd = await startSshd();
     // The daemon is told of another port only: the sshd's is found by what it speaks.
     const listed = await freePort();
-    daemon = startDaemon([
-      "run",
-      "--protocol",
-      mode,
-      "--source",
-      "ebpf",
-      "--format",
-      "json",
-      "--ports",
-      String(listed),
-      "--stats-interval",
-      "0",
-      ...NO_RATE_LIMIT,
-    ]);
+    daemon = startDaemon(
+      [
+        "run",
+        "--protocol",
+        mode === "packets" ? "packets" : "on",
+        "--source",
+        "ebpf",
+        "--format",
+        "json",
+        "--ports",
+        String(listed),
+        "--stats-interval",
+        "0",
+        ...NO_RATE_LIMIT,
+      ],
+      mode === "fallback" ? { env: { SSH_OUTBOUND_FAULT_SOCKET_HOOKS: "1" } } : {},
+    );
     const started = await daemon.waitFor(
       "monitor-started",
       (e) => e.event?.action === "monitor-started",
@@ -61,11 +69,17 @@ export function protocolTests(mode: "on" | "packets"): void {
     );
     assert.match(
       started.ssh_outbound.monitor.reason,
-      mode === "packets"
+      hooks === "packets"
         ? /SSH recognised by its protocol too \(cgroup_skb/
         : /SSH recognised by its protocol too \(tp_btf\/tcp_sendmsg_locked/,
       daemon.stderr(),
     );
+    // The fallback is said, with why.
+    if (mode === "fallback")
+      assert.match(
+        daemon.stderr(),
+        /packet hooks, which cost more: socket hooks refused \(.*SSH_OUTBOUND_FAULT/,
+      );
   });
 
   after(async () => {
@@ -191,7 +205,7 @@ export function protocolTests(mode: "on" | "packets"): void {
     // see this banner (README, What it cannot see). The packet hooks read it from the packet.
     assert.equal(
       closed.ssh_outbound.client_banner,
-      mode === "packets" ? "SSH-2.0-HandMade_Client" : undefined,
+      hooks === "packets" ? "SSH-2.0-HandMade_Client" : undefined,
       JSON.stringify(closed.ssh_outbound),
     );
   });

@@ -1,3 +1,6 @@
+// An argv with hostile bytes (a newline, ANSI escapes, a byte that is not UTF-8, 100 kB) through a real
+// ssh session: one line per record in JSON and in text, the bytes exact where kept. (The attacks of
+// issue 19 are the hostile.*.test.ts files.)
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { hasCommand, needs } from "../helpers/ci.ts";

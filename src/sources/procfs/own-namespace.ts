@@ -54,7 +54,7 @@ const stillHeld = (e: ProcNetEntry): boolean => e.inode !== 0;
 export class OwnNamespace {
   /** Socket listing through netlink (false: the addon is missing or netlink failed for good). */
   private netlink: boolean;
-  /** Walks of the kernel's TCP table (and UDP's) made for dumps. */
+  /** Dump requests made, a request per family counted as two (a TCP dump of both families at once: one). */
   dumps = 0;
   lookups = 0;
   errors = 0;

@@ -182,7 +182,7 @@ function firstEntries(path: string, max: number): string[] {
 
 /**
  * What a process's first `max` descriptors point to, in numeric order (undefined for one closed
- * meanwhile). A listing of /proc/PID/fd has the kernel make an entry for every descriptor that fits
+ * between the listing and its link's read). A listing of /proc/PID/fd has the kernel make an entry for every descriptor that fits
  * the C library's 32 KiB buffer (about 1,300) however few are read: 0.45 ms for a process holding
  * 5,000, at every tick for a process named like a client (issue 19). So a process holding more than
  * `max` (the directory's size is its count since Linux 6.2; 0 before, and then it is listed) has its
@@ -206,9 +206,9 @@ export function fdLinks(pid: number, max: number): (string | undefined)[] {
       out.push(readlinkSync(path));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "ENOENT") continue; // not open
+      if (code === "ENOENT") continue; // not open (or the process is gone: bounded all the same)
       if (code !== "EACCES" && code !== "EPERM") tolerate(path, error);
-      break; // not ours to read, or the process is gone
+      break; // not ours to read
     }
   }
   return out;

@@ -66,22 +66,42 @@ export function portFilter(ports: readonly number[]): Buffer {
   return bc;
 }
 
-/** A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in `states`, optionally filtered. */
-export function dumpRequest(family: number, states: number, filter?: Buffer, protocol = IPPROTO_TCP): Buffer {
+/**
+ * A dump request of netlink message TYPE: a request header of SIZE bytes that FILL writes (given the
+ * offset where it begins), then the bytecode, when there is one, as its INET_DIAG_REQ_BYTECODE attribute.
+ */
+function dumpOf(
+  type: number,
+  size: number,
+  fill: (msg: Buffer, at: number) => void,
+  filter?: Buffer,
+): Buffer {
   const attr = filter ? 4 + filter.length : 0;
-  const msg = Buffer.alloc(NLMSG_HDR + REQ_V2 + attr);
+  const msg = Buffer.alloc(NLMSG_HDR + size + attr);
   msg.writeUInt32LE(msg.length, 0);
-  msg.writeUInt16LE(SOCK_DIAG_BY_FAMILY, 4);
+  msg.writeUInt16LE(type, 4);
   msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-  msg.writeUInt8(family, NLMSG_HDR);
-  msg.writeUInt8(protocol, NLMSG_HDR + 1);
-  msg.writeUInt32LE(states, NLMSG_HDR + 4);
+  fill(msg, NLMSG_HDR);
   if (filter) {
-    msg.writeUInt16LE(attr, NLMSG_HDR + REQ_V2);
-    msg.writeUInt16LE(INET_DIAG_REQ_BYTECODE, NLMSG_HDR + REQ_V2 + 2);
-    filter.copy(msg, NLMSG_HDR + REQ_V2 + 4);
+    msg.writeUInt16LE(attr, NLMSG_HDR + size);
+    msg.writeUInt16LE(INET_DIAG_REQ_BYTECODE, NLMSG_HDR + size + 2);
+    filter.copy(msg, NLMSG_HDR + size + 4);
   }
   return msg;
+}
+
+/** A SOCK_DIAG_BY_FAMILY dump request for TCP sockets of `family` in `states`, optionally filtered. */
+export function dumpRequest(family: number, states: number, filter?: Buffer, protocol = IPPROTO_TCP): Buffer {
+  return dumpOf(
+    SOCK_DIAG_BY_FAMILY,
+    REQ_V2,
+    (msg, at) => {
+      msg.writeUInt8(family, at);
+      msg.writeUInt8(protocol, at + 1);
+      msg.writeUInt32LE(states, at + 4);
+    },
+    filter,
+  );
 }
 
 /**
@@ -91,19 +111,15 @@ export function dumpRequest(family: number, states: number, filter?: Buffer, pro
  * family walks it twice. The kernel answers this type for AF_UNSPEC: every family.
  */
 export function bothFamiliesRequest(states: number, filter?: Buffer): Buffer {
-  const attr = filter ? 4 + filter.length : 0;
-  const msg = Buffer.alloc(NLMSG_HDR + REQ_COMPAT + attr);
-  msg.writeUInt32LE(msg.length, 0);
-  msg.writeUInt16LE(TCPDIAG_GETSOCK, 4);
-  msg.writeUInt16LE(NLM_F_REQUEST | NLM_F_DUMP, 6);
-  msg.writeUInt8(AF_INET, NLMSG_HDR);
-  msg.writeUInt32LE(states, NLMSG_HDR + 52);
-  if (filter) {
-    msg.writeUInt16LE(attr, NLMSG_HDR + REQ_COMPAT);
-    msg.writeUInt16LE(INET_DIAG_REQ_BYTECODE, NLMSG_HDR + REQ_COMPAT + 2);
-    filter.copy(msg, NLMSG_HDR + REQ_COMPAT + 4);
-  }
-  return msg;
+  return dumpOf(
+    TCPDIAG_GETSOCK,
+    REQ_COMPAT,
+    (msg, at) => {
+      msg.writeUInt8(AF_INET, at);
+      msg.writeUInt32LE(states, at + 52);
+    },
+    filter,
+  );
 }
 
 /**

@@ -1,20 +1,23 @@
 // Part of probe.bpf.c (included there, after its helpers): SSH recognised by what it speaks (issue 24).
 // Every SSH connection begins with each side's identification string, "SSH-2.0-software" (RFC 4253
 // §4.2), before anything else. So:
-//   - at SYN_SENT (tp_btf only: socket storage needs a BTF-typed socket), an outbound TCP socket that
-//     the port and name filters did not choose gets socket storage holding its connect record (a
-//     candidate); one they chose gets it too, for its banners. The storage goes with the socket: no
-//     table to fill, nothing left behind by a socket whose close was not seen;
-//   - at ESTABLISHED, a candidate's storage takes its local address and the time;
+//   - at SYN_SENT (tp_btf only: the socket's cookie needs a BTF-typed socket), an outbound TCP socket
+//     that the port and name filters did not choose becomes a candidate: its connect record goes into
+//     `watches`, an LRU hash keyed by the socket's cookie (unique for the socket's life, so an entry
+//     never speaks for a later socket at the same address). One the filters chose gets an entry too,
+//     for its banners. Preallocated: entering and leaving take no allocation. A close removes what is
+//     left, so only live sockets that have not yet had their first payload each way hold entries;
+//   - at ESTABLISHED, a candidate's entry takes its local address and the time;
 //   - two programs see what each socket sends and receives, in every network namespace: TCP's own
 //     tracepoints (the socket hooks, the default: tcp_sendmsg_locked with the application's buffer,
 //     tcp_probe with each received segment), or two cgroup_skb programs on the cgroup v2 root (the
-//     packet hooks: every IP packet, its bytes as on the wire). An event of a socket without storage
-//     costs one lookup. The first payload each way is looked at once: "SSH-" makes a candidate a
-//     tracked connection (its connect and establishment are sent then, with their own times) and sends
-//     that payload's first bytes as a BANNER; anything else from the client and a candidate is
-//     forgotten (from the server, it waits for the client's: a server may send other lines first).
-//     Once both ways were looked at, the storage goes.
+//     packet hooks: every IP packet, its bytes as on the wire). What the socket's own counters say is
+//     not its first payload that way (something sent or queued before; bytes received before; no
+//     payload) costs a few loads and no lookup. The first payload each way is looked at once: "SSH-"
+//     makes a candidate a tracked connection (its connect and establishment are sent then, with their
+//     own times) and sends that payload's first bytes as a BANNER; anything else from the client and a
+//     candidate is forgotten (from the server, it waits for the client's: a server may send other lines
+//     first). Once both ways were looked at, the entry goes.
 #ifndef SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 #define SSH_OUTBOUND_PROBE_PROTOCOL_BPF_H
 
@@ -43,6 +46,7 @@ struct msghdr {
 };
 struct sk_buff {
   unsigned int len;
+  char cb[48];  // TCP's control block on receive: struct tcp_skb_cb, whose seq and end_seq lead it
 };
 #pragma clang attribute pop
 enum iter_type { ITER_UBUF, ITER_IOVEC, ITER_BVEC, ITER_KVEC };
@@ -69,9 +73,9 @@ struct watch {
 };
 
 struct {
-  __uint(type, BPF_MAP_TYPE_SK_STORAGE);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
-  __type(key, int);
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, PROBE_WATCHES_MAX);
+  __type(key, __u64);  // the socket's cookie
   __type(value, struct watch);
 } watches SEC(".maps");
 
@@ -81,20 +85,34 @@ static __always_inline int protocol_on(void) {
   return s && s->protocol;
 }
 
-// At SYN_SENT (BTF-typed socket): SK's payloads are to be looked at; R is its connect.
+// At SYN_SENT (BTF-typed socket): SK's payloads are to be looked at; R is its connect. The cookie is
+// given to the socket here (the kernel's counter, batched per CPU) if nothing asked for it before.
 static __always_inline void watch_payloads(struct sock *sk, const struct probe_record *r, int chosen) {
-  struct watch *w = bpf_sk_storage_get(&watches, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-  if (!w) return;
-  __builtin_memcpy(&w->connect, r, sizeof(w->connect));
-  w->established_ns = 0;
-  w->chosen = chosen;
-  w->sent_seen = 0;
-  w->received_seen = 0;
+  __u64 cookie = bpf_get_socket_cookie(sk);
+  struct watch w = {};
+  __builtin_memcpy(&w.connect, r, sizeof(w.connect));
+  w.chosen = chosen;
+  bpf_map_update_elem(&watches, &cookie, &w, BPF_ANY);
+}
+
+// SK's watch, if it has one; its key in COOKIE. A socket whose cookie was never asked for has none.
+static __always_inline struct watch *watch_of(struct sock *sk, __u64 *cookie) {
+  *cookie = sk->__sk_common.skc_cookie.counter;
+  return *cookie ? bpf_map_lookup_elem(&watches, cookie) : 0;
+}
+
+// At a close: what is left of SK's watch (a candidate refused, or closed before its first payload).
+// Looked up first: most watches went at the first payload, and a lookup that finds none takes no lock
+// (a delete takes the bucket's).
+static __always_inline void unwatch(struct sock *sk) {
+  __u64 cookie = sk->__sk_common.skc_cookie.counter;
+  if (cookie && bpf_map_lookup_elem(&watches, &cookie)) bpf_map_delete_elem(&watches, &cookie);
 }
 
 // At ESTABLISHED: a candidate's local address and time, for the records sent if it turns out to be SSH.
 static __always_inline void watch_established(struct sock *sk) {
-  struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
+  __u64 cookie;
+  struct watch *w = watch_of(sk, &cookie);
   if (!w || w->chosen) return;
   addresses_btf(&w->connect, sk);
   w->established_ns = bpf_ktime_get_ns();
@@ -173,16 +191,22 @@ static __always_inline struct probe_client_record *reserve_banner(struct watch *
 }
 
 // The packet hooks (--protocol packets, and where the kernel lacks the socket hooks' tracepoints).
+// Egress runs after TCP counted the packet; ingress before TCP took it.
 static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
   struct bpf_sock *bs = skb->sk;
   if (!bs) return 1;
   bs = bpf_sk_fullsock(bs);
   if (!bs) return 1;
-  struct watch *w = bpf_sk_storage_get(&watches, bs, 0, 0);
-  if (!w) return 1;
-  if (sent ? w->sent_seen : w->received_seen) return 1;
+  struct bpf_tcp_sock *tp = bpf_tcp_sock(bs);
+  if (!tp) return 1;
+  __u32 segs = skb->gso_segs ? skb->gso_segs : 1;
+  if (sent ? tp->data_segs_out > segs : tp->bytes_received != 0) return 1;
   __u32 at = payload_at(skb);
   if (!at) return 1;
+  __u64 cookie = bpf_get_socket_cookie(skb);
+  struct watch *w = bpf_map_lookup_elem(&watches, &cookie);
+  if (!w) return 1;
+  if (sent ? w->sent_seen : w->received_seen) return 1;
   char head[4] = {};
   int readable = bpf_skb_load_bytes(skb, at, head, 4) == 0;
   int ssh = look(w, sent, readable, head);
@@ -196,7 +220,7 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
       bpf_ringbuf_submit(r, 0);
     }
   }
-  if (watch_done(w, sent, readable, ssh)) bpf_sk_storage_delete(&watches, bs);
+  if (watch_done(w, sent, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
   return 1;
 }
 
@@ -227,7 +251,11 @@ struct {
 
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal) {
-  struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
+  // Its first payload: nothing sent, nothing queued (the tracepoint runs before each copy).
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  if (!tp || tp->data_segs_out || tp->write_seq != tp->snd_nxt) return 0;
+  __u64 cookie;
+  struct watch *w = watch_of(sk, &cookie);
   if (!w || w->sent_seen) return 0;
   __u32 zero = 0;
   struct sent_bytes *buf = bpf_map_lookup_elem(&scratch, &zero);
@@ -239,6 +267,20 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
   int user = ubuf || type == bpf_core_enum_value(enum iter_type, ITER_IOVEC);
   // A kvec is laid out as an iovec (a kernel socket's sender). Pages (splice, sendfile) are not read.
   const struct iovec *v = user || type == bpf_core_enum_value(enum iter_type, ITER_KVEC) ? it->__iov : 0;
+  // A candidate's first 4 bytes decide most: anything but "SSH-" is forgotten with nothing more read.
+  // Read into the stack: a read into a map's memory costs the kernel's usercopy checks on it.
+  if (v && !w->chosen) {
+    const char *first = ubuf ? (const char *)it->ubuf + off : (const char *)BPF_CORE_READ(v, iov_base) + off;
+    __u64 n = ubuf ? len + off : BPF_CORE_READ(v, iov_len);  // the first segment's, from its start
+    char head[4];
+    if (n >= off + 4 && len >= 4 &&
+        (user ? bpf_probe_read_user(head, 4, first) : bpf_probe_read_kernel(head, 4, first)) == 0 &&
+        !(head[0] == 'S' && head[1] == 'S' && head[2] == 'H' && head[3] == '-')) {
+      look(w, 1, 1, head);
+      if (watch_done(w, 1, 1, 0)) bpf_map_delete_elem(&watches, &cookie);
+      return 0;
+    }
+  }
   for (int i = 0; i < 4 && v; i++) {
     if (got >= PROBE_PATH_LEN || got >= len) break;
     const char *base;
@@ -274,7 +316,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
       bpf_ringbuf_submit(r, 0);
     }
   }
-  if (watch_done(w, 1, readable, ssh)) bpf_sk_storage_delete(&watches, sk);
+  if (watch_done(w, 1, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
   return 0;
 }
 
@@ -283,7 +325,13 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
 // page fragments).
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
-  struct watch *w = bpf_sk_storage_get(&watches, sk, 0, 0);
+  // Its first payload: nothing received before, and this segment carries some (TCP_SKB_CB's end_seq
+  // beyond its seq; an acknowledgement's are equal).
+  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  if (!tp || tp->bytes_received) return 0;
+  if (*(__u32 *)&skb->cb[0] == *(__u32 *)&skb->cb[4]) return 0;
+  __u64 cookie;
+  struct watch *w = watch_of(sk, &cookie);
   if (!w || w->received_seen) return 0;
   struct bpf_dynptr d;
   __u8 doff;
@@ -303,7 +351,7 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
       bpf_ringbuf_submit(r, 0);
     }
   }
-  if (watch_done(w, 0, readable, ssh)) bpf_sk_storage_delete(&watches, sk);
+  if (watch_done(w, 0, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
   return 0;
 }
 

@@ -47,8 +47,12 @@ struct net {
 typedef struct {
   struct net *net;
 } possible_net_t;
+typedef struct {
+  __s64 counter;
+} atomic64_t;
 // The addresses and ports are in anonymous unions in the kernel's type; CO-RE finds them by name.
 struct sock_common {
+  atomic64_t skc_cookie;  // 0 until something asks for it (bpf_get_socket_cookie, sock_diag, SO_COOKIE)
   __u32 skc_daddr;
   __u16 skc_dport;  // network order
   unsigned short skc_family;
@@ -79,6 +83,10 @@ struct inet_sock {
 struct tcp_sock {
   __u64 bytes_received;
   __u64 bytes_acked;
+  // SSH by protocol: whether a socket has had its first payload, each way (probe-protocol.bpf.h).
+  __u32 write_seq;
+  __u32 snd_nxt;
+  __u32 data_segs_out;
 };
 struct kuid_like {
   unsigned int val;
@@ -347,6 +355,7 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
   }
 
   if (newstate == TCP_CLOSE) {
+    if (btf) unwatch(s);
     struct probe_record *q = bpf_map_lookup_elem(&quiet, &sk);
     if (q) {
       // Ended before it was established: counted, or (no room to count it) sent as a connect and a close.

@@ -10,6 +10,9 @@
 // The filters' sizes: the configuration's bounds on --ports and --clients (src/config.ts).
 #define PROBE_PORTS_MAX 1024
 #define PROBE_CLIENTS_MAX 256
+// SSH by protocol: live outbound sockets not yet past their first payload each way, at most (an LRU
+// hash; beyond it the least recent candidate is forgotten).
+#define PROBE_WATCHES_MAX 65536
 
 // CONNECT, ESTABLISHED, CLOSE: a TCP socket's transitions. UNIX_CONNECT: an SSH client connected to a
 // unix socket (path: the address it gave, a control master's ControlPath). EXIT: an SSH client exited.

@@ -223,6 +223,78 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
     }
   });
 
+  /** How many sockets our probe's `watches` map holds now (the newest map of that name: this daemon's). */
+  function watched(): number {
+    const maps = JSON.parse(
+      execFileSync("bpftool", ["-j", "map", "show", "name", "watches"], { encoding: "utf8" }) || "[]",
+    ) as { id: number }[];
+    const list = Array.isArray(maps) ? maps : [maps];
+    assert.ok(list.length > 0, "the probe's watches map is loaded");
+    const id = Math.max(...list.map((m) => m.id));
+    return (
+      JSON.parse(
+        execFileSync("bpftool", ["-j", "map", "dump", "id", String(id)], { encoding: "utf8" }),
+      ) as unknown[]
+    ).length;
+  }
+
+  test("a candidate's watch leaves with its socket, whatever ended it", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    if (!needs(t, hasCommand("bpftool"), "needs bpftool")) return;
+    const before = watched();
+    const closed = await freePort();
+    const silent = await freePort();
+    // 100 each: refused; accepted and closed with no byte either way; the client speaking first (not
+    // SSH); the server speaking first (not SSH) and the client closing without a word.
+    const out = execFileSync(PYTHON, [
+      "-c",
+      [
+        "import socket, sys, threading",
+        "closed, port = int(sys.argv[1]), int(sys.argv[2])",
+        "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+        "srv.bind(('127.0.0.1', port)); srv.listen(512)",
+        "mode = ['silent']",
+        "def serve():",
+        "    while True:",
+        "        c, _ = srv.accept()",
+        "        if mode[0] == 'server': c.sendall(b'HELLO\\r\\n')",
+        "        if mode[0] == 'client': c.recv(16)",
+        "        c.close()",
+        "threading.Thread(target=serve, daemon=True).start()",
+        "refused = 0",
+        "for _ in range(100):",
+        "    s = socket.socket()",
+        "    try: s.connect(('127.0.0.1', closed))",
+        "    except ConnectionRefusedError: refused += 1",
+        "    s.close()",
+        "for m in ['silent', 'client', 'server']:",
+        "    mode[0] = m",
+        "    for _ in range(100):",
+        "        s = socket.create_connection(('127.0.0.1', port))",
+        "        if m == 'client': s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')",
+        "        if m == 'server': s.recv(16)",
+        "        s.close()",
+        "print(refused)",
+      ].join("\n"),
+      String(closed),
+      String(silent),
+    ]).toString();
+    assert.equal(out.trim(), "100", "every connect to the closed port was refused");
+    // With no close to take them, the refused, silent and server-first ones would stay: 300 more.
+    const left = await waitFor(`the candidates' watches to leave (${before} before)`, () => {
+      const n = watched();
+      return n <= before + 10 ? { n } : false;
+    });
+    assert.ok(left.n <= before + 10, `watches before ${before}, after ${left.n}`);
+    assert.deepEqual(
+      (daemon as Daemon).events.filter(
+        (e) => e.destination?.port === closed || e.destination?.port === silent,
+      ),
+      [],
+      "none of them is SSH",
+    );
+  });
+
   function started(cmd: string, args: string[]): ChildProcess {
     const c = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
     c.stderr?.resume();

@@ -42,14 +42,17 @@ export const clock = new Clock();
 /** ISO 8601 with nanoseconds, as ECS dates allow (`2026-11-25T13:00:00.123456789Z`). */
 export function isoNs(ns: bigint): string {
   const s = ns / 1_000_000_000n;
-  // A record holds a dozen times, most within the same second: its date and time are made once.
-  if (s !== lastSecond) {
-    lastSecond = s;
-    lastPrefix = new Date(Number(s) * 1000).toISOString().slice(0, 19);
+  // A record holds a dozen times: its own, within a second or two, and the start of its process and
+  // of each ancestor, the same from one record to the next. Each second's date and time are made once.
+  let prefix = prefixes.get(s);
+  if (prefix === undefined) {
+    if (prefixes.size >= PREFIXES_MAX) prefixes.clear();
+    prefix = new Date(Number(s) * 1000).toISOString().slice(0, 19);
+    prefixes.set(s, prefix);
   }
   const frac = (ns % 1_000_000_000n).toString().padStart(9, "0");
-  return `${lastPrefix}.${frac}Z`;
+  return `${prefix}.${frac}Z`;
 }
 
-let lastSecond = -1n;
-let lastPrefix = "";
+const PREFIXES_MAX = 256;
+const prefixes = new Map<bigint, string>();

@@ -43,7 +43,10 @@ export interface EcsContext {
 function compact(o: Obj): Obj | undefined {
   const out: Obj = {};
   let any = false;
-  for (const [k, v] of Object.entries(o)) {
+  // for-in rather than Object.entries: no array per member (every record passes here). The records'
+  // objects are plain literals, with nothing inherited to enumerate.
+  for (const k in o) {
+    const v = o[k];
     if (v === undefined) continue;
     if (v !== null && typeof v === "object" && !Array.isArray(v)) {
       const inner = compact(v as Obj);

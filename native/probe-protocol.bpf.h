@@ -105,8 +105,8 @@ static __always_inline struct watch *watch_of(struct sock *sk, __u64 *cookie) {
 // Looked up first: most watches went at the first payload, and a lookup that finds none takes no lock
 // (a delete takes the bucket's).
 static __always_inline void unwatch(struct sock *sk) {
-  __u64 cookie = sk->__sk_common.skc_cookie.counter;
-  if (cookie && bpf_map_lookup_elem(&watches, &cookie)) bpf_map_delete_elem(&watches, &cookie);
+  __u64 cookie;
+  if (watch_of(sk, &cookie)) bpf_map_delete_elem(&watches, &cookie);
 }
 
 // At ESTABLISHED: a candidate's local address and time, for the records sent if it turns out to be SSH.
@@ -257,9 +257,6 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
   __u64 cookie;
   struct watch *w = watch_of(sk, &cookie);
   if (!w || w->sent_seen) return 0;
-  __u32 zero = 0;
-  struct sent_bytes *buf = bpf_map_lookup_elem(&scratch, &zero);
-  if (!buf) return 0;
   struct iov_iter *it = &msg->msg_iter;
   __u8 type = it->iter_type;
   __u64 off = it->iov_offset, len = it->count, got = 0;
@@ -281,6 +278,9 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
       return 0;
     }
   }
+  __u32 zero = 0;
+  struct sent_bytes *buf = bpf_map_lookup_elem(&scratch, &zero);
+  if (!buf) return 0;
   for (int i = 0; i < 4 && v; i++) {
     if (got >= PROBE_PATH_LEN || got >= len) break;
     const char *base;

@@ -296,6 +296,25 @@ for (const source of ["procfs", "ebpf"] as const) {
           .filter((e) => e.process?.name === "bash" && e.event.action === "connection-closed")
           .map((e) => e.ssh_outbound.connection_id),
       ).size;
+    // What a timed-out wait for the closes says: the connects opened and never closed, when they
+    // started, and the daemon's own records around them (stops, starts, losses).
+    const unclosed = () => {
+      const all = events();
+      const closed = new Set(
+        all.filter((e) => e.event.action === "connection-closed").map((e) => e.ssh_outbound.connection_id),
+      );
+      const open = all.filter(
+        (e) =>
+          e.process?.name === "bash" &&
+          e.event.action === "connection-opened" &&
+          !closed.has(e.ssh_outbound.connection_id),
+      );
+      const own = all
+        .filter((e) => !String(e.event.action).startsWith("connection-"))
+        .map((e) => `${e.event.action} ${e["@timestamp"]}`);
+      const starts = open.slice(0, 5).map((e) => e.event.start);
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${starts.join(", ")}; ${own.join("; ")}`;
+    };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {
       const connecting =
@@ -321,6 +340,7 @@ for (const source of ["procfs", "ebpf"] as const) {
         `all ${connectsMade} connects closed in the trail`,
         () => bashClosed() >= connectsMade,
         20_000,
+        unclosed,
       );
       assert.equal(bashClosed(), connectsMade, `each connect once, none lost across ${what}`);
     };

@@ -312,8 +312,8 @@ for (const source of ["procfs", "ebpf"] as const) {
       const own = all
         .filter((e) => !String(e.event.action).startsWith("connection-"))
         .map((e) => `${e.event.action} ${e["@timestamp"]}`);
-      const starts = open.slice(0, 5).map((e) => e.event.start);
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${starts.join(", ")}; ${own.join("; ")}`;
+      const from = open.slice(0, 5).map((e) => e.event.start);
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

@@ -58,7 +58,9 @@ export function startDaemon(
   child.stderr?.on("data", (d) => {
     err += d;
   });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": the process may exit before its last lines are read from the pipe, and a
+  // test that counts records after stop() must see every line it wrote.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return {
     child,
     lines,

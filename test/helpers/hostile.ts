@@ -67,8 +67,9 @@ print(_json.dumps(_out))
   child.stderr.on("data", (d) => {
     err += d;
   });
+  // "close": after the pipes are drained (the report is the last line of stdout).
   const done = new Promise<AttackResult>((resolve) =>
-    child.on("exit", (code) => {
+    child.on("close", (code) => {
       const last = out.trim().split("\n").at(-1) ?? "{}";
       let report: Record<string, number> = {};
       try {

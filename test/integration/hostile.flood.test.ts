@@ -97,6 +97,18 @@ function tally(d: Daemon, port: number): { records: number; suppressed: number; 
   return { records: ends.length, suppressed, summaries };
 }
 
+/** What the daemon counted of itself at stop (its monitor-stopped record) and said on stderr: where a record went. */
+function ownCounts(d: Daemon): string {
+  const stats: Record<string, number> =
+    d.events.find((e) => e.event?.action === "monitor-stopped")?.ssh_outbound?.monitor?.stats ?? {};
+  const keep = Object.entries(stats).filter(([k]) =>
+    /^(opened|closed|failed|unresolved|pipeline_errors|records_|flood_|source_(kernel_events|orphans|repaired|recovered|dropped|lost|tracked))/.test(
+      k,
+    ),
+  );
+  return `the daemon's counts: ${JSON.stringify(Object.fromEntries(keep))}; its stderr: ${d.stderr().slice(-2000)}`;
+}
+
 async function flood(
   t: import("node:test").TestContext,
   source: "procfs" | "ebpf",
@@ -147,7 +159,7 @@ async function flood(
               return m;
             }, {}),
         ),
-      )}; other actions: ${JSON.stringify([...new Set(d.events.map((e) => e.event?.action))])}`,
+      )}; other actions: ${JSON.stringify([...new Set(d.events.map((e) => e.event?.action))])}; ${ownCounts(d)}`,
     );
     assert.ok(c.records <= 100 + 20 * (seconds + 1), `${c.records} records in ${seconds.toFixed(1)} s`);
     assert.ok(c.summaries.length >= 1);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fakeProc } from "./helpers/fake-proc.ts";
@@ -54,4 +54,33 @@ test("a client's child (its ProxyCommand) counts with the clients; a grandchild 
   proc.process(52, { comm: "cat", ppid: 51, netns: 88 }).process(53, { comm: "nc", ppid: 1, netns: 88 });
   const t = new PidTable(new Set(["ssh"]), 100, 0);
   assert.deepEqual(t.refresh().clients.get(88), [50, 51]);
+});
+
+test("/proc is listed again only when /proc/loadavg says a task came or went", () => {
+  const loadavg = (tasks: number, last: number) =>
+    writeFileSync(join(proc.root, "loadavg"), `0.00 0.01 0.05 1/${tasks} ${last}\n`);
+  try {
+    proc.process(60, { comm: "bash" });
+    loadavg(100, 60);
+    const t = new PidTable(new Set(["ssh"]), 1000, 0);
+    t.refresh();
+    assert.equal(t.comm(60), "bash");
+    // A pid that appears while loadavg stands still is not looked for: the kernel would have moved it.
+    proc.process(61, { comm: "ssh" });
+    t.refresh();
+    assert.equal(t.listingsSpared, 1);
+    assert.equal(t.comm(61), undefined);
+    // A new pid moves the last pid handed out: listed, and found.
+    loadavg(101, 61);
+    assert.deepEqual(t.refresh().clients.get(4026531840)?.includes(61), true);
+    assert.equal(t.comm(61), "ssh");
+    // One that ends moves the task count: listed, and forgotten.
+    proc.gone(61);
+    loadavg(100, 61);
+    t.refresh();
+    assert.equal(t.comm(61), undefined);
+    assert.equal(t.listingsSpared, 1);
+  } finally {
+    rmSync(join(proc.root, "loadavg"), { force: true });
+  }
 });

@@ -23,6 +23,11 @@ const CANDIDATE_STATES = stateMask(TCP_STATES.filter((s) => s !== "UNKNOWN" && !
 const LISTEN_STATE = stateMask(["LISTEN"]);
 /** Ticks between two full dumps when ActiveOpens has not moved: 5 s at the default 50 ms. */
 const FULL_DUMP_EVERY = 100;
+/**
+ * While every connect since the last full dump failed (as many new AttemptFails as ActiveOpens), a
+ * full dump is made at most this often (see viaNetlink).
+ */
+export const FAILED_ONLY_DUMP_MS = 200;
 /** A held socket that is unix or UDP: it never becomes a TCP connection. */
 const NEVER_TCP = -2;
 /**
@@ -67,6 +72,11 @@ export class OwnNamespace {
   /** The SSH-port sockets of the last tick, looked up by id while ActiveOpens stands still. */
   private portSockets: DiagEntry[] = [];
   private lastCounters: TcpCounters | undefined;
+  /** The counters read just before the last full dump, and when it was made (ms). */
+  private dumpBase: TcpCounters | undefined;
+  private dumpAtMs = 0;
+  /** Ticks whose connects had all failed, answered by lookups instead of a full dump. */
+  dumpsSpared = 0;
   private sinceDump = 0;
   /** What one filtered dump and one by-id lookup cost lately (ns, moving averages), to pick the cheaper. */
   private dumpNs = 0;
@@ -146,7 +156,13 @@ export class OwnNamespace {
    * The dump walks the kernel's whole socket table (about 3 ms for 10,000 sockets), so which request
    * is made depends on TCP's counters (/proc/self/net/snmp), read first:
    *   - ActiveOpens moved (a connect() happened), or every `FULL_DUMP_EVERY` ticks as a safety net:
-   *     the filtered dump;
+   *     the filtered dump; except while every connect since the last dump failed (ActiveOpens and
+   *     AttemptFails moved alike since: a refused-connect loop), when no new connection can be in the
+   *     table and the sockets from last time are looked up by id, with a dump at least every
+   *     FAILED_ONLY_DUMP_MS. A failed connect counts once in each; a connection that succeeded (or
+   *     still connects) only in ActiveOpens, so it makes the next tick dump. Only failures of
+   *     connections accepted here (AttemptFails counts those too) could make up for one, and then for
+   *     FAILED_ONLY_DUMP_MS at most;
    *   - nothing moved at all (no open, accept, failure, reset, nor any socket entering or leaving
    *     ESTABLISHED/CLOSE_WAIT): the sockets ESTABLISHED last time still are, and only the others
    *     (connecting, closing) are looked up by id;
@@ -166,15 +182,24 @@ export class OwnNamespace {
       const lookupsCost = this.portSockets.length * this.lookupNs;
       const dumpCheaper = this.dumpNs > 0 && this.lookupNs > 0 && lookupsCost > this.dumpNs;
       const steady = counters !== undefined && last !== undefined && nothingMoved(counters, last);
-      if (
-        counters === undefined ||
-        counters.activeOpens !== last?.activeOpens ||
-        ++this.sinceDump >= FULL_DUMP_EVERY ||
-        (!steady && dumpCheaper)
-      ) {
+      const connects = counters === undefined || counters.activeOpens !== last?.activeOpens;
+      const base = this.dumpBase;
+      const nowMs = Date.now();
+      const failedOnly =
+        connects &&
+        counters !== undefined &&
+        base !== undefined &&
+        counters.activeOpens - base.activeOpens === counters.attemptFails - base.attemptFails &&
+        nowMs - this.dumpAtMs < FAILED_ONLY_DUMP_MS;
+      const dump =
+        (connects && !failedOnly) || ++this.sinceDump >= FULL_DUMP_EVERY || (!steady && dumpCheaper);
+      if (!dump && failedOnly) this.dumpsSpared++;
+      if (dump) {
         const t0 = process.hrtime.bigint();
         entries = listSockets(CANDIDATE_STATES, this.portList).filter(stillHeld);
         this.sinceDump = 0;
+        this.dumpBase = counters;
+        this.dumpAtMs = nowMs;
         this.dumpNs = average(this.dumpNs, Number(process.hrtime.bigint() - t0));
         this.dumps += tcpWalks();
       } else {

@@ -1,4 +1,4 @@
-import { listPids, nsInode, PROC, readLink, readStat } from "../../proc-io.ts";
+import { listPids, nsInode, PROC, readLink, readStat, readText } from "../../proc-io.ts";
 
 interface PidFacts {
   ns: number;
@@ -19,10 +19,20 @@ interface PidFacts {
  * calls (spread: at each call the pids whose number falls in that call's slot, so that 600 processes
  * cost about 1,200 reads per period, never in one tick), and a young pid (first seen fewer than
  * `youngFor` calls ago: between fork and exec) at every call.
+ *
+ * /proc is listed only when a task came or went since the last call: /proc/loadavg gives the last pid
+ * handed out (in our pid namespace, which every task of the namespaces below also takes one in) and
+ * the number of tasks on the host. When neither moved, no process started or ended, and the pids known
+ * are the pids there are (an idle host's tick then costs one small read instead of a directory
+ * listing and a pass over every pid).
  */
 export class PidTable {
   private readonly pids = new Map<number, PidFacts>();
   private calls = 0;
+  /** /proc/loadavg's last pid and task count at the last listing. */
+  private tasks: string | undefined;
+  /** Calls that did not need to list /proc. */
+  listingsSpared = 0;
 
   constructor(
     private readonly clients: ReadonlySet<string>,
@@ -42,9 +52,17 @@ export class PidTable {
   refresh(): { reps: Map<number, number>; clients: Map<number, number[]> } {
     const call = this.calls++;
     const slot = call % this.revalidateEvery;
-    const listed = listPids();
-    const alive = new Set(listed);
-    for (const pid of this.pids.keys()) if (!alive.has(pid)) this.pids.delete(pid);
+    const tasks = tasksNow();
+    let listed: number[];
+    if (tasks !== undefined && tasks === this.tasks) {
+      listed = [...this.pids.keys()];
+      this.listingsSpared++;
+    } else {
+      listed = listPids();
+      const alive = new Set(listed);
+      for (const pid of this.pids.keys()) if (!alive.has(pid)) this.pids.delete(pid);
+    }
+    this.tasks = tasks;
     for (const pid of listed) {
       const known = this.pids.get(pid);
       if (known && pid % this.revalidateEvery !== slot && call - known.born >= this.youngFor) continue;
@@ -76,4 +94,14 @@ export class PidTable {
   private isClient(f: PidFacts | undefined): boolean {
     return f?.comm !== undefined && this.clients.has(f.comm);
   }
+}
+
+/**
+ * The last pid handed out and the number of tasks, as /proc/loadavg says them ("0.00 0.01 0.05
+ * 1/123 4567": the fourth field's total, the fifth): undefined when it cannot be read.
+ */
+function tasksNow(): string | undefined {
+  const f = readText(`${PROC}/loadavg`)?.trim().split(" ");
+  const total = f?.[3]?.split("/")[1];
+  return f?.length === 5 && total !== undefined ? `${total} ${f[4]}` : undefined;
 }

@@ -75,6 +75,11 @@ export class ProcfsScanner {
     return this.socketOwners;
   }
 
+  /** Ticks that did not list /proc: no task came or went since the last (see PidTable). */
+  get pidListingsSpared(): number {
+    return this.pids.listingsSpared;
+  }
+
   get ownerStats() {
     return this.owners.stats;
   }

@@ -105,6 +105,8 @@ export class ProcfsSource implements Source {
       fd_denied: o.denied,
       malformed_lines: this.scanner.malformed,
       netlink_dumps: this.scanner.own.dumps,
+      netlink_dumps_spared: this.scanner.own.dumpsSpared,
+      pid_listings_spared: this.scanner.pidListingsSpared,
       netlink_lookups: this.scanner.own.lookups,
       netlink_errors: this.scanner.own.errors,
       kind_lookups_deferred: this.scanner.own.lookupsDeferred,

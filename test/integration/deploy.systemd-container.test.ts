@@ -313,7 +313,21 @@ for (const source of ["procfs", "ebpf"] as const) {
         .filter((e) => !String(e.event.action).startsWith("connection-"))
         .map((e) => `${e.event.action} ${e["@timestamp"]}`);
       const from = open.slice(0, 5).map((e) => e.event.start);
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}`;
+      // Every record at the SSH port by how it reads (a connect missing from the count may be there
+      // under another name or attribution), and what the last stopped daemon counted of itself.
+      const kinds = new Map<string, number>();
+      for (const e of all.filter((x) => x.destination?.port === 22)) {
+        const k = `${e.event.action} ${e.process?.name ?? "-"} ${e.ssh_outbound?.attribution ?? "-"} ${e.ssh_outbound?.observed ?? "-"}`;
+        kinds.set(k, (kinds.get(k) ?? 0) + 1);
+      }
+      const stopped = all.filter((e) => e.event.action === "monitor-stopped").at(-1);
+      const stats: Record<string, number> = stopped?.ssh_outbound?.monitor?.stats ?? {};
+      const counts = Object.entries(stats).filter(([k]) =>
+        /^(opened|closed|failed|unresolved|pipeline_errors|records_|source_(kernel_events|orphans|repaired|recovered|lost|while_down|tracked))/.test(
+          k,
+        ),
+      );
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${JSON.stringify(Object.fromEntries(counts))}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

@@ -162,7 +162,9 @@ for (const source of ["procfs", "ebpf"] as const) {
       join(root, `etc/systemd/system/${NAME}.service.d/source.conf`),
       // No per-user limit: the restart below counts 150 connects made at 50 a second, one by one. The
       // probe pinned in a bpffs mounted below: a container's /sys has no /sys/fs/bpf to mount one on.
+      // A stats line in the journal every 2 s: what a failed wait below says of the running daemon.
       `[Service]\nEnvironment=SSH_OUTBOUND_SOURCE=${source}\nEnvironment=SSH_OUTBOUND_USER_RATE=0\n` +
+        "Environment=SSH_OUTBOUND_STATS_INTERVAL=2\n" +
         "Environment=SSH_OUTBOUND_PIN=/run/sol-bpf/probe\nReadWritePaths=/run/sol-bpf\n",
     );
     copyFileSync(deb, join(root, "root/package.deb"));
@@ -327,7 +329,19 @@ for (const source of ["procfs", "ebpf"] as const) {
           k,
         ),
       );
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${JSON.stringify(Object.fromEntries(counts))}`;
+      const running = journal(pid1)
+        .split("\n")
+        .filter((l) => l.includes("stats: "))
+        .at(-1)
+        ?.replace(/.*stats: /, "")
+        .split(" ")
+        .filter((kv) =>
+          /^(opened|closed|failed|unresolved|pipeline_errors|source_(kernel_events|orphans|repaired|recovered|lost|while_down|tracked))=/.test(
+            kv,
+          ),
+        )
+        .join(" ");
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${JSON.stringify(Object.fromEntries(counts))}; the running daemon's last stats line: ${running ?? "none"}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

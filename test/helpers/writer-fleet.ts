@@ -148,7 +148,7 @@ export async function latestArrived(f: WriterFleet, timeoutMs: number): Promise<
     () => {
       const at = collected(f.inbox);
       return f.hosts.every((h) => {
-        const last = trailLines(h.dir).at(-1)?.line;
+        const last = trailLines(h.dir, undefined, { writing: true }).at(-1)?.line;
         return last !== undefined && (at.get(hostDir(h)) ?? []).includes(last);
       });
     },

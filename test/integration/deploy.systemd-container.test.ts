@@ -209,7 +209,7 @@ for (const source of ["procfs", "ebpf"] as const) {
     const log = join(root, "var/log", NAME);
     const events = (): Ev[] => {
       if (!existsSync(log)) return [];
-      return trailLines(log).map((l) => JSON.parse(l.line) as Ev);
+      return trailLines(log, undefined, { writing: true }).map((l) => JSON.parse(l.line) as Ev);
     };
     const ssh = (command: string[]) => [
       ...["ssh", "-i", "/root/.ssh/id_ed25519", "-o", "StrictHostKeyChecking=no"],
@@ -273,7 +273,9 @@ for (const source of ["procfs", "ebpf"] as const) {
       "a session in the new file",
       () =>
         readFileSync(join(log, "log.log"), "utf8").includes('"after-rotation"') &&
-        trailLines(log).some((l) => l.file === "log.log" && l.line.includes('"connection-closed"')),
+        trailLines(log, undefined, { writing: true }).some(
+          (l) => l.file === "log.log" && l.line.includes('"connection-closed"'),
+        ),
       15_000,
     );
 

@@ -135,7 +135,9 @@ async function stopDaemon(h: Host): Promise<number | null> {
 }
 
 const closes = (h: Host) =>
-  trailLines(h.dir).filter((l) => (JSON.parse(l.line) as Ev).event.action === "connection-closed").length;
+  trailLines(h.dir, undefined, { writing: true }).filter(
+    (l) => (JSON.parse(l.line) as Ev).event.action === "connection-closed",
+  ).length;
 
 /** Real ssh sessions from a host, one after another; each is logged closed before the next. */
 async function sessions(h: Host, n: number, big = false): Promise<void> {
@@ -154,7 +156,7 @@ const hostDir = (h: Host) => `${h.name}-${h.id}`;
 /** The lines of a host's trail (rotated files included) not yet at the collector. */
 function missing(h: Host, at: Map<string, string[]>): number {
   const there = new Set(at.get(hostDir(h)) ?? []);
-  return trailLines(h.dir).filter((l) => !there.has(l.line)).length;
+  return trailLines(h.dir, undefined, { writing: true }).filter((l) => !there.has(l.line)).length;
 }
 
 interface Fleet {
@@ -238,7 +240,7 @@ const closeFleetHoles = (f: Fleet): string[] =>
  * that what is missing is lost, not on its way).
  */
 async function behindOnceLatestArrived(f: Fleet, h: Host): Promise<number> {
-  const last = trailLines(h.dir).at(-1)?.line as string;
+  const last = trailLines(h.dir, undefined, { writing: true }).at(-1)?.line as string;
   await waitFor(
     `${h.name}'s latest record at the collector`,
     () => collected(f.inbox).get(hostDir(h))?.includes(last),

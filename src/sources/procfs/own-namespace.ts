@@ -27,7 +27,7 @@ const FULL_DUMP_EVERY = 100;
  * While every connect since the last full dump failed (as many new AttemptFails as ActiveOpens), a
  * full dump is made at most this often (see viaNetlink).
  */
-export const FAILED_ONLY_DUMP_MS = 200;
+const FAILED_ONLY_DUMP_MS = 200;
 /** A held socket that is unix or UDP: it never becomes a TCP connection. */
 const NEVER_TCP = -2;
 /**
@@ -72,7 +72,7 @@ export class OwnNamespace {
   /** The SSH-port sockets of the last tick, looked up by id while ActiveOpens stands still. */
   private portSockets: DiagEntry[] = [];
   private lastCounters: TcpCounters | undefined;
-  /** The counters read just before the last full dump, and when it was made (ms). */
+  /** The counters read just before the last full dump, and when it was made (monotonic ms). */
   private dumpBase: TcpCounters | undefined;
   private dumpAtMs = 0;
   /** Ticks whose connects had all failed, answered by lookups instead of a full dump. */
@@ -184,7 +184,8 @@ export class OwnNamespace {
       const steady = counters !== undefined && last !== undefined && nothingMoved(counters, last);
       const connects = counters === undefined || counters.activeOpens !== last?.activeOpens;
       const base = this.dumpBase;
-      const nowMs = Date.now();
+      // Monotonic: a wall clock set back must not stretch the bound.
+      const nowMs = performance.now();
       const failedOnly =
         connects &&
         counters !== undefined &&

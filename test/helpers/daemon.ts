@@ -75,6 +75,19 @@ export function startDaemon(
   };
 }
 
+/**
+ * The daemon's own counters worth quoting when a count a test makes comes out short: what it wrote,
+ * what it held or dropped, what its flood gate did, and what its source saw, lost, repaired or could
+ * not place. `stats` is a monitor record's `ssh_outbound.monitor.stats`, or a stats line's key=value
+ * pairs (then the keys are matched as written there).
+ */
+export function tellingStats(stats: Record<string, number> | string[]): string {
+  const telling =
+    /^(opened|closed|failed|unresolved|pipeline_errors|records_|flood_|source_(kernel_events|orphans|repaired|recovered|dropped|lost|while_down|tracked))/;
+  if (Array.isArray(stats)) return stats.filter((kv) => telling.test(kv)).join(" ");
+  return JSON.stringify(Object.fromEntries(Object.entries(stats).filter(([k]) => telling.test(k))));
+}
+
 /** Events of the connections to one destination port (tests share the host with each other). */
 export function toPort(events: Ev[], port: number): Ev[] {
   return events.filter((e) => e.destination?.port === port);

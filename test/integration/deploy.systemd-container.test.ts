@@ -15,7 +15,7 @@ import {
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
-import { type Ev, ROOT } from "../helpers/daemon.ts";
+import { type Ev, ROOT, tellingStats } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { trailLines } from "../helpers/shipped.ts";
@@ -325,25 +325,12 @@ for (const source of ["procfs", "ebpf"] as const) {
         kinds.set(k, (kinds.get(k) ?? 0) + 1);
       }
       const stopped = all.filter((e) => e.event.action === "monitor-stopped").at(-1);
-      const stats: Record<string, number> = stopped?.ssh_outbound?.monitor?.stats ?? {};
-      const counts = Object.entries(stats).filter(([k]) =>
-        /^(opened|closed|failed|unresolved|pipeline_errors|records_|source_(kernel_events|orphans|repaired|recovered|lost|while_down|tracked))/.test(
-          k,
-        ),
-      );
-      const running = journal(pid1)
+      const line = journal(pid1)
         .split("\n")
         .filter((l) => l.includes("stats: "))
-        .at(-1)
-        ?.replace(/.*stats: /, "")
-        .split(" ")
-        .filter((kv) =>
-          /^(opened|closed|failed|unresolved|pipeline_errors|source_(kernel_events|orphans|repaired|recovered|lost|while_down|tracked))=/.test(
-            kv,
-          ),
-        )
-        .join(" ");
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${JSON.stringify(Object.fromEntries(counts))}; the running daemon's last stats line: ${running ?? "none"}`;
+        .at(-1);
+      const running = line === undefined ? "none" : tellingStats(line.replace(/.*stats: /, "").split(" "));
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { REFUSED_ATTACK } from "../helpers/attacks.ts";
 import { needs } from "../helpers/ci.ts";
-import type { Daemon, Ev } from "../helpers/daemon.ts";
+import { type Daemon, type Ev, tellingStats } from "../helpers/daemon.ts";
 import {
   asNobody,
   costLine,
@@ -99,14 +99,9 @@ function tally(d: Daemon, port: number): { records: number; suppressed: number; 
 
 /** What the daemon counted of itself at stop (its monitor-stopped record) and said on stderr: where a record went. */
 function ownCounts(d: Daemon): string {
-  const stats: Record<string, number> =
+  const stats =
     d.events.find((e) => e.event?.action === "monitor-stopped")?.ssh_outbound?.monitor?.stats ?? {};
-  const keep = Object.entries(stats).filter(([k]) =>
-    /^(opened|closed|failed|unresolved|pipeline_errors|records_|flood_|source_(kernel_events|orphans|repaired|recovered|dropped|lost|tracked))/.test(
-      k,
-    ),
-  );
-  return `the daemon's counts: ${JSON.stringify(Object.fromEntries(keep))}; its stderr: ${d.stderr().slice(-2000)}`;
+  return `the daemon's counts: ${tellingStats(stats)}; its stderr: ${d.stderr().slice(-2000)}`;
 }
 
 async function flood(

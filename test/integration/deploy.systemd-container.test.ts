@@ -330,7 +330,21 @@ for (const source of ["procfs", "ebpf"] as const) {
         .filter((l) => l.includes("stats: "))
         .at(-1);
       const running = line === undefined ? "none" : tellingStats(line.replace(/.*stats: /, "").split(" "));
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}`;
+      // How each daemon came by its probe: taken over from the last run, or pinned in place of it.
+      const probes = journal(pid1)
+        .split("\n")
+        .filter((l) => l.includes("started: source"))
+        .map((l) =>
+          l.includes("taken over from the last run")
+            ? "taken over"
+            : l.includes("in place of another version's probe")
+              ? "replaced"
+              : l.includes(", pinned")
+                ? "pinned afresh"
+                : "unpinned",
+        )
+        .join(" | ");
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}; each start's probe: ${probes}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

@@ -88,6 +88,21 @@ export function tellingStats(stats: Record<string, number> | string[]): string {
   return JSON.stringify(Object.fromEntries(Object.entries(stats).filter(([k]) => telling.test(k))));
 }
 
+/**
+ * The records to one destination port counted by how each reads (action, user, process name,
+ * attribution, how it was observed): where a count comes out short, a missing record may be there under
+ * another name or attribution.
+ */
+export function kindsAtPort(events: Ev[], port: number): [string, number][] {
+  const kinds = new Map<string, number>();
+  for (const e of events.filter((x) => x.destination?.port === port)) {
+    const o = e.ssh_outbound;
+    const k = `${e.event?.action} ${e.user?.name ?? "-"} ${e.process?.name ?? "-"} ${o?.attribution ?? "-"} ${o?.observed ?? "-"}`;
+    kinds.set(k, (kinds.get(k) ?? 0) + 1);
+  }
+  return [...kinds];
+}
+
 /** Events of the connections to one destination port (tests share the host with each other). */
 export function toPort(events: Ev[], port: number): Ev[] {
   return events.filter((e) => e.destination?.port === port);

@@ -15,7 +15,7 @@ import {
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
-import { type Ev, ROOT, tellingStats } from "../helpers/daemon.ts";
+import { type Ev, kindsAtPort, ROOT, tellingStats } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { trailLines } from "../helpers/shipped.ts";
@@ -317,22 +317,13 @@ for (const source of ["procfs", "ebpf"] as const) {
         .filter((e) => !String(e.event.action).startsWith("connection-"))
         .map((e) => `${e.event.action} ${e["@timestamp"]}`);
       const from = open.slice(0, 5).map((e) => e.event.start);
-      // Every record at the SSH port by how it reads (a connect missing from the count may be there
-      // under another name or attribution), and what the last stopped daemon counted of itself.
-      const kinds = new Map<string, number>();
-      for (const e of all.filter((x) => x.destination?.port === 22)) {
-        const k = `${e.event.action} ${e.process?.name ?? "-"} ${e.ssh_outbound?.attribution ?? "-"} ${e.ssh_outbound?.observed ?? "-"}`;
-        kinds.set(k, (kinds.get(k) ?? 0) + 1);
-      }
+      // Every record at the SSH port by how it reads, and what the last stopped daemon counted of itself.
       const stopped = all.filter((e) => e.event.action === "monitor-stopped").at(-1);
-      const line = journal(pid1)
-        .split("\n")
-        .filter((l) => l.includes("stats: "))
-        .at(-1);
+      const said = journal(pid1).split("\n");
+      const line = said.filter((l) => l.includes("stats: ")).at(-1);
       const running = line === undefined ? "none" : tellingStats(line.replace(/.*stats: /, "").split(" "));
       // How each daemon came by its probe: taken over from the last run, or pinned in place of it.
-      const probes = journal(pid1)
-        .split("\n")
+      const probes = said
         .filter((l) => l.includes("started: source"))
         .map((l) =>
           l.includes("taken over from the last run")
@@ -344,7 +335,7 @@ for (const source of ["procfs", "ebpf"] as const) {
                 : "unpinned",
         )
         .join(" | ");
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify([...kinds])}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}; each start's probe: ${probes}`;
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify(kindsAtPort(all, 22))}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}; each start's probe: ${probes}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

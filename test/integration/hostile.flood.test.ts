@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { after, before, test } from "node:test";
 import { REFUSED_ATTACK } from "../helpers/attacks.ts";
 import { needs } from "../helpers/ci.ts";
-import { type Daemon, type Ev, tellingStats } from "../helpers/daemon.ts";
+import { type Daemon, type Ev, kindsAtPort, tellingStats } from "../helpers/daemon.ts";
 import {
   asNobody,
   costLine,
@@ -145,15 +145,7 @@ async function flood(
       c.records + c.suppressed,
       n,
       `${c.records} records + ${c.suppressed} counted of ${n} attempts; at that port: ${JSON.stringify(
-        Object.entries(
-          d.events
-            .filter((e) => e.destination?.port === port)
-            .reduce<Record<string, number>>((m, e) => {
-              const k = `${e.event?.action} ${e.user?.name ?? "-"} ${e.ssh_outbound?.attribution ?? "-"}`;
-              m[k] = (m[k] ?? 0) + 1;
-              return m;
-            }, {}),
-        ),
+        kindsAtPort(d.events, port),
       )}; other actions: ${JSON.stringify([...new Set(d.events.map((e) => e.event?.action))])}; ${ownCounts(d)}`,
     );
     assert.ok(c.records <= 100 + 20 * (seconds + 1), `${c.records} records in ${seconds.toFixed(1)} s`);

@@ -44,3 +44,24 @@ test("a process younger than the connection at the owner's pid is a reused pid: 
   assert.equal(out?.process?.pid, process.pid);
   assert.equal(out?.process?.args, undefined, "nothing read from /proc of the process now at that pid");
 });
+
+test("connections of one process share its parent's and ancestors' records, made once", () => {
+  const e = new Enricher();
+  const one = e.enrich({
+    ...event(clock.nowNs()),
+    id: "0190a0a0-0000-7000-8000-00000000000a",
+    action: "opened",
+  });
+  const two = e.enrich({
+    ...event(clock.nowNs()),
+    id: "0190a0a0-0000-7000-8000-00000000000b",
+    action: "opened",
+  });
+  assert.equal(one?.attribution, "complete");
+  assert.ok(one?.parent && one.ancestry.length > 0, "this process has a parent and ancestors");
+  assert.equal(two?.parent, one?.parent);
+  assert.deepEqual(two?.ancestry, one?.ancestry);
+  for (const [i, a] of (two?.ancestry ?? []).entries()) assert.equal(a, one?.ancestry[i]);
+  // The process's own record is each connection's: it carries what only this connection knows.
+  assert.notEqual(two?.process, one?.process);
+});

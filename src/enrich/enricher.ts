@@ -288,16 +288,10 @@ export class Enricher {
     const parent = ancestry[ancestry.length - 1];
     const facts: Facts = {
       process: this.record(p),
-      ancestry: ancestry.map((a) => ({
-        pid: a.pid,
-        name: a.name,
-        ...keptArgs(a, ANCESTOR_ARGV_KEEP),
-        user: this.users.name(a.uid),
-        startNs: a.startNs,
-      })),
+      ancestry: ancestry.map((a) => this.ancestor(a)),
       attribution,
     };
-    if (parent) facts.parent = this.record(parent, ANCESTOR_ARGV_KEEP);
+    if (parent) facts.parent = this.relative(parent);
     const target = this.processes.target(p);
     if (target) facts.target = target;
     // What the probe kept of an exec says nothing of a cgroup, and of a login only when it read one.
@@ -317,7 +311,7 @@ export class Enricher {
       const { leader, ...rest } = l;
       const login: LoginRecord = rest;
       if (l.uid !== undefined) login.user = this.users.name(l.uid);
-      if (leader) login.leader = this.record(leader, ANCESTOR_ARGV_KEEP);
+      if (leader) login.leader = this.relative(leader);
       out.login = login;
       if (changes.length > 0) {
         out.userChanges = changes.map((c) => ({
@@ -331,10 +325,38 @@ export class Enricher {
     }
     if (p.sid !== undefined && p.sid > 0) {
       const leader = chain.find((q) => q.pid === p.sid) ?? this.processes.get(p.sid);
-      if (leader) out.sessionLeader = this.record(leader, ANCESTOR_ARGV_KEEP);
+      if (leader) out.sessionLeader = this.relative(leader);
     }
     return out;
   }
+
+  /**
+   * An ancestor as a connection's record shows it. Made once per process (the cache holds each
+   * process's facts by pid and start): the shell or the CI runner above a thousand connections is
+   * not cut and named a thousand times. Made again if its user's name changed since.
+   */
+  private ancestor(a: ProcessFacts): AncestorRecord {
+    const user = this.users.name(a.uid);
+    let r = this.ancestors.get(a);
+    if (r?.user !== user) {
+      r = { pid: a.pid, name: a.name, ...keptArgs(a, ANCESTOR_ARGV_KEEP), user, startNs: a.startNs };
+      this.ancestors.set(a, r);
+    }
+    return r;
+  }
+
+  /** A parent or a leader (argv cut as an ancestor's), made once per process as `ancestor`. */
+  private relative(p: ProcessFacts): ProcessRecord {
+    const r = this.relatives.get(p);
+    if (r && r.user === this.users.name(p.uid) && r.euser === this.users.name(p.euid)) return r;
+    const made = this.record(p, ANCESTOR_ARGV_KEEP);
+    this.relatives.set(p, made);
+    return made;
+  }
+
+  /** Records shared by every connection below a process; read only downstream. */
+  private readonly ancestors = new WeakMap<ProcessFacts, AncestorRecord>();
+  private readonly relatives = new WeakMap<ProcessFacts, ProcessRecord>();
 
   /** `keep`: bytes of argv kept (the connecting process keeps all that was read). */
   private record(p: ProcessFacts, keep?: number): ProcessRecord {

@@ -85,6 +85,29 @@ function processFields(
   return { fields, cut: argv?.cut };
 }
 
+/**
+ * The fields of a record that many records share: an ancestor, a parent, a leader (the enricher makes
+ * one per process, and every connection below that process carries it). Made once, under the first
+ * bounds, when all its text is UTF-8; otherwise its exact bytes belong under this record's paths
+ * (raw_bytes), and it is made afresh each time, as under tighter bounds. Never changed once made.
+ */
+const shared = new WeakMap<object, Obj>();
+
+function sharedFields(of: object, b: Bounds, exact: ExactBytes, make: (exact: ExactBytes) => Obj): Obj {
+  if (b !== BOUNDS[0]) return make(exact);
+  const hit = shared.get(of);
+  if (hit) return hit;
+  const own = new ExactBytes();
+  const made = make(own);
+  if (own.result() !== undefined) return make(exact);
+  shared.set(of, made);
+  return made;
+}
+
+/** A parent's or a leader's process fields (see sharedFields). */
+const relativeFields = (p: ProcessRecord, b: Bounds, exact: ExactBytes, path: string): Obj =>
+  sharedFields(p, b, exact, (x) => processFields(p, b.ancestor, x, path).fields as Obj);
+
 function targetFields(t: EnrichedEvent["target"], exact: ExactBytes, b: Bounds): Obj | undefined {
   if (!t) return undefined;
   const command = t.command === undefined ? undefined : boundString(t.command, b.text);
@@ -127,21 +150,20 @@ function who(
   const p = ev.process;
   const own = processFields(p, b.process, exact, "process");
   const process = own.fields;
-  if (process && ev.parent) {
-    process.parent = processFields(ev.parent, b.ancestor, exact, "process.parent").fields;
-  }
+  if (process && ev.parent) process.parent = relativeFields(ev.parent, b, exact, "process.parent");
   const l = ev.login;
   if (process && ev.sessionLeader) {
     // A process that leads its own session (a tmux window's command, a daemon) is not written twice.
     process.session_leader =
       ev.sessionLeader.pid === p?.pid
         ? { pid: p.pid, same_as_process: true }
-        : processFields(ev.sessionLeader, b.ancestor, exact, "process.session_leader").fields;
+        : relativeFields(ev.sessionLeader, b, exact, "process.session_leader");
   }
   if (process && l?.leader) {
-    const leader = processFields(l.leader, b.ancestor, exact, "process.entry_leader").fields as Obj;
-    leader.entry_meta = { type: ECS_ENTRY[l.entry], source: l.source ? { ip: l.source.ip } : undefined };
-    process.entry_leader = leader;
+    process.entry_leader = {
+      ...relativeFields(l.leader, b, exact, "process.entry_leader"),
+      entry_meta: { type: ECS_ENTRY[l.entry], source: l.source ? { ip: l.source.ip } : undefined },
+    };
   }
   // The nearest ancestors are kept when the chain is longer than the bounds allow.
   const from = Math.max(0, ev.ancestry.length - b.entries);
@@ -156,17 +178,19 @@ function who(
     ours: {
       args_cut: cutFields(own.cut),
       executable_deleted: p?.executableDeleted,
-      ancestry: ev.ancestry.slice(from).map((a, i) => {
-        const argv = boundArgs(a.args, b.ancestor, a.argsBytes);
-        return {
-          pid: a.pid,
-          name: exact.text(a.name, `ssh_outbound.ancestry.${i}.name`),
-          args: exact.list(argv.args, `ssh_outbound.ancestry.${i}.args`),
-          args_cut: cutFields(argv.cut),
-          user: a.user,
-          start: isoNs(a.startNs),
-        };
-      }),
+      ancestry: ev.ancestry.slice(from).map((a, i) =>
+        sharedFields(a, b, exact, (x) => {
+          const argv = boundArgs(a.args, b.ancestor, a.argsBytes);
+          return {
+            pid: a.pid,
+            name: x.text(a.name, `ssh_outbound.ancestry.${i}.name`),
+            args: x.list(argv.args, `ssh_outbound.ancestry.${i}.args`),
+            args_cut: cutFields(argv.cut),
+            user: a.user,
+            start: isoNs(a.startNs),
+          };
+        }),
+      ),
       target: targetFields(ev.target, exact, b),
       login: l
         ? {

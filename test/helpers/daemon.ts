@@ -103,6 +103,25 @@ export function kindsAtPort(events: Ev[], port: number): [string, number][] {
   return [...kinds];
 }
 
+/**
+ * For a failure message: each connection at `port` that names no process (at most `max`), told by every
+ * record of its source port in order: a connection two daemons told apart (ended while down by one,
+ * found already open by the next) reads as two ids on one port.
+ */
+export function namelessAtPort(events: Ev[], port: number, max = 3): string[] {
+  const at = events.filter((e) => e.destination?.port === port);
+  const ports = [...new Set(at.filter((e) => !e.process?.name).map((e) => e.source?.port))].slice(0, max);
+  return ports.map((sport) =>
+    at
+      .filter((e) => e.source?.port === sport)
+      .map((e) => {
+        const o = e.ssh_outbound ?? {};
+        return `${e["@timestamp"]} ${e.event?.action} ${String(o.connection_id).slice(-8)} ${o.observed} ${o.attribution} ${e.process?.name ?? "-"}${o.end_window ? ` ended between ${o.end_window.after} and ${o.end_window.before}` : ""}`;
+      })
+      .join(" / "),
+  );
+}
+
 /** Events of the connections to one destination port (tests share the host with each other). */
 export function toPort(events: Ev[], port: number): Ev[] {
   return events.filter((e) => e.destination?.port === port);

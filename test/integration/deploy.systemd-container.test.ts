@@ -15,7 +15,7 @@ import {
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { hasCommand, IS_ROOT, needs } from "../helpers/ci.ts";
-import { type Ev, kindsAtPort, ROOT, tellingStats } from "../helpers/daemon.ts";
+import { type Ev, kindsAtPort, namelessAtPort, ROOT, tellingStats } from "../helpers/daemon.ts";
 import { assertValidEvent } from "../helpers/schema.ts";
 import { scratchDir } from "../helpers/scratch.ts";
 import { trailLines } from "../helpers/shipped.ts";
@@ -313,9 +313,13 @@ for (const source of ["procfs", "ebpf"] as const) {
           e.event.action === "connection-opened" &&
           !closed.has(e.ssh_outbound.connection_id),
       );
+      // The daemon's own records; a start says how many connections it continued and ended while down.
       const own = all
         .filter((e) => !String(e.event.action).startsWith("connection-"))
-        .map((e) => `${e.event.action} ${e["@timestamp"]}`);
+        .map((e) => {
+          const c = e.ssh_outbound?.monitor?.continuity;
+          return `${e.event.action} ${e["@timestamp"]}${c ? ` (continued ${c.resumed}, ended while down ${c.closed_while_down})` : ""}`;
+        });
       const from = open.slice(0, 5).map((e) => e.event.start);
       // Every record at the SSH port by how it reads, and what the last stopped daemon counted of itself.
       const stopped = all.filter((e) => e.event.action === "monitor-stopped").at(-1);
@@ -335,7 +339,7 @@ for (const source of ["procfs", "ebpf"] as const) {
                 : "unpinned",
         )
         .join(" | ");
-      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify(kindsAtPort(all, 22))}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}; each start's probe: ${probes}`;
+      return `${bashClosed()} closed; ${open.length} opened, not closed, from ${from.join(", ")}; ${own.join("; ")}; at port 22: ${JSON.stringify(kindsAtPort(all, 22))}; those without a process, by source port: ${JSON.stringify(namelessAtPort(all, 22))}; the last stopped daemon's counts: ${tellingStats(stopped?.ssh_outbound?.monitor?.stats ?? {})}; the running daemon's last stats line: ${running}; each start's probe: ${probes}`;
     };
     const starts = () => events().filter((e) => e.event.action === "monitor-started").length;
     const connectsAcross = async (what: string, action: () => void, startsAfter: number) => {

@@ -325,8 +325,22 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
       bpf_map_delete_elem(&tracked, &sk);
       return 0;
     }
-    // Beyond the user's rate the record waits: it is sent if the connection is established.
-    if (!take_token(r.uid, r.time_ns) && bpf_map_update_elem(&quiet, &sk, &r, BPF_NOEXIST) == 0) return 0;
+    // A connect still held back at this address is of a socket whose end the program did not see (a
+    // run the kernel skipped: a program is not run again on a CPU where it is running). Sent now: the
+    // daemon closes that connection when this one's connect names the same address. Kept, it would be
+    // counted as an attempt by this socket's close, which would then not be sent.
+    struct probe_record *stale = bpf_map_lookup_elem(&quiet, &sk);
+    if (stale) {
+      send(stale);
+      bpf_map_delete_elem(&quiet, &sk);
+    }
+    // Beyond the user's rate the record waits: it is sent if the connection is established. What
+    // `tracked` says of this address is of a socket gone unseen too: left, it would pass this socket's
+    // establishment by the held-back connect.
+    if (!take_token(r.uid, r.time_ns)) {
+      bpf_map_delete_elem(&tracked, &sk);
+      if (bpf_map_update_elem(&quiet, &sk, &r, BPF_NOEXIST) == 0) return 0;
+    }
     __u8 one = 1;
     bpf_map_update_elem(&tracked, &sk, &one, BPF_ANY);
     send(&r);

@@ -624,6 +624,41 @@ static napi_value Lost(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The kernel's count of runs of one link's program it skipped (bpf_prog_info.recursion_misses): a
+// tracing program is not run again on a CPU where it is already running, as when a softirq's state
+// change comes while it runs for another socket. 0 when it cannot be read.
+static uint64_t link_misses(struct bpf_link *link) {
+  if (!link) return 0;
+  struct bpf_link_info li;
+  __u32 len = sizeof(li);
+  memset(&li, 0, sizeof(li));
+  if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &li, &len) != 0) return 0;
+  int fd = bpf_prog_get_fd_by_id(li.prog_id);
+  if (fd < 0) return 0;
+  struct bpf_prog_info pi;
+  len = sizeof(pi);
+  memset(&pi, 0, sizeof(pi));
+  uint64_t misses = bpf_obj_get_info_by_fd(fd, &pi, &len) == 0 ? pi.recursion_misses : 0;
+  close(fd);
+  return misses;
+}
+
+// The runs the kernel skipped of every program of the probe, since each was loaded: transitions,
+// execs and payloads the probe did not see, and no record says so.
+static napi_value Skipped(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  uint64_t total = 0;
+  if (!p->closed) {
+    total += link_misses(p->link);
+    for (size_t i = 0; i < SESSION_PROGRAM_COUNT; i++) total += link_misses(p->session_links[i]);
+    for (size_t i = 0; i < PROTOCOL_PROGRAM_COUNT; i++) total += link_misses(p->protocol_links[i]);
+  }
+  napi_value out;
+  napi_create_double(env, (double)total, &out);
+  return out;
+}
+
 // Records read from the ring buffer that could not be handed over (not of our layouts, or the
 // thread-safe function refused them while closing).
 static napi_value Dropped(napi_env env, napi_callback_info info) {
@@ -937,6 +972,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "protocolError", fn);
   napi_create_function(env, "stop", NAPI_AUTO_LENGTH, Stop, NULL, &fn);
   napi_set_named_property(env, exports, "stop", fn);
+  napi_create_function(env, "skipped", NAPI_AUTO_LENGTH, Skipped, NULL, &fn);
+  napi_set_named_property(env, exports, "skipped", fn);
   napi_create_function(env, "dropped", NAPI_AUTO_LENGTH, Dropped, NULL, &fn);
   napi_set_named_property(env, exports, "dropped", fn);
   napi_create_function(env, "pending", NAPI_AUTO_LENGTH, Pending, NULL, &fn);

@@ -83,7 +83,7 @@ export function startDaemon(
  */
 export function tellingStats(stats: Record<string, number> | string[]): string {
   const telling =
-    /^(opened|closed|failed|unresolved|pipeline_errors|records_|flood_|source_(kernel_events|orphans|repaired|recovered|dropped|lost|while_down|tracked|errors))/;
+    /^(opened|closed|failed|unresolved|pipeline_errors|records_|flood_|source_(kernel_events|kernel_skipped|orphans|repaired|recovered|dropped|lost|while_down|tracked|errors))/;
   if (Array.isArray(stats)) return stats.filter((kv) => telling.test(kv)).join(" ");
   return JSON.stringify(Object.fromEntries(Object.entries(stats).filter(([k]) => telling.test(k))));
 }

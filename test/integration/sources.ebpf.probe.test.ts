@@ -39,6 +39,7 @@ test("a connect to a watched port: connect, established and close, with this pro
       event: (e) => void events.push(e),
       client: () => undefined,
       lost: () => undefined,
+      skipped: () => undefined,
       counted: () => undefined,
       down: () => undefined,
       up: () => undefined,
@@ -56,6 +57,10 @@ test("a connect to a watched port: connect, established and close, with this pro
       [...new Set(events.filter((e) => e.sk === connectEv.sk).map((e) => e.kind))],
       ["connect", "established", "close"],
     );
+    // The kernel's count of runs it skipped (recursion_misses) is read from each program's info: a
+    // number, whatever it is (a skip cannot be made to happen on purpose).
+    probe.poll();
+    assert.ok(Number.isInteger(probe.counters.kernel_skipped) && probe.counters.kernel_skipped >= 0);
   } finally {
     await probe.stop();
     server.close();
@@ -73,6 +78,7 @@ test("beyond the user's rate, refused connects are counted in the kernel: every 
       event: (e) => void events.push(e),
       client: () => undefined,
       lost: () => undefined,
+      skipped: () => undefined,
       counted: (c) => void counted.push(...c),
       down: () => undefined,
       up: () => undefined,

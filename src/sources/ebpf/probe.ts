@@ -41,6 +41,11 @@ export interface ProbeHandlers {
    * or they could not be handed over from the reader thread.
    */
   lost(records: number, stage: LossStage, sinceNs?: bigint): void;
+  /**
+   * Runs of the probe's programs the kernel skipped since the last poll: connects, establishments or
+   * closes that made no record. Which sockets they concern is not known: all are checked.
+   */
+  skipped(runs: number): void;
   /** Connects the program counted instead of sending, since the last time: one entry per user. */
   counted(users: CountedAttempts[]): void;
   /** The probe stopped delivering (a ring buffer error); it is being opened again (or given up on). */
@@ -144,6 +149,8 @@ interface Addon {
   attempts(h: Handle): { users: Buffer; destinations: Buffer };
   lost(h: Handle): number;
   dropped(h: Handle): number;
+  /** Runs of the probe's programs the kernel skipped since they were loaded (recursion_misses). */
+  skipped(h: Handle): number;
   sessionError(h: Handle): string | null;
   protocolError(h: Handle): string | null;
   stop(h: Handle): void;
@@ -229,6 +236,7 @@ export class BpfProbe {
   private handle: Handle | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
   private droppedSoFar = 0;
+  private skippedSoFar = 0;
   /** How the probe runs, once open. */
   info: ProbeInfo | undefined;
   /** Records of the ring from before this open (a probe taken over), until the source takes them. */
@@ -237,7 +245,15 @@ export class BpfProbe {
   private lossSinceNs: bigint | undefined;
   private failures: number[] = [];
   private stopping = false;
-  readonly counters = { kernel_events: 0, unknown_records: 0, reopens: 0, attach_ms: 0, while_down: 0 };
+  readonly counters = {
+    kernel_events: 0,
+    unknown_records: 0,
+    reopens: 0,
+    attach_ms: 0,
+    while_down: 0,
+    /** Runs of the programs the kernel skipped while we read the probe: state changes never reported. */
+    kernel_skipped: 0,
+  };
 
   constructor(
     private readonly opts: BpfProbeOptions,
@@ -318,6 +334,8 @@ export class BpfProbe {
     // The reader thread is new; the program's counts are read as deltas (the addon keeps what was
     // reported in the probe's own notes, across daemons).
     this.droppedSoFar = 0;
+    // Skipped before now (by a probe taken over) were the last daemon's to tell, or no one's.
+    this.skippedSoFar = a.skipped(this.handle);
     this.info = a.info(this.handle);
     if (this.info.protocolNote !== undefined) {
       this.opts.diag.once(
@@ -463,6 +481,16 @@ export class BpfProbe {
       this.droppedSoFar = dropped;
       this.opts.diag.warn(`the eBPF probe's reader could not hand over ${n} records (${dropped} in all)`);
       this.on.lost(n, "hand-over");
+    }
+    const skipped = a.skipped(h);
+    if (skipped > this.skippedSoFar) {
+      const n = skipped - this.skippedSoFar;
+      this.skippedSoFar = skipped;
+      this.counters.kernel_skipped += n;
+      this.opts.diag.warn(
+        `the kernel skipped ${n} runs of the eBPF probe's programs (a program is not run again on a CPU where it runs): the sockets are checked against /proc`,
+      );
+      this.on.skipped(n);
     }
   }
 

@@ -114,6 +114,9 @@ export class EbpfSource implements Source {
                 });
           if (obs) events.emit(obs);
         }),
+      // Their records were never made: the sockets are compared with the kernel's tables, and those
+      // gone are closed as repaired, as after a loss (counted as kernel_skipped, not as lost records).
+      skipped: () => table.lost(clock.nowNs()),
       lost: (n, stage, sinceNs) => {
         this.counters.lost += n;
         if (stage === "ring-buffer") this.counters.lost_ring_buffer += n;

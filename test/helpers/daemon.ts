@@ -95,7 +95,7 @@ export function tellingStats(stats: Record<string, number> | string[]): string {
  */
 export function kindsAtPort(events: Ev[], port: number): [string, number][] {
   const kinds = new Map<string, number>();
-  for (const e of events.filter((x) => x.destination?.port === port)) {
+  for (const e of toPort(events, port)) {
     const o = e.ssh_outbound;
     const k = `${e.event?.action} ${e.user?.name ?? "-"} ${e.process?.name ?? "-"} ${o?.attribution ?? "-"} ${o?.observed ?? "-"}`;
     kinds.set(k, (kinds.get(k) ?? 0) + 1);
@@ -109,7 +109,7 @@ export function kindsAtPort(events: Ev[], port: number): [string, number][] {
  * found already open by the next) reads as two ids on one port.
  */
 export function namelessAtPort(events: Ev[], port: number, max = 3): string[] {
-  const at = events.filter((e) => e.destination?.port === port);
+  const at = toPort(events, port);
   const ports = [...new Set(at.filter((e) => !e.process?.name).map((e) => e.source?.port))].slice(0, max);
   return ports.map((sport) =>
     at

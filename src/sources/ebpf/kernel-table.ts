@@ -267,7 +267,8 @@ export class KernelTable {
    * Compares with the kernel's sockets (from /proc): those gone are closed; after a loss, as repaired.
    * After a loss, a socket the kernel has that we never heard of connected among the lost records: it
    * is reported (`existing`, recovered), once nothing of the probe's waits to be handed over (its
-   * connect would otherwise be one still on its way to us, not a lost one).
+   * connect would otherwise be one still on its way to us, not a lost one); the same wait before a
+   * socket gone is repaired (its close may be on its way).
    */
   check(present: readonly SocketFacts[], nowNs: bigint, drained = true): void {
     const seen = inodesOf(present);
@@ -286,9 +287,11 @@ export class KernelTable {
     }
     for (const [key, l] of [...this.live]) {
       if (l.inode === undefined || seen.has(l.inode)) continue;
-      // Its close was among the lost records: it ended after the loss began, when exactly is lost.
-      if (since !== undefined && l.closeSeen) this.repair(key, nowNs, since);
-      else if (!l.closeSeen) this.closeGone(key, nowNs, true);
+      // Its close was among the lost records: it ended after the loss began, when exactly is lost. Not
+      // while records wait to be handed to us: its close may be one of them.
+      if (since !== undefined && l.closeSeen) {
+        if (drained) this.repair(key, nowNs, since);
+      } else if (!l.closeSeen) this.closeGone(key, nowNs, true);
     }
     if (this.suspect && --this.suspect.checksLeft <= 0 && drained) this.suspect = undefined;
   }

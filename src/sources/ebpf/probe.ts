@@ -280,7 +280,7 @@ export class BpfProbe {
     await this.close();
   }
 
-  /** Nothing of the probe's is waiting to be handed to us (records may still be in the kernel's ring). */
+  /** Nothing of the probe's is waiting to be handed to us, nor in the kernel's ring unread. */
   get drained(): boolean {
     const a = probeAddon();
     return !this.handle || !a || a.pending(this.handle) === 0;

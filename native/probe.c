@@ -714,8 +714,7 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
 }
 
 // Batches handed over and not yet given to onRecords, plus one while the kernel's ring holds records
-// not yet read (those that do not wake the reader wait there up to HOLD_MS: probe-ring.c). The ring's
-// descriptor polls readable exactly then.
+// the thread has not read yet (its descriptor polls readable exactly then).
 static napi_value Pending(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
   if (!p) return NULL;

@@ -217,7 +217,7 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
       // Two calls, each with a size the verifier can bound: the whole room, or less than it.
       if (len >= PROBE_PATH_LEN) bpf_skb_load_bytes(skb, at, r->path, PROBE_PATH_LEN);
       else if (len > 0) bpf_skb_load_bytes(skb, at, r->path, len);
-      bpf_ringbuf_submit(r, 0);
+      bpf_ringbuf_submit(r, wake(0));
     }
   }
   if (watch_done(w, sent, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
@@ -313,7 +313,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
       // Only what this sendmsg gave (the rest of the scratch is another socket's).
       bpf_probe_read_kernel(r->path, got, buf->b);
       r->base.bytes_received = got;
-      bpf_ringbuf_submit(r, 0);
+      bpf_ringbuf_submit(r, wake(0));
     }
   }
   if (watch_done(w, 1, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
@@ -348,7 +348,7 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
     if (r) {
       if (len >= PROBE_PATH_LEN) bpf_dynptr_read(r->path, PROBE_PATH_LEN, &d, at, 0);
       else bpf_dynptr_read(r->path, len, &d, at, 0);
-      bpf_ringbuf_submit(r, 0);
+      bpf_ringbuf_submit(r, wake(0));
     }
   }
   if (watch_done(w, 0, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);

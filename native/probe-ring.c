@@ -1,6 +1,7 @@
 // The eBPF source's ring-buffer delivery: one thread sleeps in epoll on the ring buffer
 // (ring_buffer__poll) and hands every record that is ready, as one Buffer, to the event loop through a
-// thread-safe function. One thread for the probe, not one per event, and no periodic wake-up.
+// thread-safe function. One thread for the probe, not one per event; it looks at the ring every HOLD_MS
+// (a few microseconds), and the event loop wakes only when there are records.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +17,10 @@
 
 // The pause after a hand-over (see poll_thread): 2 ms.
 #define GATHER_NS 2000000L
+
+// How long a record that does not wake the thread may wait in the ring (probe.bpf.c, wake()): the
+// thread looks this often while it has nothing else to do.
+#define HOLD_MS 100
 
 // What the hand-over queue may hold: twice the kernel's ring buffer (4 MiB, probe.bpf.c).
 #define HANDOVER_MAX (8u << 20)
@@ -102,8 +107,12 @@ void *probe_poll_thread(void *arg) {
     while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     if (p->stopping) break;
-    // Sleeps until records are ready or wake_fd is written (stop).
-    int n = ring_buffer__poll(p->rb, -1);
+    // Sleeps until a record that wakes (a connect: its process is read while it runs) is ready, wake_fd
+    // is written (stop), or HOLD_MS passed: then the records that did not wake it are read. A
+    // connection's other records (its establishment, banners, close) mostly ride with the next connect,
+    // or come at most HOLD_MS late: one wake-up of the event loop for many records, not one each.
+    int n = ring_buffer__poll(p->rb, HOLD_MS);
+    if (n == 0 && !p->stopping) n = ring_buffer__consume(p->rb);
     if (n < 0 && n != -EINTR) {
       hand_over(p, -n);
       break;

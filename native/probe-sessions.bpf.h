@@ -71,7 +71,7 @@ static __always_inline int connect_exit(long ret) {
       r->base.ppid = translated ? 0 : BPF_CORE_READ(parent, tgid);
       BPF_CORE_READ_STR_INTO(&r->base.pcomm, parent, comm);
       __builtin_memcpy(r->path, p->path, sizeof(r->path));
-      bpf_ringbuf_submit(r, 0);
+      bpf_ringbuf_submit(r, wake(1));  // its process is looked at while it runs
     }
   }
   bpf_map_delete_elem(&unix_connecting, &tid);
@@ -139,7 +139,7 @@ static __always_inline int exited(void) {
   r->base.pid = id >> 32;
   r->base.tid = (__u32)id;
   __builtin_memcpy(r->base.comm, comm, sizeof(comm));
-  bpf_ringbuf_submit(r, 0);
+  bpf_ringbuf_submit(r, wake(0));
   return 0;
 }
 

@@ -146,10 +146,21 @@ struct {
   __type(value, __u8);
 } tracked SEC(".maps");
 
+#define EVENTS_BYTES (1 << 22)
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 1 << 22);
+  __uint(max_entries, EVENTS_BYTES);
 } events SEC(".maps");
+
+// Whether a record wakes the daemon's reader thread. A connect does (URGENT): the daemon reads its
+// process from /proc while it runs; so does the close of a connection that received nothing (below).
+// Any other record waits for the next one that wakes it, or for the reader's own look a moment later
+// (probe-ring.c, HOLD_MS): the records of a connection reach the daemon in about one wake-up, not one
+// each. Once the ring holds a quarter of its room, every record wakes it.
+static __always_inline __u64 wake(int urgent) {
+  if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_BYTES / 4) return BPF_RB_FORCE_WAKEUP;
+  return BPF_RB_NO_WAKEUP;
+}
 
 // The daemon's pid namespace (device and inode of /proc/self/ns/pid), set by the loader only when that
 // is not the initial one (a container): pids are then given as the daemon sees them in /proc, and a
@@ -265,7 +276,7 @@ static __always_inline void addresses_btf(struct probe_record *r, struct sock *s
 #define NETNS_OF(btf, sk) ((btf) ? (sk)->__sk_common.skc_net.net->ns.inum : netns_of(sk))
 
 static __always_inline int send(const struct probe_record *r) {
-  if (bpf_ringbuf_output(&events, (void *)r, sizeof(*r), 0) == 0) return 1;
+  if (bpf_ringbuf_output(&events, (void *)r, sizeof(*r), wake(r->kind == PROBE_CONNECT)) == 0) return 1;
   count_lost();
   return 0;
 }
@@ -364,7 +375,7 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     struct probe_record *r = reserve(PROBE_ESTABLISHED, sk);
     if (!r) return 0;
     ADDRESSES(btf, r, s);
-    bpf_ringbuf_submit(r, 0);
+    bpf_ringbuf_submit(r, wake(0));
     return 0;
   }
 
@@ -389,7 +400,9 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
     r->bytes_received = BPF_CORE_READ(tp, bytes_received);
     r->netns = NETNS_OF(btf, s);
-    bpf_ringbuf_submit(r, 0);
+    // A connection that received nothing may have its opening still waiting for a server's banner that
+    // will not come: its close writes it, now. One that received bytes had it written by them.
+    bpf_ringbuf_submit(r, wake(r->bytes_received == 0));
   }
   return 0;
 }

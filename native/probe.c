@@ -714,7 +714,8 @@ static napi_value Stop(napi_env env, napi_callback_info info) {
 }
 
 // Batches handed over and not yet given to onRecords, plus one while the kernel's ring holds records
-// the thread has not read yet (its descriptor polls readable exactly then).
+// the thread has not read yet (its descriptor polls readable exactly then): those that do not wake the
+// thread wait there up to HOLD_MS (probe-ring.c).
 static napi_value Pending(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
   if (!p) return NULL;

@@ -107,10 +107,11 @@ void *probe_poll_thread(void *arg) {
     while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     if (p->stopping) break;
-    // Sleeps until a record that wakes (a connect: its process is read while it runs) is ready, wake_fd
-    // is written (stop), or HOLD_MS passed: then the records that did not wake it are read. A
-    // connection's other records (its establishment, banners, close) mostly ride with the next connect,
-    // or come at most HOLD_MS late: one wake-up of the event loop for many records, not one each.
+    // Sleeps until a record that wakes it is ready (probe.bpf.c, wake(): a connect, whose process is
+    // read while it runs; the close of a connection that received nothing), wake_fd is written (stop),
+    // or HOLD_MS passed: then the records that did not wake it are read. A connection's other records
+    // mostly ride with the next that wakes, or come at most HOLD_MS late: one wake-up of the event loop
+    // for many records, not one each.
     int n = ring_buffer__poll(p->rb, HOLD_MS);
     if (n == 0 && !p->stopping) n = ring_buffer__consume(p->rb);
     if (n < 0 && n != -EINTR) {

@@ -288,7 +288,8 @@ export class KernelTable {
     for (const [key, l] of [...this.live]) {
       if (l.inode === undefined || seen.has(l.inode)) continue;
       // Its close was among the lost records: it ended after the loss began, when exactly is lost. Not
-      // while records wait to be handed to us: its close may be one of them.
+      // while records wait to be handed to us: its close may be one of them. (One still in the kernel's
+      // ring, up to 100 ms, is not waited for: it then comes as an orphan, counted.)
       if (since !== undefined && l.closeSeen) {
         if (drained) this.repair(key, nowNs, since);
       } else if (!l.closeSeen) this.closeGone(key, nowNs, true);

@@ -280,7 +280,10 @@ export class BpfProbe {
     await this.close();
   }
 
-  /** Nothing of the probe's is waiting to be handed to us, nor in the kernel's ring unread. */
+  /**
+   * Nothing of the probe's is waiting to be handed to us. Records may still be in the kernel's ring:
+   * those that do not wake the reader wait there up to 100 ms (probe-ring.c).
+   */
   get drained(): boolean {
     const a = probeAddon();
     return !this.handle || !a || a.pending(this.handle) === 0;

@@ -65,8 +65,8 @@ typedef struct {
   pthread_t thread;
   int running;
   volatile int stopping;
-  // Written to stop the thread: it sits in the ring buffer's epoll set, so the thread sleeps until
-  // records come or this is written, with no periodic wake-up.
+  // Written to stop the thread or to ask it for a flush: it sits in the ring buffer's epoll set, so
+  // the thread sleeps until records come, this is written, or HOLD_MS passed.
   int wake_fd;
   napi_threadsafe_function tsfn;
   atomic_int pending;
@@ -77,6 +77,11 @@ typedef struct {
   atomic_size_t pending_bytes;
   pthread_mutex_t mu;
   pthread_cond_t cv;
+  // flush(): JavaScript asks (flush_asked, then wake_fd), the thread reads the ring, hands over what it
+  // read and says so (flush_done, under `mu`, on flush_cv).
+  atomic_uint flush_asked;
+  unsigned flush_done;
+  pthread_cond_t flush_cv;
   // Records consumed from the ring buffer that could not be handed over (counted as lost).
   atomic_ullong dropped;
   // Records gathered by the thread since its last hand-over, and how many.
@@ -91,6 +96,7 @@ int probe_on_record(void *ctx, void *data, size_t size);
 void probe_call_js(napi_env env, napi_value fn, void *context, void *data);
 void *probe_poll_thread(void *arg);
 void probe_stop_thread(Probe *p);
+int probe_flush(Probe *p, int wait_ms);
 
 // The program's maps (probe-maps.c).
 int probe_fill_maps(napi_env env, Probe *p, napi_value ports, napi_value clients);

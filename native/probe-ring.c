@@ -11,6 +11,7 @@
 
 #include <linux/types.h>
 #include <pthread.h>
+#include <stdint.h>
 
 #include "probe.h"
 #include "probe-internal.h"
@@ -108,18 +109,35 @@ void *probe_poll_thread(void *arg) {
     pthread_mutex_unlock(&p->mu);
     if (p->stopping) break;
     // Sleeps until a record that wakes it is ready (probe.bpf.c, wake(): a connect, whose process is
-    // read while it runs; the close of a connection that received nothing), wake_fd is written (stop),
+    // read while it runs; the close of a connection that received nothing), wake_fd is written (stop, flush),
     // or HOLD_MS passed: then the records that did not wake it are read. A connection's other records
     // mostly ride with the next that wakes, or come at most HOLD_MS late: one wake-up of the event loop
     // for many records, not one each.
     int n = ring_buffer__poll(p->rb, HOLD_MS);
     if (n == 0 && !p->stopping) n = ring_buffer__consume(p->rb);
+    // A flush asked (wake_fd written): its descriptor is emptied first, then what was asked is read, so
+    // a flush asked after this point wakes the next poll again. The ring is read once more: what the
+    // program wrote before the ask is in this hand-over.
+    unsigned asked = p->flush_done;
+    if (!p->stopping) {
+      uint64_t count;
+      if (read(p->wake_fd, &count, sizeof count) < 0) { /* EAGAIN: not written since */ }
+      asked = atomic_load(&p->flush_asked);
+      if (asked != p->flush_done && n >= 0) n = ring_buffer__consume(p->rb);
+    }
     if (n < 0 && n != -EINTR) {
       hand_over(p, -n);
       break;
     }
-    if (p->len > 0) {
-      hand_over(p, 0);
+    int handed = p->len > 0;
+    if (handed) hand_over(p, 0);
+    if (asked != p->flush_done) {
+      pthread_mutex_lock(&p->mu);
+      p->flush_done = asked;
+      pthread_cond_broadcast(&p->flush_cv);
+      pthread_mutex_unlock(&p->mu);
+    }
+    if (handed) {
       // Records come in bursts (a connect loop makes thousands a second): a short pause before looking
       // again lets the next ones gather into one batch, one wake-up of this thread and of JavaScript
       // instead of one per record. A lone record is handed over at once; one that follows waits at
@@ -129,6 +147,31 @@ void *probe_poll_thread(void *arg) {
     }
   }
   return NULL;
+}
+
+// On the JavaScript thread: asks the thread to read the ring now and hand over what it read, and waits
+// for it, at most WAIT_MS. 1 when it did.
+int probe_flush(Probe *p, int wait_ms) {
+  // Waiting for JavaScript to take what it handed over (HANDOVER_MAX): it cannot answer now.
+  if (atomic_load(&p->pending_bytes) > HANDOVER_MAX) return 0;
+  pthread_mutex_lock(&p->mu);
+  unsigned want = atomic_fetch_add(&p->flush_asked, 1) + 1;
+  uint64_t one = 1;
+  if (write(p->wake_fd, &one, sizeof one) < 0) { /* cannot fail on an eventfd below its maximum */ }
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += wait_ms / 1000;
+  until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  // Unsigned difference: the counters may wrap.
+  while ((int)(want - p->flush_done) > 0 && !p->stopping)
+    if (pthread_cond_timedwait(&p->flush_cv, &p->mu, &until) == ETIMEDOUT) break;
+  int done = (int)(want - p->flush_done) <= 0;
+  pthread_mutex_unlock(&p->mu);
+  return done;
 }
 
 // Wakes the thread and waits for it to end; its last batch is queued for onRecords.

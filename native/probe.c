@@ -26,6 +26,8 @@
 //   protocolError(probe): string|null why the protocol programs are not attached (they were wanted)
 //   stop(probe): void            the programs detach, the thread stops (its last batch is queued)
 //   pending(probe): number       batches handed over and not yet given to onRecords
+//   flush(probe): boolean        what the ring holds now is handed over (then counted by pending);
+//                                false when the thread did not answer within 50 ms
 //   drain(probe): Buffer         after stop: what is still in the ring buffer, and the connects
 //                                held back beyond their user's rate, read now
 //   close(probe): void           free; no call to onRecords after it
@@ -157,6 +159,7 @@ static void finalize(napi_env env, void *data, void *hint) {
   release(p);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
+  pthread_cond_destroy(&p->flush_cv);
   free(p);
 }
 
@@ -437,6 +440,12 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   p->meta_fd = -1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
+  // Timed waits by CLOCK_MONOTONIC: a wall clock set meanwhile neither stretches nor cuts one.
+  pthread_condattr_t mono;
+  pthread_condattr_init(&mono);
+  pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->flush_cv, &mono);
+  pthread_condattr_destroy(&mono);
   const char *dir = NULL;
   if (dir_type == napi_string) {
     size_t len = 0;
@@ -722,6 +731,19 @@ static napi_value Pending(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// What the program wrote to the ring before now is handed over (pending counts it) when this returns
+// true: a check after a loss calls it after its picture from /proc, so a close that waited in the ring
+// (up to HOLD_MS) is not taken for a lost one. False when the thread did not answer within FLUSH_WAIT_MS
+// (it waits for JavaScript to catch up, or has stopped).
+#define FLUSH_WAIT_MS 50
+static napi_value Flush(napi_env env, napi_callback_info info) {
+  Probe *p = unwrap(env, info);
+  if (!p) return NULL;
+  napi_value out;
+  napi_get_boolean(env, !p->closed && p->running && probe_flush(p, FLUSH_WAIT_MS), &out);
+  return out;
+}
+
 // On the JavaScript thread, once the ring buffer thread has stopped: the records still in the ring.
 static napi_value Drain(napi_env env, napi_callback_info info) {
   Probe *p = unwrap(env, info);
@@ -981,6 +1003,8 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "dropped", fn);
   napi_create_function(env, "pending", NAPI_AUTO_LENGTH, Pending, NULL, &fn);
   napi_set_named_property(env, exports, "pending", fn);
+  napi_create_function(env, "flush", NAPI_AUTO_LENGTH, Flush, NULL, &fn);
+  napi_set_named_property(env, exports, "flush", fn);
   napi_create_function(env, "drain", NAPI_AUTO_LENGTH, Drain, NULL, &fn);
   napi_set_named_property(env, exports, "drain", fn);
   napi_create_function(env, "close", NAPI_AUTO_LENGTH, Close, NULL, &fn);

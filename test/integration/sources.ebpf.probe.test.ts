@@ -67,6 +67,55 @@ test("a connect to a watched port: connect, established and close, with this pro
   }
 });
 
+test("a close that waits in the ring (it wakes no reader) is handed over by flush, at once", async (t) => {
+  if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
+  // A server that answers: the connection then has received bytes, and its close wakes no one.
+  const server = createServer((s) => {
+    s.on("data", (d) => s.write(d));
+    s.on("error", () => undefined); // the client's reset
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const events: KernelEvent[] = [];
+  const probe = new BpfProbe(
+    { ports: [port], clients: [], diag: quietDiag() },
+    {
+      event: (e) => void events.push(e),
+      client: () => undefined,
+      lost: () => undefined,
+      skipped: () => undefined,
+      counted: () => undefined,
+      down: () => undefined,
+      up: () => undefined,
+      gaveUp: (e) => assert.fail(e),
+    },
+  );
+  try {
+    await probe.start();
+    const s = connect(port, "127.0.0.1");
+    await new Promise<void>((r, j) => {
+      s.once("error", j);
+      s.once("data", () => r());
+      s.write("hello");
+    });
+    await waitFor("the connect and its establishment", () => events.some((e) => e.kind === "established"), 10_000);
+    const before = events.length;
+    // Closed by a reset: the kernel's close and its record happen in this call, then nothing of the
+    // event loop runs before the asserts below (the records' hand-over is a callback).
+    s.resetAndDestroy();
+    assert.equal(probe.flush(), true, "the reader thread answered");
+    assert.equal(probe.drained, false, "the close is handed over by the flush, not 100 ms later");
+    await waitFor("the close", () => events.some((e) => e.kind === "close"), 10_000);
+    const close = events.slice(before).find((e) => e.kind === "close");
+    assert.ok(close?.kind === "close" && close.bytesReceived > 0, "a close of a connection that received bytes");
+    assert.equal(probe.flush(), true, "an idle reader answers too");
+    assert.equal(probe.drained, true);
+  } finally {
+    await probe.stop();
+    server.close();
+  }
+});
+
 test("beyond the user's rate, refused connects are counted in the kernel: every one, per destination", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
   const port = await freePort();

@@ -256,6 +256,11 @@ export class KernelTable {
     }
   }
 
+  /** Whether a loss was seen lately: the next checks repair and recover (see `check`). */
+  get afterLoss(): boolean {
+    return this.suspect !== undefined;
+  }
+
   /** Which sockets need /proc now: those whose close the probe cannot report, or all after a loss. */
   needsCheck(): boolean {
     if (this.suspect !== undefined) return true;
@@ -288,8 +293,8 @@ export class KernelTable {
     for (const [key, l] of [...this.live]) {
       if (l.inode === undefined || seen.has(l.inode)) continue;
       // Its close was among the lost records: it ended after the loss began, when exactly is lost. Not
-      // while records wait to be handed to us: its close may be one of them. (One still in the kernel's
-      // ring, up to 100 ms, is not waited for: it then comes as an orphan, counted.)
+      // while records wait to be handed to us: its close may be one of them (the caller has the
+      // probe's ring read into that queue after its picture, so `drained` covers the ring too).
       if (since !== undefined && l.closeSeen) {
         if (drained) this.repair(key, nowNs, since);
       } else if (!l.closeSeen) this.closeGone(key, nowNs, true);

@@ -155,6 +155,8 @@ interface Addon {
   protocolError(h: Handle): string | null;
   stop(h: Handle): void;
   pending(h: Handle): number;
+  /** What the ring holds now is handed over (counted by pending); false when the thread did not answer. */
+  flush(h: Handle): boolean;
   drain(h: Handle): Buffer;
   close(h: Handle): void;
   monotonicNs(): bigint;
@@ -282,11 +284,23 @@ export class BpfProbe {
 
   /**
    * Nothing of the probe's is waiting to be handed to us. Records may still be in the kernel's ring:
-   * those that do not wake the reader wait there up to 100 ms (probe-ring.c).
+   * those that do not wake the reader wait there up to 100 ms (probe-ring.c); `flush` first hands
+   * them over.
    */
   get drained(): boolean {
     const a = probeAddon();
     return !this.handle || !a || a.pending(this.handle) === 0;
+  }
+
+  /**
+   * Has the reader thread hand over what the kernel's ring holds now, waiting for it (50 ms at most,
+   * microseconds when it is idle). After this, `drained` says whether anything the program wrote
+   * before this call is still to come. False when the thread did not answer (it is waiting for us to
+   * take a backlog): then something may still be to come.
+   */
+  flush(): boolean {
+    const a = probeAddon();
+    return !this.handle || !a || a.flush(this.handle);
   }
 
   private open(): void {

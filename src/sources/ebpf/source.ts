@@ -186,7 +186,13 @@ export class EbpfSource implements Source {
       probe.poll();
       this.lastLossPoll = clock.nowNs();
       if (table.needsCheck()) {
-        guard.run(() => table.check(this.scanner.scan(), clock.nowNs(), probe.drained));
+        guard.run(() => {
+          const present = this.scanner.scan();
+          // After a loss, what the program wrote before this picture is handed over first: a close
+          // still waiting in the ring is then one `drained` sees, not one taken for lost.
+          const flushed = !table.afterLoss || probe.flush();
+          table.check(present, clock.nowNs(), flushed && probe.drained);
+        });
       }
     }, 1000);
     this.checkTimer.unref();

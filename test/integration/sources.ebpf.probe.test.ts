@@ -98,7 +98,11 @@ test("a close that waits in the ring (it wakes no reader) is handed over by flus
       s.once("data", () => r());
       s.write("hello");
     });
-    await waitFor("the connect and its establishment", () => events.some((e) => e.kind === "established"), 10_000);
+    await waitFor(
+      "the connect and its establishment",
+      () => events.some((e) => e.kind === "established"),
+      10_000,
+    );
     const before = events.length;
     // Closed by a reset: the kernel's close and its record happen in this call, then nothing of the
     // event loop runs before the asserts below (the records' hand-over is a callback).
@@ -107,7 +111,10 @@ test("a close that waits in the ring (it wakes no reader) is handed over by flus
     assert.equal(probe.drained, false, "the close is handed over by the flush, not 100 ms later");
     await waitFor("the close", () => events.some((e) => e.kind === "close"), 10_000);
     const close = events.slice(before).find((e) => e.kind === "close");
-    assert.ok(close?.kind === "close" && close.bytesReceived > 0, "a close of a connection that received bytes");
+    assert.ok(
+      close?.kind === "close" && close.bytesReceived > 0,
+      "a close of a connection that received bytes",
+    );
     assert.equal(probe.flush(), true, "an idle reader answers too");
     assert.equal(probe.drained, true);
   } finally {

@@ -27,25 +27,34 @@ const once = (port: number) =>
     });
   });
 
+/** The probe watching `port`, its kernel events pushed to `events`; `opts` a rate, and who takes the counts. */
+function recordingProbe(
+  port: number,
+  events: KernelEvent[],
+  opts: { flood?: { rate: number; burst: number }; counted?: (c: CountedAttempts[]) => void } = {},
+): BpfProbe {
+  return new BpfProbe(
+    { ports: [port], clients: [], diag: quietDiag(), ...(opts.flood ? { flood: opts.flood } : {}) },
+    {
+      event: (e) => void events.push(e),
+      client: () => undefined,
+      lost: () => undefined,
+      skipped: () => undefined,
+      counted: opts.counted ?? (() => undefined),
+      down: () => undefined,
+      up: () => undefined,
+      gaveUp: (e) => assert.fail(e),
+    },
+  );
+}
+
 test("a connect to a watched port: connect, established and close, with this process as its owner", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
   const server = createServer((s) => s.destroy());
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   const events: KernelEvent[] = [];
-  const probe = new BpfProbe(
-    { ports: [port], clients: [], diag: quietDiag() },
-    {
-      event: (e) => void events.push(e),
-      client: () => undefined,
-      lost: () => undefined,
-      skipped: () => undefined,
-      counted: () => undefined,
-      down: () => undefined,
-      up: () => undefined,
-      gaveUp: (e) => assert.fail(e),
-    },
-  );
+  const probe = recordingProbe(port, events);
   try {
     await probe.start();
     await once(port);
@@ -77,19 +86,7 @@ test("a close that waits in the ring (it wakes no reader) is handed over by flus
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   const events: KernelEvent[] = [];
-  const probe = new BpfProbe(
-    { ports: [port], clients: [], diag: quietDiag() },
-    {
-      event: (e) => void events.push(e),
-      client: () => undefined,
-      lost: () => undefined,
-      skipped: () => undefined,
-      counted: () => undefined,
-      down: () => undefined,
-      up: () => undefined,
-      gaveUp: (e) => assert.fail(e),
-    },
-  );
+  const probe = recordingProbe(port, events);
   try {
     await probe.start();
     const s = connect(port, "127.0.0.1");
@@ -128,19 +125,10 @@ test("beyond the user's rate, refused connects are counted in the kernel: every 
   const port = await freePort();
   const events: KernelEvent[] = [];
   const counted: CountedAttempts[] = [];
-  const probe = new BpfProbe(
-    { ports: [port], clients: [], diag: quietDiag(), flood: { rate: 1, burst: 1 } },
-    {
-      event: (e) => void events.push(e),
-      client: () => undefined,
-      lost: () => undefined,
-      skipped: () => undefined,
-      counted: (c) => void counted.push(...c),
-      down: () => undefined,
-      up: () => undefined,
-      gaveUp: (e) => assert.fail(e),
-    },
-  );
+  const probe = recordingProbe(port, events, {
+    flood: { rate: 1, burst: 1 },
+    counted: (c) => void counted.push(...c),
+  });
   try {
     await probe.start();
     for (let i = 0; i < 50; i++) await once(port);

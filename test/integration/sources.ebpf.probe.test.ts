@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect, createServer } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import type { KernelEvent } from "../../src/sources/ebpf/kernel-table.ts";
@@ -27,6 +27,12 @@ const once = (port: number) =>
     });
   });
 
+/** `server` listening on 127.0.0.1 at a port of the kernel's choosing; that port. */
+async function onLoopback(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return (server.address() as { port: number }).port;
+}
+
 /** The probe watching `port`, its kernel events pushed to `events`; `opts` a rate, and who takes the counts. */
 function recordingProbe(
   port: number,
@@ -51,8 +57,7 @@ function recordingProbe(
 test("a connect to a watched port: connect, established and close, with this process as its owner", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
   const server = createServer((s) => s.destroy());
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
+  const port = await onLoopback(server);
   const events: KernelEvent[] = [];
   const probe = recordingProbe(port, events);
   try {
@@ -83,8 +88,7 @@ test("a close that waits in the ring (it wakes no reader) is handed over by flus
     s.on("data", (d) => s.write(d));
     s.on("error", () => undefined); // the client's reset
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as { port: number }).port;
+  const port = await onLoopback(server);
   const events: KernelEvent[] = [];
   const probe = recordingProbe(port, events);
   try {

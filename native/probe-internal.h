@@ -62,6 +62,8 @@ typedef struct {
   long replaced_unreadable;
   struct ring_buffer *rb;
   int lost_fd;
+  // The program's `reader` map: set while the thread sleeps with no time limit (probe-ring.c).
+  int reader_fd;
   pthread_t thread;
   int running;
   volatile int stopping;

@@ -1,7 +1,8 @@
 // The eBPF source's ring-buffer delivery: one thread sleeps in epoll on the ring buffer
 // (ring_buffer__poll) and hands every record that is ready, as one Buffer, to the event loop through a
-// thread-safe function. One thread for the probe, not one per event; it looks at the ring every HOLD_MS
-// (a few microseconds), and the event loop wakes only when there are records.
+// thread-safe function. One thread for the probe, not one per event; while records come it looks at the
+// ring every HOLD_MS (a few microseconds), once a look found nothing it sleeps until a record wakes it,
+// and the event loop wakes only when there are records.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <linux/types.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -101,19 +103,40 @@ static void hand_over(Probe *p, int error) {
   }
 }
 
+// Tells the program whether the thread sleeps with no time limit (every record then wakes it).
+static void set_asleep(Probe *p, __u32 asleep) {
+  __u32 zero = 0;
+  if (p->reader_fd >= 0) bpf_map_update_elem(p->reader_fd, &zero, &asleep, BPF_ANY);
+}
+
 void *probe_poll_thread(void *arg) {
   Probe *p = arg;
+  // The last look found nothing: the next sleep has no time limit.
+  int idle = 0;
   while (!p->stopping) {
     pthread_mutex_lock(&p->mu);
     while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     if (p->stopping) break;
     // Sleeps until a record that wakes it is ready (probe.bpf.c, wake(): a connect, whose process is
-    // read while it runs; the close of a connection that received nothing), wake_fd is written (stop, flush),
-    // or HOLD_MS passed: then the records that did not wake it are read. A connection's other records
-    // mostly ride with the next that wakes, or come at most HOLD_MS late: one wake-up of the event loop
-    // for many records, not one each.
-    int n = ring_buffer__poll(p->rb, HOLD_MS);
+    // read while it runs; the close of a connection that received nothing; any record while idle),
+    // wake_fd is written (stop, flush), or HOLD_MS passed: then the records that did not wake it are
+    // read. A connection's other records mostly ride with the next that wakes, or come at most HOLD_MS
+    // late: one wake-up of the event loop for many records, not one each.
+    // Idle: the program is told first, so that from now on every record wakes the thread; one written
+    // just before is read now, and then there is no sleep. A host with no SSH costs no look at all.
+    int timeout = HOLD_MS;
+    if (idle) {
+      set_asleep(p, 1);
+      if (ring_buffer__consume(p->rb) == 0 && p->len == 0) {
+        timeout = -1;
+      } else {
+        set_asleep(p, 0);
+        timeout = 0;
+      }
+    }
+    int n = ring_buffer__poll(p->rb, timeout);
+    if (timeout < 0) set_asleep(p, 0);
     if (n == 0 && !p->stopping) n = ring_buffer__consume(p->rb);
     // A flush asked (wake_fd written): its descriptor is emptied first, then what was asked is read, so
     // a flush asked after this point wakes the next poll again. The ring is read once more: what the
@@ -131,6 +154,7 @@ void *probe_poll_thread(void *arg) {
     }
     int handed = p->len > 0;
     if (handed) hand_over(p, 0);
+    idle = !handed && timeout != 0;
     if (asked != p->flush_done) {
       pthread_mutex_lock(&p->mu);
       p->flush_done = asked;
@@ -186,5 +210,7 @@ void probe_stop_thread(Probe *p) {
   }
   if (p->running) pthread_join(p->thread, NULL);
   p->running = 0;
+  // No reader sleeps now: records need not wake anyone (a pinned probe goes on without a daemon).
+  set_asleep(p, 0);
 }
 

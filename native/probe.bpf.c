@@ -152,13 +152,26 @@ struct {
   __uint(max_entries, EVENTS_BYTES);
 } events SEC(".maps");
 
+// Set (1) by the daemon's reader thread while it sleeps with no time limit, after a look that found
+// nothing (probe-ring.c): then every record wakes it.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u32);
+} reader SEC(".maps");
+
 // Whether a record wakes the daemon's reader thread. A connect does (URGENT): the daemon reads its
 // process from /proc while it runs; so does the close of a connection that received nothing (below).
 // Any other record waits for the next one that wakes it, or for the reader's own look a moment later
 // (probe-ring.c, HOLD_MS): the records of a connection reach the daemon in about one wake-up, not one
-// each. Once the ring holds a quarter of its room, every record wakes it.
+// each. It wakes the reader when that sleeps with no look to come, and once the ring holds a quarter
+// of its room.
 static __always_inline __u64 wake(int urgent) {
-  if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_BYTES / 4) return BPF_RB_FORCE_WAKEUP;
+  __u32 zero = 0;
+  __u32 *asleep = bpf_map_lookup_elem(&reader, &zero);
+  if (urgent || (asleep && *asleep) || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_BYTES / 4)
+    return BPF_RB_FORCE_WAKEUP;
   return BPF_RB_NO_WAKEUP;
 }
 

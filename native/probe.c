@@ -436,6 +436,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   Probe *p = calloc(1, sizeof *p);
   if (!p) return fail(env, "allocation", ENOMEM);
   p->lost_fd = -1;
+  p->reader_fd = -1;
   p->wake_fd = -1;
   p->meta_fd = -1;
   pthread_mutex_init(&p->mu, NULL);
@@ -526,6 +527,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
     if (dir) p->pin_mode = replacing ? PIN_REPLACED : PIN_FRESH;
   }
   p->lost_fd = bpf_object__find_map_fd_by_name(p->obj, "lost");
+  p->reader_fd = bpf_object__find_map_fd_by_name(p->obj, "reader");
   p->meta_fd = dup(bpf_object__find_map_fd_by_name(p->obj, "meta"));
   if (dir) {
     step = "pinning the probe";

@@ -22,7 +22,8 @@
 #define GATHER_NS 2000000L
 
 // How long a record that does not wake the thread may wait in the ring (probe.bpf.c, wake()): the
-// thread looks this often while it has nothing else to do.
+// thread looks this often while records come; after a look that found nothing it sleeps until one
+// wakes it.
 #define HOLD_MS 100
 
 // What the hand-over queue may hold: twice the kernel's ring buffer (4 MiB, probe.bpf.c).

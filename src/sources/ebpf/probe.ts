@@ -294,7 +294,7 @@ export class BpfProbe {
 
   /**
    * Has the reader thread hand over what the kernel's ring holds now, waiting for it (50 ms at most,
-   * microseconds when it is idle). After this, `drained` says whether anything the program wrote
+   * tens of microseconds when it is idle). After this, `drained` says whether anything the program wrote
    * before this call is still to come. False when the thread did not answer (it is waiting for us to
    * take a backlog): then something may still be to come.
    */

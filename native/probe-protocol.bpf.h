@@ -2,12 +2,14 @@
 // Every SSH connection begins with each side's identification string, "SSH-2.0-software" (RFC 4253
 // §4.2), before anything else. So:
 //   - at SYN_SENT (tp_btf only: the socket's cookie needs a BTF-typed socket), an outbound TCP socket
-//     that the port and name filters did not choose becomes a candidate: its connect record goes into
-//     `watches`, an LRU hash keyed by the socket's cookie (unique for the socket's life, so an entry
-//     never speaks for a later socket at the same address). One the filters chose gets an entry too,
-//     for its banners. Preallocated: entering and leaving take no allocation. A close removes what is
-//     left, so only live sockets that have not yet had their first payload each way hold entries;
-//   - at ESTABLISHED, a candidate's entry takes its local address and the time;
+//     that the port and name filters did not choose becomes a candidate: what only the connecting task
+//     can tell (its process, uid, parent, the time) goes into `watches`, an array in which the socket's
+//     cookie names the slot (its low bits) and is kept in it (the whole of it: unique for the socket's
+//     life, so a slot never speaks for another socket). One the filters chose gets a slot too, for its
+//     banners. Entering and leaving are a few stores: no hash, no lock, no allocation. A close clears
+//     what is left. Cookies are handed out in sequence, so a slot is taken by a later socket only once
+//     PROBE_WATCHES_MAX more cookies were asked for while it waits for its first payload;
+//   - at ESTABLISHED, a candidate's slot takes the time;
 //   - two programs see what each socket sends and receives, in every network namespace: TCP's own
 //     tracepoints (the socket hooks, the default: tcp_sendmsg_locked with the application's buffer,
 //     tcp_probe with each received segment), or two cgroup_skb programs on the cgroup v2 root (the
@@ -50,9 +52,13 @@ struct sk_buff {
 };
 #pragma clang attribute pop
 enum iter_type { ITER_UBUF, ITER_IOVEC, ITER_BVEC, ITER_KVEC };
-// Weak: a kernel without it still loads the rest (the socket hooks are then refused, and the packet
-// hooks used).
+// Weak: a kernel without them still loads the rest (the socket hooks are then refused, and the packet
+// hooks used). bpf_rdonly_cast is a cast the verifier checks and then removes, no call: a TCP
+// tracepoint's socket read as the tcp_sock it is, where bpf_skc_to_tcp_sock is a helper called on every
+// send and segment (18 ns a segment less, measured).
 extern int bpf_dynptr_from_skb(struct __sk_buff *skb, __u64 flags, struct bpf_dynptr *ptr__uninit) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id) __ksym __weak;
+#define TCP_SOCK_OF(sk) ((struct tcp_sock *)bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock)))
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -61,23 +67,38 @@ struct {
   __type(value, struct probe_settings);
 } settings SEC(".maps");
 
-// One socket's watch: its connect as at SYN_SENT (from ESTABLISHED on, with its local address).
+// One socket's watch: its connect as at SYN_SENT, without its addresses, namespace and inode (read from
+// the socket when it turns out to be SSH: at SYN_SENT it has no local port yet).
 struct watch {
+  __u64 cookie;  // the socket whose watch this is; 0: none
   struct probe_record connect;
   __u64 established_ns;  // 0 until then
   __u8 chosen;           // by the filters: tracked already, only the banners are wanted
   // The first payload each way was looked at. Separate bytes: the two ways can run on two CPUs at once.
   __u8 sent_seen;
   __u8 received_seen;
-  __u8 pad[5];
+  __u8 claimed;  // a first payload said SSH: the candidate is tracked (by whichever way saw it)
+  __u8 pad[4];
 };
 
+_Static_assert((PROBE_WATCHES_MAX & (PROBE_WATCHES_MAX - 1)) == 0, "a cookie's low bits name its slot");
 struct {
-  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, PROBE_WATCHES_MAX);
-  __type(key, __u64);  // the socket's cookie
+  __type(key, __u32);  // the socket cookie's low bits
   __type(value, struct watch);
 } watches SEC(".maps");
+
+// The slot of the socket with COOKIE (an array's lookup: the verifier makes it an address computation).
+static __always_inline struct watch *slot_of(__u64 cookie) {
+  __u32 i = cookie & (PROBE_WATCHES_MAX - 1);
+  return bpf_map_lookup_elem(&watches, &i);
+}
+
+// Ends W's watch, unless its slot was taken since by a later socket.
+static __always_inline void unwatch_slot(struct watch *w, __u64 cookie) {
+  if (w->cookie == cookie) w->cookie = 0;
+}
 
 static __always_inline int protocol_on(void) {
   __u32 zero = 0;
@@ -86,36 +107,42 @@ static __always_inline int protocol_on(void) {
 }
 
 // At SYN_SENT (BTF-typed socket): SK's payloads are to be looked at; R is its connect. The cookie is
-// given to the socket here (the kernel's counter, batched per CPU) if nothing asked for it before.
+// given to the socket here (the kernel's counter, batched per CPU) if nothing asked for it before. The
+// slot is marked free while it is written, and SK's last: one who looks meanwhile finds no watch.
 static __always_inline void watch_payloads(struct sock *sk, const struct probe_record *r, int chosen) {
   __u64 cookie = bpf_get_socket_cookie(sk);
-  struct watch w = {};
-  __builtin_memcpy(&w.connect, r, sizeof(w.connect));
-  w.chosen = chosen;
-  bpf_map_update_elem(&watches, &cookie, &w, BPF_ANY);
+  struct watch *w = slot_of(cookie);
+  if (!w) return;
+  w->cookie = 0;
+  barrier();
+  __builtin_memcpy(&w->connect, r, sizeof(w->connect));
+  w->established_ns = 0;
+  w->chosen = chosen;
+  w->sent_seen = w->received_seen = w->claimed = 0;
+  barrier();
+  w->cookie = cookie;
 }
 
-// SK's watch, if it has one; its key in COOKIE. A socket whose cookie was never asked for has none.
+// SK's watch, if it has one; its cookie in COOKIE. A socket whose cookie was never asked for has none.
 static __always_inline struct watch *watch_of(struct sock *sk, __u64 *cookie) {
   *cookie = sk->__sk_common.skc_cookie.counter;
-  return *cookie ? bpf_map_lookup_elem(&watches, cookie) : 0;
+  if (!*cookie) return 0;
+  struct watch *w = slot_of(*cookie);
+  return w && w->cookie == *cookie ? w : 0;
 }
 
 // At a close: what is left of SK's watch (a candidate refused, or closed before its first payload).
-// Looked up first: most watches went at the first payload, and a lookup that finds none takes no lock
-// (a delete takes the bucket's).
 static __always_inline void unwatch(struct sock *sk) {
   __u64 cookie;
-  if (watch_of(sk, &cookie)) bpf_map_delete_elem(&watches, &cookie);
+  struct watch *w = watch_of(sk, &cookie);
+  if (w) unwatch_slot(w, cookie);
 }
 
-// At ESTABLISHED: a candidate's local address and time, for the records sent if it turns out to be SSH.
+// At ESTABLISHED: a candidate's time, for the records sent if it turns out to be SSH.
 static __always_inline void watch_established(struct sock *sk) {
   __u64 cookie;
   struct watch *w = watch_of(sk, &cookie);
-  if (!w || w->chosen) return;
-  addresses_btf(&w->connect, sk);
-  w->established_ns = bpf_ktime_get_ns();
+  if (w && !w->chosen) w->established_ns = bpf_ktime_get_ns();
 }
 
 #define ETH_P_IP 0x0800
@@ -143,25 +170,30 @@ static __always_inline __u32 payload_at(struct __sk_buff *skb) {
   return skb->len > at ? at : 0;
 }
 
-// One way's first payload of a watched socket: HEAD its first bytes, READABLE whether 4 of them could be
-// read. Returns 1 when they begin an identification string (the caller then sends them as a BANNER).
+// One way's first payload of SK, watched by W: HEAD its first bytes, READABLE whether 4 of them could
+// be read. Returns 1 when they begin an identification string (the caller then sends them as a BANNER).
 // The first to claim a candidate (the other way may be on another CPU now) sends its connect and
-// establishment, as the kernel saw them then.
-static __always_inline int look(struct watch *w, int sent, int readable, const char *head) {
+// establishment, with the times the kernel saw them and the socket's addresses as they are now.
+static __always_inline int look(struct watch *w, struct sock *sk, int sent, int readable, const char *head) {
   if (sent) w->sent_seen = 1;
   else w->received_seen = 1;
   int ssh = readable && head[0] == 'S' && head[1] == 'S' && head[2] == 'H' && head[3] == '-';
   if (ssh && !w->chosen) {
-    __u64 sk = w->connect.sk;
+    w->claimed = 1;
+    struct probe_record c;
+    __builtin_memcpy(&c, &w->connect, sizeof(c));
+    __u64 established_ns = w->established_ns;
     __u8 one = 1;
-    if (bpf_map_update_elem(&tracked, &sk, &one, BPF_NOEXIST) == 0) {
-      send(&w->connect);
-      if (w->established_ns) {
-        struct probe_record e = {};
-        __builtin_memcpy(&e, &w->connect, sizeof(e));
-        e.kind = PROBE_ESTABLISHED;
-        e.time_ns = w->established_ns;
-        send(&e);
+    // A slot taken meanwhile by a later socket (its cookie PROBE_WATCHES_MAX on) says nothing of SK.
+    if (c.sk == (__u64)sk && bpf_map_update_elem(&tracked, &c.sk, &one, BPF_NOEXIST) == 0) {
+      addresses_btf(&c, sk);
+      c.netns = sk->__sk_common.skc_net.net->ns.inum;
+      c.inode = sk->sk_socket->file->f_inode->i_ino;
+      send(&c);
+      if (established_ns) {
+        c.kind = PROBE_ESTABLISHED;
+        c.time_ns = established_ns;
+        send(&c);
       }
     }
   }
@@ -174,9 +206,7 @@ static __always_inline int look(struct watch *w, int sent, int readable, const c
 // could not be read decide nothing.
 static __always_inline int watch_done(struct watch *w, int sent, int readable, int ssh) {
   if (w->sent_seen && w->received_seen) return 1;
-  if (ssh || !sent || !readable || w->chosen) return 0;
-  __u64 sk = w->connect.sk;
-  return !bpf_map_lookup_elem(&tracked, &sk);
+  return !(ssh || !sent || !readable || w->chosen || w->claimed);
 }
 
 // A BANNER record for the socket of W, LEN the payload's length; its bytes are the caller's to fill, and
@@ -204,12 +234,15 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
   __u32 at = payload_at(skb);
   if (!at) return 1;
   __u64 cookie = bpf_get_socket_cookie(skb);
-  struct watch *w = bpf_map_lookup_elem(&watches, &cookie);
-  if (!w) return 1;
+  struct watch *w = slot_of(cookie);
+  if (!w || w->cookie != cookie) return 1;
   if (sent ? w->sent_seen : w->received_seen) return 1;
+  // The socket as the kernel's own type, for its addresses when it is SSH.
+  struct sock *ks = (struct sock *)bpf_skc_to_tcp_sock(bs);
+  if (!ks) return 1;
   char head[4] = {};
   int readable = bpf_skb_load_bytes(skb, at, head, 4) == 0;
-  int ssh = look(w, sent, readable, head);
+  int ssh = look(w, ks, sent, readable, head);
   if (ssh) {
     __u64 len = (__u64)skb->len - (__u64)at;  // 64-bit: compared and passed in one register
     struct probe_client_record *r = reserve_banner(w, sent, len);
@@ -220,7 +253,7 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
       bpf_ringbuf_submit(r, wake(0));
     }
   }
-  if (watch_done(w, sent, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
+  if (watch_done(w, sent, readable, ssh)) unwatch_slot(w, cookie);
   return 1;
 }
 
@@ -252,7 +285,7 @@ struct {
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, int size_goal) {
   // Its first payload: nothing sent, nothing queued (the tracepoint runs before each copy).
-  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  struct tcp_sock *tp = TCP_SOCK_OF(sk);
   if (!tp || tp->data_segs_out || tp->write_seq != tp->snd_nxt) return 0;
   __u64 cookie;
   struct watch *w = watch_of(sk, &cookie);
@@ -273,8 +306,8 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
     if (n >= off + 4 && len >= 4 &&
         (user ? bpf_probe_read_user(head, 4, first) : bpf_probe_read_kernel(head, 4, first)) == 0 &&
         !(head[0] == 'S' && head[1] == 'S' && head[2] == 'H' && head[3] == '-')) {
-      look(w, 1, 1, head);
-      if (watch_done(w, 1, 1, 0)) bpf_map_delete_elem(&watches, &cookie);
+      look(w, sk, 1, 1, head);
+      if (watch_done(w, 1, 1, 0)) unwatch_slot(w, cookie);
       return 0;
     }
   }
@@ -306,7 +339,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
   if (got > PROBE_PATH_LEN) got = PROBE_PATH_LEN;
   // Fewer than 4 bytes read decide nothing: the server's side decides then.
   int readable = got >= 4;
-  int ssh = look(w, 1, readable, buf->b);
+  int ssh = look(w, sk, 1, readable, buf->b);
   if (ssh) {
     struct probe_client_record *r = reserve_banner(w, 1, len);
     if (r) {
@@ -316,7 +349,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
       bpf_ringbuf_submit(r, wake(0));
     }
   }
-  if (watch_done(w, 1, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
+  if (watch_done(w, 1, readable, ssh)) unwatch_slot(w, cookie);
   return 0;
 }
 
@@ -327,7 +360,7 @@ SEC("tp_btf/tcp_probe")
 int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
   // Its first payload: nothing received before, and this segment carries some (TCP_SKB_CB's end_seq
   // beyond its seq; an acknowledgement's are equal).
-  struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
+  struct tcp_sock *tp = TCP_SOCK_OF(sk);
   if (!tp || tp->bytes_received) return 0;
   if (*(__u32 *)&skb->cb[0] == *(__u32 *)&skb->cb[4]) return 0;
   __u64 cookie;
@@ -342,7 +375,7 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
   len -= at;
   char head[4] = {};
   int readable = bpf_dynptr_read(head, 4, &d, at, 0) == 0;
-  int ssh = look(w, 0, readable, head);
+  int ssh = look(w, sk, 0, readable, head);
   if (ssh) {
     struct probe_client_record *r = reserve_banner(w, 0, len);
     if (r) {
@@ -351,7 +384,7 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
       bpf_ringbuf_submit(r, wake(0));
     }
   }
-  if (watch_done(w, 0, readable, ssh)) bpf_map_delete_elem(&watches, &cookie);
+  if (watch_done(w, 0, readable, ssh)) unwatch_slot(w, cookie);
   return 0;
 }
 

@@ -336,19 +336,23 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
     r.oldstate = via ? via : PROBE_VIA_PROTOCOL;
     r.sk = sk;
     r.time_ns = bpf_ktime_get_ns();
-    ADDRESSES(btf, &r, s);
     r.pid = id >> 32;
     r.tid = (__u32)id;
     r.uid = (__u32)bpf_get_current_uid_gid();
     r.ppid = translated ? 0 : btf ? parent->tgid : BPF_CORE_READ(parent, tgid);
-    r.netns = NETNS_OF(btf, s);
-    r.inode = btf ? s->sk_socket->file->f_inode->i_ino : BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
-    if (watched) watch_payloads(s, &r, via != 0);
     if (!via) {
-      // A new socket at this address: whatever `tracked` says of it is of a socket gone unseen.
-      bpf_map_delete_elem(&tracked, &sk);
+      // A candidate: only what this task can tell is kept; the socket's addresses, namespace and inode
+      // are read if it turns out to be SSH (probe-protocol.bpf.h, look()).
+      watch_payloads(s, &r, 0);
+      // A new socket at this address: whatever `tracked` says of it is of a socket gone unseen. Looked
+      // up first: there is seldom anything, and a lookup takes no lock.
+      if (bpf_map_lookup_elem(&tracked, &sk)) bpf_map_delete_elem(&tracked, &sk);
       return 0;
     }
+    ADDRESSES(btf, &r, s);
+    r.netns = NETNS_OF(btf, s);
+    r.inode = btf ? s->sk_socket->file->f_inode->i_ino : BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
+    if (watched) watch_payloads(s, &r, 1);
     // A connect still held back at this address is of a socket whose end the program did not see (a
     // run the kernel skipped: a program is not run again on a CPU where it is running). Sent now: the
     // daemon closes that connection when this one's connect names the same address. Kept, it would be

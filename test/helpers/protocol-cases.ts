@@ -156,8 +156,11 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
   test("a server that speaks first and a client that speaks first are both recognised", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
     for (const first of ["server", "client"] as const) {
-      const pid = sshPeers(await freePort(), first);
-      const [opened, closed] = await byProtocol(daemon as Daemon, `${first} first`, pid);
+      const client = sshPeers(await freePort(), first);
+      const [opened, closed] = await byProtocol(daemon as Daemon, `${first} first`, client.pid);
+      // The socket's own addresses, read from it once its first payload said SSH, on both records.
+      for (const e of [opened, closed])
+        assert.deepEqual([e.source.ip, e.source.port], [client.ip, client.port]);
       assert.equal(closed.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
       assert.equal(closed.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
       // The opening is written once the server has spoken: a client that waited for it is not yet.
@@ -168,10 +171,11 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
 
   test("over IPv6 too", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
-    const pid = sshPeers(await freePort(), "client", "::1");
-    const [opened, closed] = await byProtocol(daemon as Daemon, "IPv6 peers", pid);
+    const client = sshPeers(await freePort(), "client", "::1");
+    const [opened, closed] = await byProtocol(daemon as Daemon, "IPv6 peers", client.pid);
     for (const e of [opened, closed]) {
       assert.equal(e.destination.ip, "::1");
+      assert.deepEqual([e.source.ip, e.source.port], ["::1", client.port]);
       assert.equal(e.network.type, "ipv6");
       assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
       assert.equal(e.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
@@ -180,7 +184,7 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
 
   test("a server that sends another line before its banner: recognised by the client's banner", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
-    const pid = sshPeers(await freePort(), "prelude");
+    const { pid } = sshPeers(await freePort(), "prelude");
     const [opened, closed] = await byProtocol(daemon as Daemon, "a server with a prelude", pid);
     for (const e of [opened, closed]) {
       assert.equal(e.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
@@ -190,7 +194,7 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
 
   test("a banner written in pieces (one sendmsg of three buffers) is kept whole", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
-    const pid = sshPeers(await freePort(), "pieces");
+    const { pid } = sshPeers(await freePort(), "pieces");
     const [, closed] = await byProtocol(daemon as Daemon, "a banner in pieces", pid);
     assert.equal(closed.ssh_outbound.client_banner, "SSH-2.0-HandMade_Client");
     assert.equal(closed.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
@@ -198,7 +202,7 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
 
   test("a client's banner sent from memory not yet paged in: still recognised, by the server's", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
-    const pid = sshPeers(await freePort(), "unpaged");
+    const { pid } = sshPeers(await freePort(), "unpaged");
     const [opened, closed] = await byProtocol(daemon as Daemon, "an unpaged client banner", pid);
     for (const e of [opened, closed]) assert.equal(e.ssh_outbound.server_banner, "SSH-2.0-HandMade_Server");
     // The socket hooks read the application's buffer before the kernel's copy faults it in: they cannot
@@ -223,69 +227,114 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
     }
   });
 
-  /** How many sockets our probe's `watches` map holds now (the newest map of that name: this daemon's). */
-  function watched(): number {
+  /**
+   * Which of these socket cookies still hold their slot in our probe's `watches` (the newest map of that
+   * name: this daemon's). A slot is the cookie's low 16 bits; it holds the whole cookie, in its first 8
+   * bytes, while the socket is watched.
+   */
+  function stillWatched(cookies: bigint[]): bigint[] {
     const maps = JSON.parse(
       execFileSync("bpftool", ["-j", "map", "show", "name", "watches"], { encoding: "utf8" }) || "[]",
     ) as { id: number }[];
     const list = Array.isArray(maps) ? maps : [maps];
     assert.ok(list.length > 0, "the probe's watches map is loaded");
     const id = Math.max(...list.map((m) => m.id));
-    return (
-      JSON.parse(
-        execFileSync("bpftool", ["-j", "map", "dump", "id", String(id)], { encoding: "utf8" }),
-      ) as unknown[]
-    ).length;
+    const batch = join(dir, "lookups");
+    writeFileSync(
+      batch,
+      cookies
+        .map((c) => {
+          const i = Number(c & 0xffffn);
+          return `map lookup id ${id} key ${i & 0xff} ${i >> 8} 0 0\n`;
+        })
+        .join(""),
+    );
+    const out = JSON.parse(execFileSync("bpftool", ["-j", "batch", "file", batch], { encoding: "utf8" })) as {
+      output: { value?: string[]; error?: string };
+    }[];
+    assert.equal(out.length, cookies.length, "one answer per lookup");
+    return cookies.filter((c, n) => {
+      const value = out[n]?.output.value;
+      assert.ok(value, `slot of cookie ${c}: ${out[n]?.output.error}`);
+      const held = value.slice(0, 8).reduceRight((v, b) => (v << 8n) | BigInt(Number(b)), 0n);
+      return held === c;
+    });
   }
 
   test("a candidate's watch leaves with its socket, whatever ended it", async (t) => {
     if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
     if (!needs(t, hasCommand("bpftool"), "needs bpftool")) return;
-    const before = watched();
     const closed = await freePort();
     const silent = await freePort();
     // 100 each: refused; accepted and closed with no byte either way; the client speaking first (not
-    // SSH); the server speaking first (not SSH) and the client closing without a word.
-    const out = execFileSync(PYTHON, [
-      "-c",
+    // SSH); the server speaking first (not SSH) and the client closing without a word. Each client's
+    // cookie (SO_COOKIE, 57) is taken before its close; one more connection is held open and silent,
+    // until this test says so on stdin: its watch must be there, or the others' absence proves nothing.
+    const py = spawn(
+      PYTHON,
       [
-        "import socket, sys, threading",
-        "closed, port = int(sys.argv[1]), int(sys.argv[2])",
-        "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
-        "srv.bind(('127.0.0.1', port)); srv.listen(512)",
-        "mode = ['silent']",
-        "def serve():",
-        "    while True:",
-        "        c, _ = srv.accept()",
-        "        if mode[0] == 'server': c.sendall(b'HELLO\\r\\n')",
-        "        if mode[0] == 'client': c.recv(16)",
-        "        c.close()",
-        "threading.Thread(target=serve, daemon=True).start()",
-        "refused = 0",
-        "for _ in range(100):",
-        "    s = socket.socket()",
-        "    try: s.connect(('127.0.0.1', closed))",
-        "    except ConnectionRefusedError: refused += 1",
-        "    s.close()",
-        "for m in ['silent', 'client', 'server']:",
-        "    mode[0] = m",
-        "    for _ in range(100):",
-        "        s = socket.create_connection(('127.0.0.1', port))",
-        "        if m == 'client': s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')",
-        "        if m == 'server': s.recv(16)",
-        "        s.close()",
-        "print(refused)",
-      ].join("\n"),
-      String(closed),
-      String(silent),
-    ]).toString();
-    assert.equal(out.trim(), "100", "every connect to the closed port was refused");
-    // With no close to take them, the refused, silent and server-first ones would stay: 300 more.
-    const left = await waitFor(`the candidates' watches to leave (${before} before)`, () => {
-      const n = watched();
-      return n <= before + 10 ? { n } : false;
+        "-c",
+        [
+          "import json, socket, sys, threading",
+          "closed, port = int(sys.argv[1]), int(sys.argv[2])",
+          "cookie = lambda s: int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 57, 8), 'little')",
+          "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+          "srv.bind(('127.0.0.1', port)); srv.listen(512)",
+          "mode = ['silent']",
+          "def serve():",
+          "    while True:",
+          "        c, _ = srv.accept()",
+          "        if mode[0] == 'server': c.sendall(b'HELLO\\r\\n')",
+          "        if mode[0] == 'client': c.recv(16)",
+          "        if mode[0] != 'held': c.close()",
+          "threading.Thread(target=serve, daemon=True).start()",
+          "refused, cookies = 0, []",
+          "for _ in range(100):",
+          "    s = socket.socket()",
+          "    try: s.connect(('127.0.0.1', closed))",
+          "    except ConnectionRefusedError: refused += 1",
+          "    cookies.append(cookie(s)); s.close()",
+          "for m in ['silent', 'client', 'server']:",
+          "    mode[0] = m",
+          "    for _ in range(100):",
+          "        s = socket.create_connection(('127.0.0.1', port))",
+          "        if m == 'client': s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')",
+          "        if m == 'server': s.recv(16)",
+          "        cookies.append(cookie(s)); s.close()",
+          "mode[0] = 'held'",
+          "held = socket.create_connection(('127.0.0.1', port))",
+          "print(json.dumps({'refused': refused, 'cookies': [str(c) for c in cookies], 'held': str(cookie(held))}), flush=True)",
+          "sys.stdin.readline()",
+          "held.close()",
+        ].join("\n"),
+        String(closed),
+        String(silent),
+      ],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    let said = "";
+    py.stdout.on("data", (b: Buffer) => {
+      said += b.toString();
     });
-    assert.ok(left.n <= before + 10, `watches before ${before}, after ${left.n}`);
+    const exited = new Promise<void>((resolve) => py.once("exit", () => resolve()));
+    try {
+      const line = await waitFor("the clients' cookies", () => (said.includes("\n") ? said : false), 30_000);
+      const got = JSON.parse(line) as { refused: number; cookies: string[]; held: string };
+      assert.equal(got.refused, 100, "every connect to the closed port was refused");
+      const cookies = got.cookies.map((c) => BigInt(c));
+      assert.equal(new Set(cookies).size, 400, "400 sockets, 400 cookies");
+      // The silent one still open holds its slot: a watch is there to be left.
+      assert.deepEqual(
+        stillWatched([BigInt(got.held)]),
+        [BigInt(got.held)],
+        "the open silent socket is watched",
+      );
+      // With no close to take them, the refused, silent and server-first ones would stay: 300 of them.
+      assert.deepEqual(stillWatched(cookies), [], "no closed socket is still watched");
+    } finally {
+      py.stdin.end("\n");
+      await exited;
+    }
     assert.deepEqual(
       (daemon as Daemon).events.filter(
         (e) => e.destination?.port === closed || e.destination?.port === silent,
@@ -359,7 +408,7 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
       }
       // The kernel's records come in order: once a later SSH connection is in the trail, anything of the
       // HTTP and TLS connections would be too.
-      const marker = sshPeers(await freePort(), "client");
+      const marker = sshPeers(await freePort(), "client").pid;
       await byProtocol(d, "the marker after HTTP and TLS", marker);
       const leaked = d.events.filter(
         (e) => e.destination?.port === httpPort || e.destination?.port === tlsPort,

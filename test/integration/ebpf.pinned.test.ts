@@ -115,7 +115,7 @@ test("kill -9, 5 s down: the 50 connects and 3 ssh sessions made meanwhile are i
       gap.map((r) => r.stderr).join("\n"),
     );
     // SSH on a port nobody listed, recognised by its protocol by the programs the dead daemon left.
-    peers = sshPeers(await freePort(), "client");
+    peers = sshPeers(await freePort(), "client").pid;
     // The outage lasts 5 s, as in the issue's measurement.
     const left = 5000 - (Date.now() - downAt);
     if (left > 0) await new Promise((r) => setTimeout(r, left));

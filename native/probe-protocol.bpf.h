@@ -3,12 +3,14 @@
 // §4.2), before anything else. So:
 //   - at SYN_SENT (tp_btf only: the socket's cookie needs a BTF-typed socket), an outbound TCP socket
 //     that the port and name filters did not choose becomes a candidate: what only the connecting task
-//     can tell (its process, uid, parent, the time) goes into `watches`, an array in which the socket's
-//     cookie names the slot (its low bits) and is kept in it (the whole of it: unique for the socket's
-//     life, so a slot never speaks for another socket). One the filters chose gets a slot too, for its
-//     banners. Entering and leaving are a few stores: no hash, no lock, no allocation. A close clears
-//     what is left. Cookies are handed out in sequence, so a slot is taken by a later socket only once
-//     PROBE_WATCHES_MAX more cookies were asked for while it waits for its first payload;
+//     can tell (its process, uid, parent, the time) goes into `watches`, an array of sets of
+//     WATCH_WAYS slots, the set named by the socket cookie's low bits; the slot keeps the whole cookie
+//     (unique for the socket's life, so a slot never speaks for another socket). One the filters chose
+//     gets a slot too, for its banners. Entering and leaving are a few loads and stores: no hash, no
+//     lock, no allocation. A close clears what is left. A socket takes a free slot of its set, or else
+//     the one with the smallest cookie (about the oldest): a waiting candidate is pushed out only by
+//     WATCH_WAYS others in its set, their cookies PROBE_WATCHES_MAX / WATCH_WAYS apart, while it waits
+//     (cookies are given in sequence, per CPU in batches, so one set is rarely asked for twice);
 //   - at ESTABLISHED, a candidate's slot takes the time;
 //   - two programs see what each socket sends and receives, in every network namespace: TCP's own
 //     tracepoints (the socket hooks, the default: tcp_sendmsg_locked with the application's buffer,
@@ -70,7 +72,6 @@ struct {
 // One socket's watch: its connect as at SYN_SENT, without its addresses, namespace and inode (read from
 // the socket when it turns out to be SSH: at SYN_SENT it has no local port yet).
 struct watch {
-  __u64 cookie;  // the socket whose watch this is; 0: none
   struct probe_record connect;
   __u64 established_ns;  // 0 until then
   __u8 chosen;           // by the filters: tracked already, only the banners are wanted
@@ -81,23 +82,70 @@ struct watch {
   __u8 pad[4];
 };
 
-_Static_assert((PROBE_WATCHES_MAX & (PROBE_WATCHES_MAX - 1)) == 0, "a cookie's low bits name its slot");
+// Sets of WATCH_WAYS watches, a set named by the low bits of its sockets' cookies. The cookies of a set
+// are kept apart from the watches, 32 bytes a set: finding a socket's watch, or that it has none,
+// reads one cache line. A watch is at way * WATCH_SETS + set: consecutive cookies (the usual) take
+// neighbouring watches of the first way.
+#define WATCH_WAYS 4
+#define WATCH_SETS (PROBE_WATCHES_MAX / WATCH_WAYS)
+_Static_assert((WATCH_SETS & (WATCH_SETS - 1)) == 0, "a cookie's low bits name its set");
+struct watch_set {
+  __u64 cookie[WATCH_WAYS];  // the socket whose watch each way is; 0: free
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, WATCH_SETS);
+  __type(key, __u32);  // the socket cookie's low bits
+  __type(value, struct watch_set);
+} watch_sets SEC(".maps");
+
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, PROBE_WATCHES_MAX);
-  __type(key, __u32);  // the socket cookie's low bits
+  __type(key, __u32);  // way * WATCH_SETS + set
   __type(value, struct watch);
 } watches SEC(".maps");
 
-// The slot of the socket with COOKIE (an array's lookup: the verifier makes it an address computation).
-static __always_inline struct watch *slot_of(__u64 cookie) {
-  __u32 i = cookie & (PROBE_WATCHES_MAX - 1);
+// Where a socket's watch is.
+struct watch_ref {
+  struct watch_set *set;
+  __u64 cookie;
+  __u32 way;
+};
+
+// The set of COOKIE (an array's lookup: the verifier makes it an address computation).
+static __always_inline struct watch_set *set_of(__u64 cookie) {
+  __u32 i = cookie & (WATCH_SETS - 1);
+  return bpf_map_lookup_elem(&watch_sets, &i);
+}
+
+// The watch in way K of COOKIE's set.
+static __always_inline struct watch *watch_at(__u64 cookie, __u32 k) {
+  __u32 i = (k & (WATCH_WAYS - 1)) * WATCH_SETS + (cookie & (WATCH_SETS - 1));
   return bpf_map_lookup_elem(&watches, &i);
 }
 
-// Ends W's watch, unless its slot was taken since by a later socket.
-static __always_inline void unwatch_slot(struct watch *w, __u64 cookie) {
-  if (w->cookie == cookie) w->cookie = 0;
+// The watch of the socket with COOKIE, if it has one; where it is in REF.
+static __always_inline struct watch *watch_find(__u64 cookie, struct watch_ref *ref) {
+  struct watch_set *s = set_of(cookie);
+  if (!s) return 0;
+  ref->set = s;
+  ref->cookie = cookie;
+#pragma unroll
+  for (__u32 k = 0; k < WATCH_WAYS; k++) {
+    if (s->cookie[k] == cookie) {
+      ref->way = k;
+      return watch_at(cookie, k);
+    }
+  }
+  return 0;
+}
+
+// Ends the watch at REF, unless its way was taken since by another socket.
+static __always_inline void unwatch_ref(const struct watch_ref *ref) {
+  __u32 k = ref->way & (WATCH_WAYS - 1);
+  if (ref->set->cookie[k] == ref->cookie) ref->set->cookie[k] = 0;
 }
 
 static __always_inline int protocol_on(void) {
@@ -107,41 +155,50 @@ static __always_inline int protocol_on(void) {
 }
 
 // At SYN_SENT (BTF-typed socket): SK's payloads are to be looked at; R is its connect. The cookie is
-// given to the socket here (the kernel's counter, batched per CPU) if nothing asked for it before. The
-// slot is marked free while it is written, and SK's last: one who looks meanwhile finds no watch.
+// given to the socket here (the kernel's counter, batched per CPU) if nothing asked for it before. It
+// takes its own way (a socket connecting again), a free one, or the one with the smallest cookie (about
+// the oldest). The way is marked free while it is written, and SK's last: one who looks meanwhile
+// finds no watch.
 static __always_inline void watch_payloads(struct sock *sk, const struct probe_record *r, int chosen) {
   __u64 cookie = bpf_get_socket_cookie(sk);
-  struct watch *w = slot_of(cookie);
+  struct watch_set *s = set_of(cookie);
+  if (!s) return;
+  __u32 free = WATCH_WAYS, oldest = 0, k = 0;
+#pragma unroll
+  for (__u32 i = 0; i < WATCH_WAYS; i++) {
+    __u64 c = s->cookie[i];
+    if (c == cookie || (!c && free == WATCH_WAYS)) free = i;
+    else if (c && c < s->cookie[oldest & (WATCH_WAYS - 1)]) oldest = i;
+  }
+  k = (free < WATCH_WAYS ? free : oldest) & (WATCH_WAYS - 1);
+  struct watch *w = watch_at(cookie, k);
   if (!w) return;
-  w->cookie = 0;
+  s->cookie[k] = 0;
   barrier();
   __builtin_memcpy(&w->connect, r, sizeof(w->connect));
   w->established_ns = 0;
   w->chosen = chosen;
   w->sent_seen = w->received_seen = w->claimed = 0;
   barrier();
-  w->cookie = cookie;
+  s->cookie[k] = cookie;
 }
 
-// SK's watch, if it has one; its cookie in COOKIE. A socket whose cookie was never asked for has none.
-static __always_inline struct watch *watch_of(struct sock *sk, __u64 *cookie) {
-  *cookie = sk->__sk_common.skc_cookie.counter;
-  if (!*cookie) return 0;
-  struct watch *w = slot_of(*cookie);
-  return w && w->cookie == *cookie ? w : 0;
+// SK's watch, if it has one; where it is in REF. A socket whose cookie was never asked for has none.
+static __always_inline struct watch *watch_of(struct sock *sk, struct watch_ref *ref) {
+  __u64 cookie = sk->__sk_common.skc_cookie.counter;
+  return cookie ? watch_find(cookie, ref) : 0;
 }
 
 // At a close: what is left of SK's watch (a candidate refused, or closed before its first payload).
 static __always_inline void unwatch(struct sock *sk) {
-  __u64 cookie;
-  struct watch *w = watch_of(sk, &cookie);
-  if (w) unwatch_slot(w, cookie);
+  struct watch_ref ref;
+  if (watch_of(sk, &ref)) unwatch_ref(&ref);
 }
 
 // At ESTABLISHED: a candidate's time, for the records sent if it turns out to be SSH.
 static __always_inline void watch_established(struct sock *sk) {
-  __u64 cookie;
-  struct watch *w = watch_of(sk, &cookie);
+  struct watch_ref ref;
+  struct watch *w = watch_of(sk, &ref);
   if (w && !w->chosen) w->established_ns = bpf_ktime_get_ns();
 }
 
@@ -184,7 +241,7 @@ static __always_inline int look(struct watch *w, struct sock *sk, int sent, int 
     __builtin_memcpy(&c, &w->connect, sizeof(c));
     __u64 established_ns = w->established_ns;
     __u8 one = 1;
-    // A slot taken meanwhile by a later socket (its cookie PROBE_WATCHES_MAX on) says nothing of SK.
+    // A slot taken meanwhile by another socket says nothing of SK.
     if (c.sk == (__u64)sk && bpf_map_update_elem(&tracked, &c.sk, &one, BPF_NOEXIST) == 0) {
       addresses_btf(&c, sk);
       c.netns = sk->__sk_common.skc_net.net->ns.inum;
@@ -233,9 +290,9 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
   if (sent ? tp->data_segs_out > segs : tp->bytes_received != 0) return 1;
   __u32 at = payload_at(skb);
   if (!at) return 1;
-  __u64 cookie = bpf_get_socket_cookie(skb);
-  struct watch *w = slot_of(cookie);
-  if (!w || w->cookie != cookie) return 1;
+  struct watch_ref ref;
+  struct watch *w = watch_find(bpf_get_socket_cookie(skb), &ref);
+  if (!w) return 1;
   if (sent ? w->sent_seen : w->received_seen) return 1;
   // The socket as the kernel's own type, for its addresses when it is SSH.
   struct sock *ks = (struct sock *)bpf_skc_to_tcp_sock(bs);
@@ -253,7 +310,7 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
       bpf_ringbuf_submit(r, wake(0));
     }
   }
-  if (watch_done(w, sent, readable, ssh)) unwatch_slot(w, cookie);
+  if (watch_done(w, sent, readable, ssh)) unwatch_ref(&ref);
   return 1;
 }
 
@@ -287,8 +344,8 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
   // Its first payload: nothing sent, nothing queued (the tracepoint runs before each copy).
   struct tcp_sock *tp = TCP_SOCK_OF(sk);
   if (!tp || tp->data_segs_out || tp->write_seq != tp->snd_nxt) return 0;
-  __u64 cookie;
-  struct watch *w = watch_of(sk, &cookie);
+  struct watch_ref ref;
+  struct watch *w = watch_of(sk, &ref);
   if (!w || w->sent_seen) return 0;
   struct iov_iter *it = &msg->msg_iter;
   __u8 type = it->iter_type;
@@ -307,7 +364,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
         (user ? bpf_probe_read_user(head, 4, first) : bpf_probe_read_kernel(head, 4, first)) == 0 &&
         !(head[0] == 'S' && head[1] == 'S' && head[2] == 'H' && head[3] == '-')) {
       look(w, sk, 1, 1, head);
-      if (watch_done(w, 1, 1, 0)) unwatch_slot(w, cookie);
+      if (watch_done(w, 1, 1, 0)) unwatch_ref(&ref);
       return 0;
     }
   }
@@ -349,7 +406,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
       bpf_ringbuf_submit(r, wake(0));
     }
   }
-  if (watch_done(w, 1, readable, ssh)) unwatch_slot(w, cookie);
+  if (watch_done(w, 1, readable, ssh)) unwatch_ref(&ref);
   return 0;
 }
 
@@ -363,8 +420,8 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
   struct tcp_sock *tp = TCP_SOCK_OF(sk);
   if (!tp || tp->bytes_received) return 0;
   if (*(__u32 *)&skb->cb[0] == *(__u32 *)&skb->cb[4]) return 0;
-  __u64 cookie;
-  struct watch *w = watch_of(sk, &cookie);
+  struct watch_ref ref;
+  struct watch *w = watch_of(sk, &ref);
   if (!w || w->received_seen) return 0;
   struct bpf_dynptr d;
   __u8 doff;
@@ -384,7 +441,7 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
       bpf_ringbuf_submit(r, wake(0));
     }
   }
-  if (watch_done(w, 0, readable, ssh)) unwatch_slot(w, cookie);
+  if (watch_done(w, 0, readable, ssh)) unwatch_ref(&ref);
   return 0;
 }
 

@@ -227,38 +227,78 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
     }
   });
 
+  /** Our probe's `watch_sets` map (the newest of that name: this daemon's). */
+  function watchSets(): { id: number; max_entries: number } {
+    const maps = JSON.parse(
+      execFileSync("bpftool", ["-j", "map", "show", "name", "watch_sets"], { encoding: "utf8" }) || "[]",
+    ) as { id: number; max_entries: number }[];
+    const list = Array.isArray(maps) ? maps : [maps];
+    assert.ok(list.length > 0, "the probe's watch_sets map is loaded");
+    return list.reduce((a, b) => (b.id > a.id ? b : a));
+  }
+
   /**
-   * Which of these socket cookies still hold their slot in our probe's `watches` (the newest map of that
-   * name: this daemon's). A slot is the cookie's low 16 bits; it holds the whole cookie, in its first 8
-   * bytes, while the socket is watched.
+   * Which of these socket cookies still have a watch in our probe (the newest `watch_sets` map: this
+   * daemon's). A set is named by a cookie's low bits; its value is the cookies of its 4 watches.
    */
   function stillWatched(cookies: bigint[]): bigint[] {
-    const maps = JSON.parse(
-      execFileSync("bpftool", ["-j", "map", "show", "name", "watches"], { encoding: "utf8" }) || "[]",
-    ) as { id: number }[];
-    const list = Array.isArray(maps) ? maps : [maps];
-    assert.ok(list.length > 0, "the probe's watches map is loaded");
-    const id = Math.max(...list.map((m) => m.id));
+    const map = watchSets();
+    const sets = BigInt(map.max_entries);
+    const keys = cookies.map((c) => Number(c % sets));
     const batch = join(dir, "lookups");
     writeFileSync(
       batch,
-      cookies
-        .map((c) => {
-          const i = Number(c & 0xffffn);
-          return `map lookup id ${id} key ${i & 0xff} ${i >> 8} 0 0\n`;
-        })
-        .join(""),
+      keys.map((i) => `map lookup id ${map.id} key ${i & 0xff} ${(i >> 8) & 0xff} ${i >> 16} 0\n`).join(""),
     );
-    const out = JSON.parse(execFileSync("bpftool", ["-j", "batch", "file", batch], { encoding: "utf8" })) as {
-      output: { value?: string[]; error?: string };
-    }[];
-    assert.equal(out.length, cookies.length, "one answer per lookup");
+    const out = JSON.parse(
+      execFileSync("bpftool", ["-j", "batch", "file", batch], { encoding: "utf8", maxBuffer: 64 << 20 }),
+    ) as { output: { value?: string[]; error?: string } }[];
+    assert.equal(out.length, keys.length, "one answer per lookup");
     return cookies.filter((c, n) => {
       const value = out[n]?.output.value;
-      assert.ok(value, `slot of cookie ${c}: ${out[n]?.output.error}`);
-      const held = value.slice(0, 8).reduceRight((v, b) => (v << 8n) | BigInt(Number(b)), 0n);
-      return held === c;
+      assert.ok(value, `set ${keys[n]}: ${out[n]?.output.error}`);
+      const held = [0, 8, 16, 24].map((at) =>
+        value.slice(at, at + 8).reduceRight((v, b) => (v << 8n) | BigInt(Number(b)), 0n),
+      );
+      return held.includes(c);
     });
+  }
+
+  /**
+   * A python script to talk with, line by line: it prints one JSON object a step and waits for a line
+   * on stdin before the next. `asNobody`: run as nobody (setpriv), as an attacker would.
+   */
+  function conversation(code: string, args: string[], asNobody = false) {
+    const argv = [PYTHON, "-c", code, ...args];
+    const py = asNobody
+      ? spawn("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", ...argv], {
+          stdio: ["pipe", "pipe", "inherit"],
+          cwd: "/tmp",
+        })
+      : spawn(argv[0] as string, argv.slice(1), { stdio: ["pipe", "pipe", "inherit"] });
+    let said = "";
+    let taken = 0;
+    py.stdout.on("data", (b: Buffer) => {
+      said += b.toString();
+    });
+    const exited = new Promise<void>((resolve) => py.once("exit", () => resolve()));
+    return {
+      /** Its next JSON line. */
+      async next<T>(what: string): Promise<T> {
+        const line = await waitFor(
+          what,
+          () => said.split("\n")[taken + 1] !== undefined && said.split("\n")[taken],
+          60_000,
+        );
+        taken++;
+        return JSON.parse(line) as T;
+      },
+      say: () => py.stdin.write("\n"),
+      async end() {
+        py.stdin.end("\n");
+        await exited;
+      },
+    };
   }
 
   test("a candidate's watch leaves with its socket, whatever ended it", async (t) => {
@@ -270,56 +310,44 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
     // SSH); the server speaking first (not SSH) and the client closing without a word. Each client's
     // cookie (SO_COOKIE, 57) is taken before its close; one more connection is held open and silent,
     // until this test says so on stdin: its watch must be there, or the others' absence proves nothing.
-    const py = spawn(
-      PYTHON,
+    const py = conversation(
       [
-        "-c",
-        [
-          "import json, socket, sys, threading",
-          "closed, port = int(sys.argv[1]), int(sys.argv[2])",
-          "cookie = lambda s: int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 57, 8), 'little')",
-          "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
-          "srv.bind(('127.0.0.1', port)); srv.listen(512)",
-          "mode = ['silent']",
-          "def serve():",
-          "    while True:",
-          "        c, _ = srv.accept()",
-          "        if mode[0] == 'server': c.sendall(b'HELLO\\r\\n')",
-          "        if mode[0] == 'client': c.recv(16)",
-          "        if mode[0] != 'held': c.close()",
-          "threading.Thread(target=serve, daemon=True).start()",
-          "refused, cookies = 0, []",
-          "for _ in range(100):",
-          "    s = socket.socket()",
-          "    try: s.connect(('127.0.0.1', closed))",
-          "    except ConnectionRefusedError: refused += 1",
-          "    cookies.append(cookie(s)); s.close()",
-          "for m in ['silent', 'client', 'server']:",
-          "    mode[0] = m",
-          "    for _ in range(100):",
-          "        s = socket.create_connection(('127.0.0.1', port))",
-          "        if m == 'client': s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')",
-          "        if m == 'server': s.recv(16)",
-          "        cookies.append(cookie(s)); s.close()",
-          "mode[0] = 'held'",
-          "held = socket.create_connection(('127.0.0.1', port))",
-          "print(json.dumps({'refused': refused, 'cookies': [str(c) for c in cookies], 'held': str(cookie(held))}), flush=True)",
-          "sys.stdin.readline()",
-          "held.close()",
-        ].join("\n"),
-        String(closed),
-        String(silent),
-      ],
-      { stdio: ["pipe", "pipe", "inherit"] },
+        "import json, socket, sys, threading",
+        "closed, port = int(sys.argv[1]), int(sys.argv[2])",
+        "cookie = lambda s: int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 57, 8), 'little')",
+        "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+        "srv.bind(('127.0.0.1', port)); srv.listen(512)",
+        "mode = ['silent']",
+        "def serve():",
+        "    while True:",
+        "        c, _ = srv.accept()",
+        "        if mode[0] == 'server': c.sendall(b'HELLO\\r\\n')",
+        "        if mode[0] == 'client': c.recv(16)",
+        "        if mode[0] != 'held': c.close()",
+        "threading.Thread(target=serve, daemon=True).start()",
+        "refused, cookies = 0, []",
+        "for _ in range(100):",
+        "    s = socket.socket()",
+        "    try: s.connect(('127.0.0.1', closed))",
+        "    except ConnectionRefusedError: refused += 1",
+        "    cookies.append(cookie(s)); s.close()",
+        "for m in ['silent', 'client', 'server']:",
+        "    mode[0] = m",
+        "    for _ in range(100):",
+        "        s = socket.create_connection(('127.0.0.1', port))",
+        "        if m == 'client': s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n')",
+        "        if m == 'server': s.recv(16)",
+        "        cookies.append(cookie(s)); s.close()",
+        "mode[0] = 'held'",
+        "held = socket.create_connection(('127.0.0.1', port))",
+        "print(json.dumps({'refused': refused, 'cookies': [str(c) for c in cookies], 'held': str(cookie(held))}), flush=True)",
+        "sys.stdin.readline()",
+        "held.close()",
+      ].join("\n"),
+      [String(closed), String(silent)],
     );
-    let said = "";
-    py.stdout.on("data", (b: Buffer) => {
-      said += b.toString();
-    });
-    const exited = new Promise<void>((resolve) => py.once("exit", () => resolve()));
     try {
-      const line = await waitFor("the clients' cookies", () => (said.includes("\n") ? said : false), 30_000);
-      const got = JSON.parse(line) as { refused: number; cookies: string[]; held: string };
+      const got = await py.next<{ refused: number; cookies: string[]; held: string }>("the clients' cookies");
       assert.equal(got.refused, 100, "every connect to the closed port was refused");
       const cookies = got.cookies.map((c) => BigInt(c));
       assert.equal(new Set(cookies).size, 400, "400 sockets, 400 cookies");
@@ -332,8 +360,7 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
       // With no close to take them, the refused, silent and server-first ones would stay: 300 of them.
       assert.deepEqual(stillWatched(cookies), [], "no closed socket is still watched");
     } finally {
-      py.stdin.end("\n");
-      await exited;
+      await py.end();
     }
     assert.deepEqual(
       (daemon as Daemon).events.filter(
@@ -342,6 +369,64 @@ export function protocolTests(mode: "on" | "packets" | "fallback"): void {
       [],
       "none of them is SSH",
     );
+  });
+
+  test("a waiting candidate is pushed out only by four later ones in its set (an attacker's cost)", async (t) => {
+    if (!needs(t, check.ok, `the eBPF source cannot run here: ${check.reason}`)) return;
+    if (!needs(t, hasCommand("bpftool") && hasCommand("setpriv"), "needs bpftool and setpriv")) return;
+    const sets = watchSets().max_entries;
+    // As nobody, on one CPU (whose cookies come one after another): a silent connection, the target;
+    // then silent connections whose cookies name the target's set, each after as many throwaway
+    // sockets asked for a cookie as it takes to get there (a connect whose cookie missed, another
+    // socket having asked on this CPU meanwhile, is closed and tried again).
+    const py = conversation(
+      [
+        "import json, os, socket, sys",
+        "port, sets = int(sys.argv[1]), int(sys.argv[2])",
+        "os.sched_setaffinity(0, {0})",
+        "cookie = lambda s: int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 57, 8), 'little')",
+        "srv = socket.socket(); srv.bind(('127.0.0.1', port)); srv.listen(64)",
+        "asked = 0",
+        "def silent_in(want):",
+        "    global asked",
+        "    while True:",
+        "        while want is not None:",
+        "            s = socket.socket(); c = cookie(s); s.close(); asked += 1",
+        "            if (c + 1) % sets == want: break",
+        "        k = socket.create_connection(('127.0.0.1', port)); c = cookie(k)",
+        "        if want is None or c % sets == want: return k, c",
+        "        k.close()",
+        "target = silent_in(None)",
+        "others = [silent_in(target[1] % sets) for _ in range(3)]",
+        "print(json.dumps({'target': str(target[1]), 'others': [str(c) for _, c in others], 'asked': asked}), flush=True)",
+        "sys.stdin.readline()",
+        "fourth = silent_in(target[1] % sets)",
+        "tm = os.times()",
+        "print(json.dumps({'fourth': str(fourth[1]), 'asked': asked, 'cpu': tm.user + tm.system}), flush=True)",
+        "sys.stdin.readline()",
+      ].join("\n"),
+      [String(await freePort()), String(sets)],
+      true,
+    );
+    try {
+      const first = await py.next<{ target: string; others: string[]; asked: number }>(
+        "four silent sockets in one set",
+      );
+      const target = BigInt(first.target);
+      const others = first.others.map((c) => BigInt(c));
+      for (const c of others) assert.equal(c % BigInt(sets), target % BigInt(sets), "in the target's set");
+      assert.deepEqual(stillWatched([target, ...others]), [target, ...others], "a set holds four");
+      py.say();
+      const second = await py.next<{ fourth: string; asked: number; cpu: number }>("a fifth in the set");
+      const fourth = BigInt(second.fourth);
+      assert.deepEqual(stillWatched([target]), [], "the fifth took the target's way: the smallest cookie");
+      assert.deepEqual(stillWatched([...others, fourth]), [...others, fourth], "the later four stay");
+      t.diagnostic(
+        `pushing one candidate out: ${second.asked} sockets asked for a cookie, ${second.cpu.toFixed(2)} s of the attacker's CPU`,
+      );
+    } finally {
+      await py.end();
+    }
   });
 
   function started(cmd: string, args: string[]): ChildProcess {

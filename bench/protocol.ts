@@ -78,6 +78,21 @@ export interface HookShare {
 
 type HookKind = "packets" | "socket" | "syscalls" | "other";
 
+/**
+ * The programs' own time per short connection in one mode, by the kernel's BPF statistics over the
+ * first round's short connections: what each connection costs in the kernel, read in one run rather
+ * than as a difference of two throughputs.
+ */
+export interface PerConnection {
+  mode: Mode;
+  label: string;
+  programs: { name: string; runsPerConn: number; nsPerConn: number }[];
+  /** All of them, ns per connection. */
+  nsPerConn: number;
+  /** The machine's CPU per connection over the same connections (/proc/stat, every core), ns. */
+  machineNsPerConn: number;
+}
+
 /** `perf script -F ip,sym` output as samples, each its frames' symbols, leaf first. */
 export function perfSamples(script: string): string[][] {
   return script.split(/\n\s*\n/).map((sample) =>
@@ -196,6 +211,17 @@ function programStats(): Map<string, { runs: number; ns: number }> {
   return out;
 }
 
+/** What each program did between two readings of programStats. */
+function statsBetween(
+  before: Map<string, { runs: number; ns: number }>,
+  after: Map<string, { runs: number; ns: number }>,
+): { name: string; runs: number; ns: number }[] {
+  return [...after].map(([name, a]) => {
+    const b = before.get(name) ?? { runs: 0, ns: 0 };
+    return { name, runs: a.runs - b.runs, ns: a.ns - b.ns };
+  });
+}
+
 const median = (xs: number[]): number =>
   percentile(
     [...xs].sort((a, b) => a - b),
@@ -206,7 +232,12 @@ const median = (xs: number[]): number =>
 export async function protocolRows(
   cli: string,
   o: { rounds: number; bulkS: number; shortN: number; perfS: number },
-): Promise<{ rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[] }> {
+): Promise<{
+  rows: ProtocolRow[];
+  programs: ProgramShare;
+  hooks: HookShare[];
+  perConnection: PerConnection[];
+}> {
   const samples = new Map<
     Mode,
     {
@@ -221,6 +252,7 @@ export async function protocolRows(
   for (const m of MODES)
     samples.set(m, { gbps: [], cpuPerGb: [], perS: [], cpuPer1k: [], daemonPer1k: [], records: 0 });
   let programs: ProgramShare = { programs: [], share: 0 };
+  const perConnection: PerConnection[] = [];
   const statsWas = readFileSync("/proc/sys/kernel/bpf_stats_enabled", "utf8").trim();
   try {
     for (let round = 0; round < o.rounds; round++) {
@@ -231,26 +263,45 @@ export async function protocolRows(
         const c = mode === "none" ? undefined : daemon(cli, "ebpf", 22, undefined, ["--protocol", mode]);
         try {
           await c?.ready;
-          const measureStats = mode === "on" && round === 0;
+          // The first round's: every daemon's programs, each workload apart. The statistics add two
+          // clock reads to each run, so they are on in that round only.
+          const measureStats = c !== undefined && round === 0;
           if (measureStats) writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "1");
           const before = measureStats ? programStats() : undefined;
           const busy0 = cpuJiffies().busy;
           const b = await bulk(o.bulkS);
+          const between = measureStats ? programStats() : undefined;
           const cpu0 = c ? treeCpuSeconds(c.root.pid as number) : 0;
           const s = await short(o.shortN);
           const cpu1 = c ? treeCpuSeconds(c.root.pid as number) : 0;
-          if (before) {
+          if (before && between) {
             const after = programStats();
-            const busyNs = ((cpuJiffies().busy - busy0) / 100) * 1e9;
-            let ns = 0;
-            const list = [...after].map(([name, a]) => {
-              const b0 = before.get(name) ?? { runs: 0, ns: 0 };
-              const runs = a.runs - b0.runs;
-              ns += a.ns - b0.ns;
-              return { name, runs, nsPerRun: runs > 0 ? (a.ns - b0.ns) / runs : 0 };
-            });
-            programs = { programs: list, share: busyNs > 0 ? ns / busyNs : 0 };
             writeFileSync("/proc/sys/kernel/bpf_stats_enabled", "0");
+            if (mode === "on") {
+              const busyNs = ((cpuJiffies().busy - busy0) / 100) * 1e9;
+              const all = statsBetween(before, after);
+              const ns = all.reduce((t, p) => t + p.ns, 0);
+              programs = {
+                programs: all.map((p) => ({
+                  name: p.name,
+                  runs: p.runs,
+                  nsPerRun: p.runs > 0 ? p.ns / p.runs : 0,
+                })),
+                share: busyNs > 0 ? ns / busyNs : 0,
+              };
+            }
+            const short1 = statsBetween(between, after).filter((p) => p.runs > 0);
+            perConnection.push({
+              mode,
+              label: LABEL[mode],
+              programs: short1.map((p) => ({
+                name: p.name,
+                runsPerConn: p.runs / o.shortN,
+                nsPerConn: p.ns / o.shortN,
+              })),
+              nsPerConn: short1.reduce((t, p) => t + p.ns, 0) / o.shortN,
+              machineNsPerConn: (s.cpuS / o.shortN) * 1e9,
+            });
           }
           const x = samples.get(mode) as NonNullable<ReturnType<typeof samples.get>>;
           x.gbps.push(b.gbps);
@@ -292,7 +343,7 @@ export async function protocolRows(
     return row;
   });
   const hooks = hasPerf() ? await hookShares(cli, o.perfS) : [];
-  return { rows, programs, hooks };
+  return { rows, programs, hooks, perConnection };
 }
 
 function hasPerf(): boolean {
@@ -388,7 +439,7 @@ const pct = (r: number | undefined) =>
   r === undefined ? "–" : `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)} %`;
 
 export function protocolTable(
-  r: { rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[] },
+  r: { rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[]; perConnection?: PerConnection[] },
   o: { rounds: number; bulkS: number; shortN: number; perfS: number },
 ): string {
   const lines = [
@@ -414,6 +465,28 @@ export function protocolTable(
           "; ",
         )}; together ${(r.programs.share * 100).toFixed(2)} % of the machine's busy CPU over those runs (the cgroup hook's own dispatch is not in it).`,
     );
+  }
+  const perConn = r.perConnection ?? [];
+  const off = perConn.find((p) => p.mode === "off");
+  if (perConn.length > 0) {
+    const names = [...new Set(perConn.flatMap((p) => p.programs.map((q) => q.name)))];
+    lines.push(
+      "",
+      `The programs' own time per short connection (kernel BPF statistics over the first round's ${o.shortN} short connections, each daemon; the statistics add two clock reads to each run). "Beyond off": the detection's own cost per connection, and its share of the machine's CPU per connection (every core, /proc/stat, the same connections).`,
+      "",
+      `| mode | ${names.map((n) => `${n}, ns (runs)`).join(" | ")} | all, ns | beyond off, ns | machine CPU per connection, µs | beyond off, share |`,
+      `| --- | ${names.map(() => "---").join(" | ")} | --- | --- | --- | --- |`,
+    );
+    for (const p of perConn) {
+      const cell = (n: string) => {
+        const q = p.programs.find((x) => x.name === n);
+        return q ? `${q.nsPerConn.toFixed(0)} (${q.runsPerConn.toFixed(1)})` : "–";
+      };
+      const beyond = off ? p.nsPerConn - off.nsPerConn : undefined;
+      lines.push(
+        `| ${p.label} | ${names.map(cell).join(" | ")} | ${p.nsPerConn.toFixed(0)} | ${beyond === undefined ? "–" : beyond.toFixed(0)} | ${(p.machineNsPerConn / 1000).toFixed(0)} | ${beyond === undefined || p.machineNsPerConn <= 0 ? "–" : `${((beyond / p.machineNsPerConn) * 100).toFixed(2)} %`} |`,
+      );
+    }
   }
   if (r.hooks.length > 0) {
     const share = (x: number) => `${(x * 100).toFixed(2)} %`;

@@ -114,6 +114,10 @@ void *probe_poll_thread(void *arg) {
   Probe *p = arg;
   // The last look found nothing: the next sleep has no time limit.
   int idle = 0;
+  // Fault injection for the tests: a reader this late to answer a flush (a thread the scheduler left
+  // waiting), so that flush()'s time limit is reached for real.
+  const char *late = getenv("SSH_OUTBOUND_FAULT_FLUSH_LATE_MS");
+  long late_ms = late ? strtol(late, NULL, 10) : 0;
   while (!p->stopping) {
     pthread_mutex_lock(&p->mu);
     while (!p->stopping && atomic_load(&p->pending_bytes) > HANDOVER_MAX) pthread_cond_wait(&p->cv, &p->mu);
@@ -147,6 +151,10 @@ void *probe_poll_thread(void *arg) {
       uint64_t count;
       if (read(p->wake_fd, &count, sizeof count) < 0) { /* EAGAIN: not written since */ }
       asked = atomic_load(&p->flush_asked);
+      if (asked != p->flush_done && late_ms > 0) {
+        struct timespec wait = {late_ms / 1000, (late_ms % 1000) * 1000000L};
+        nanosleep(&wait, NULL);
+      }
       if (asked != p->flush_done && n >= 0) n = ring_buffer__consume(p->rb);
     }
     if (n < 0 && n != -EINTR) {

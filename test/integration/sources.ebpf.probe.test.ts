@@ -124,6 +124,47 @@ test("a close that waits in the ring (it wakes no reader) is handed over by flus
   }
 });
 
+test("a flush the reader does not answer in time says so, and what it was asked for still comes", async (t) => {
+  if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
+  const server = createServer((s) => {
+    s.on("data", (d) => s.write(d));
+    s.on("error", () => undefined); // the client's reset
+  });
+  const port = await onLoopback(server);
+  const events: KernelEvent[] = [];
+  const probe = recordingProbe(port, events);
+  // The reader thread answers a flush only 300 ms after it is asked (read once, when it starts):
+  // flush() gives up after its 50 ms.
+  process.env.SSH_OUTBOUND_FAULT_FLUSH_LATE_MS = "300";
+  try {
+    await probe.start();
+  } finally {
+    delete process.env.SSH_OUTBOUND_FAULT_FLUSH_LATE_MS;
+  }
+  try {
+    const s = connect(port, "127.0.0.1");
+    await new Promise<void>((r, j) => {
+      s.once("error", j);
+      s.once("data", () => r());
+      s.write("hello");
+    });
+    await waitFor(
+      "the connect and its establishment",
+      () => events.some((e) => e.kind === "established"),
+      10_000,
+    );
+    const before = events.length;
+    s.resetAndDestroy();
+    assert.equal(probe.flush(), false, "the reader did not answer within flush's time limit");
+    // The check then repairs nothing (its picture may be older than a close still in the ring), and
+    // the close comes as any other record.
+    await waitFor("the close, after all", () => events.slice(before).some((e) => e.kind === "close"), 10_000);
+  } finally {
+    await probe.stop();
+    server.close();
+  }
+});
+
 test("beyond the user's rate, refused connects are counted in the kernel: every one, per destination", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
   const port = await freePort();

@@ -66,10 +66,13 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
   }
   // The protocol-detection overhead: no daemon, --protocol off and on, each measured, nothing written.
   if (checkEbpf().ok) {
-    const [rounds, sampled] = (protocol ?? "").split("Where the CPU went");
-    const modes = (rounds ?? "")
-      .split("\n")
-      .filter((l) => l.startsWith("| ") && !l.startsWith("| mode") && !l.startsWith("| ---"));
+    const [measured, sampled] = (protocol ?? "").split("Where the CPU went");
+    const [rounds, perConnection] = (measured ?? "").split("The programs' own time per short connection");
+    const tableRows = (text: string | undefined) =>
+      (text ?? "")
+        .split("\n")
+        .filter((l) => l.startsWith("| ") && !l.startsWith("| mode") && !l.startsWith("| ---"));
+    const modes = tableRows(rounds);
     assert.deepEqual(
       modes.map((l) => l.split("|")[1]?.trim()),
       [
@@ -89,6 +92,24 @@ test("npm run bench -- --quick measures the lsof loop, procfs and eBPF and write
       modes.slice(1).map((l) => l.split("|")[11]?.trim()),
       ["0", "0", "0"],
       "no record of the non-SSH traffic",
+    );
+    // The programs' own time per short connection, each daemon: the connection program in every mode,
+    // the detection's hooks only where they run, and something beyond --protocol off where they do.
+    const perConn = tableRows(perConnection).map((l) => l.split("|").map((c) => c.trim()));
+    assert.deepEqual(
+      perConn.map((c) => c[1]),
+      [
+        "eBPF daemon, --protocol off",
+        "eBPF daemon, --protocol on (socket hooks)",
+        "eBPF daemon, --protocol packets",
+      ],
+      `the per-connection rows:\n${perConnection}`,
+    );
+    const beyondOff = perConn.map((c) => Number(c.at(-4)));
+    assert.equal(beyondOff[0], 0, "off against itself");
+    assert.ok(
+      (beyondOff[1] as number) > 0 && (beyondOff[2] as number) > 0,
+      `the hooks cost something: ${beyondOff}`,
     );
     // perf's samples of each kind of BPF program, per workload and mode: the detection's hooks only where
     // they run.

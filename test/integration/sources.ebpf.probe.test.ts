@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect, createServer, type Server } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { test } from "node:test";
 import { checkEbpf } from "../../src/sources/ebpf/check.ts";
 import type { KernelEvent } from "../../src/sources/ebpf/kernel-table.ts";
@@ -54,6 +54,34 @@ function recordingProbe(
   );
 }
 
+/** A server on loopback that answers each client with what it sent (a client's reset is its end). */
+async function echoServer(): Promise<{ server: Server; port: number }> {
+  const server = createServer((s) => {
+    s.on("data", (d) => s.write(d));
+    s.on("error", () => undefined); // the client's reset
+  });
+  return { server, port: await onLoopback(server) };
+}
+
+/**
+ * A connection to `port` that has received bytes (its close then wakes no reader), once the probe has
+ * handed over its connect and establishment to `events`.
+ */
+async function answeredConnection(port: number, events: KernelEvent[]): Promise<Socket> {
+  const s = connect(port, "127.0.0.1");
+  await new Promise<void>((r, j) => {
+    s.once("error", j);
+    s.once("data", () => r());
+    s.write("hello");
+  });
+  await waitFor(
+    "the connect and its establishment",
+    () => events.some((e) => e.kind === "established"),
+    10_000,
+  );
+  return s;
+}
+
 test("a connect to a watched port: connect, established and close, with this process as its owner", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
   const server = createServer((s) => s.destroy());
@@ -84,26 +112,12 @@ test("a connect to a watched port: connect, established and close, with this pro
 test("a close that waits in the ring (it wakes no reader) is handed over by flush, at once", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
   // A server that answers: the connection then has received bytes, and its close wakes no one.
-  const server = createServer((s) => {
-    s.on("data", (d) => s.write(d));
-    s.on("error", () => undefined); // the client's reset
-  });
-  const port = await onLoopback(server);
+  const { server, port } = await echoServer();
   const events: KernelEvent[] = [];
   const probe = recordingProbe(port, events);
   try {
     await probe.start();
-    const s = connect(port, "127.0.0.1");
-    await new Promise<void>((r, j) => {
-      s.once("error", j);
-      s.once("data", () => r());
-      s.write("hello");
-    });
-    await waitFor(
-      "the connect and its establishment",
-      () => events.some((e) => e.kind === "established"),
-      10_000,
-    );
+    const s = await answeredConnection(port, events);
     const before = events.length;
     // Closed by a reset: the kernel's close and its record happen in this call, then nothing of the
     // event loop runs before the asserts below (the records' hand-over is a callback).
@@ -126,11 +140,7 @@ test("a close that waits in the ring (it wakes no reader) is handed over by flus
 
 test("a flush the reader does not answer in time says so, and what it was asked for still comes", async (t) => {
   if (!needs(t, checkEbpf().ok, `the eBPF probe (${why()})`)) return;
-  const server = createServer((s) => {
-    s.on("data", (d) => s.write(d));
-    s.on("error", () => undefined); // the client's reset
-  });
-  const port = await onLoopback(server);
+  const { server, port } = await echoServer();
   const events: KernelEvent[] = [];
   const probe = recordingProbe(port, events);
   // The reader thread answers a flush only 300 ms after it is asked (read once, when it starts):
@@ -142,17 +152,7 @@ test("a flush the reader does not answer in time says so, and what it was asked 
     delete process.env.SSH_OUTBOUND_FAULT_FLUSH_LATE_MS;
   }
   try {
-    const s = connect(port, "127.0.0.1");
-    await new Promise<void>((r, j) => {
-      s.once("error", j);
-      s.once("data", () => r());
-      s.write("hello");
-    });
-    await waitFor(
-      "the connect and its establishment",
-      () => events.some((e) => e.kind === "established"),
-      10_000,
-    );
+    const s = await answeredConnection(port, events);
     const before = events.length;
     s.resetAndDestroy();
     assert.equal(probe.flush(), false, "the reader did not answer within flush's time limit");

@@ -236,13 +236,14 @@ static __always_inline int look(struct watch *w, struct sock *sk, int sent, int 
   else w->received_seen = 1;
   int ssh = readable && head[0] == 'S' && head[1] == 'S' && head[2] == 'H' && head[3] == '-';
   if (ssh && !w->chosen) {
-    w->claimed = 1;
     struct probe_record c;
     __builtin_memcpy(&c, &w->connect, sizeof(c));
     __u64 established_ns = w->established_ns;
+    // A slot taken meanwhile by another socket says nothing of SK, and is not SK's to mark.
+    if (c.sk != (__u64)sk) return ssh;
+    w->claimed = 1;
     __u8 one = 1;
-    // A slot taken meanwhile by another socket says nothing of SK.
-    if (c.sk == (__u64)sk && bpf_map_update_elem(&tracked, &c.sk, &one, BPF_NOEXIST) == 0) {
+    if (bpf_map_update_elem(&tracked, &c.sk, &one, BPF_NOEXIST) == 0) {
       addresses_btf(&c, sk);
       c.netns = sk->__sk_common.skc_net.net->ns.inum;
       c.inode = sk->sk_socket->file->f_inode->i_ino;
@@ -266,12 +267,12 @@ static __always_inline int watch_done(struct watch *w, int sent, int readable, i
   return !(ssh || !sent || !readable || w->chosen || w->claimed);
 }
 
-// A BANNER record for the socket of W, LEN the payload's length; its bytes are the caller's to fill, and
+// A BANNER record for SK, LEN the payload's length; its bytes are the caller's to fill, and
 // how many of them are the payload's (bytes_received: 0 for min(LEN, PROBE_PATH_LEN)).
-static __always_inline struct probe_client_record *reserve_banner(struct watch *w, int sent, __u64 len) {
+static __always_inline struct probe_client_record *reserve_banner(struct sock *sk, int sent, __u64 len) {
   struct probe_client_record *r = reserve_client(PROBE_BANNER);
   if (!r) return 0;
-  r->base.sk = w->connect.sk;
+  r->base.sk = (__u64)sk;
   r->base.oldstate = sent ? PROBE_BANNER_SENT : PROBE_BANNER_RECEIVED;
   r->base.bytes_acked = len;
   return r;
@@ -302,7 +303,7 @@ static __always_inline int first_payload(struct __sk_buff *skb, int sent) {
   int ssh = look(w, ks, sent, readable, head);
   if (ssh) {
     __u64 len = (__u64)skb->len - (__u64)at;  // 64-bit: compared and passed in one register
-    struct probe_client_record *r = reserve_banner(w, sent, len);
+    struct probe_client_record *r = reserve_banner(ks, sent, len);
     if (r) {
       // Two calls, each with a size the verifier can bound: the whole room, or less than it.
       if (len >= PROBE_PATH_LEN) bpf_skb_load_bytes(skb, at, r->path, PROBE_PATH_LEN);
@@ -398,7 +399,7 @@ int BPF_PROG(on_send, struct sock *sk, struct msghdr *msg, struct sk_buff *skb, 
   int readable = got >= 4;
   int ssh = look(w, sk, 1, readable, buf->b);
   if (ssh) {
-    struct probe_client_record *r = reserve_banner(w, 1, len);
+    struct probe_client_record *r = reserve_banner(sk, 1, len);
     if (r) {
       // Only what this sendmsg gave (the rest of the scratch is another socket's).
       bpf_probe_read_kernel(r->path, got, buf->b);
@@ -434,7 +435,7 @@ int BPF_PROG(on_segment, struct sock *sk, struct sk_buff *skb) {
   int readable = bpf_dynptr_read(head, 4, &d, at, 0) == 0;
   int ssh = look(w, sk, 0, readable, head);
   if (ssh) {
-    struct probe_client_record *r = reserve_banner(w, 0, len);
+    struct probe_client_record *r = reserve_banner(sk, 0, len);
     if (r) {
       if (len >= PROBE_PATH_LEN) bpf_dynptr_read(r->path, PROBE_PATH_LEN, &d, at, 0);
       else bpf_dynptr_read(r->path, len, &d, at, 0);

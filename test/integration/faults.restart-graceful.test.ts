@@ -51,6 +51,24 @@ for (const source of ["procfs", "ebpf"] as const) {
         `${conns.length} connections, ${r.missing.length} missing, ${r.duplicated.length} duplicated`,
       );
       assert.equal(conns.length, 160);
+      // What the trail says of a missing one, and when the daemons stopped and started: the assertion
+      // below then comes with what is needed to tell why.
+      for (const m of r.missing) {
+        const said = events
+          .filter((e) => e.source?.port === m.localPort || e.event.action.startsWith("monitor-"))
+          .map((e) =>
+            [
+              e["@timestamp"],
+              e.event.action,
+              e.ssh_outbound.connection_id,
+              e.ssh_outbound.observed,
+              e.ssh_outbound.state,
+            ]
+              .filter((x) => x !== undefined)
+              .join(" "),
+          );
+        t.diagnostic(`missing ${JSON.stringify(m)}: ${said.join(" | ")}`);
+      }
       assert.deepEqual(r.missing, [], "missing");
       assert.deepEqual(r.duplicated, [], "duplicated");
       assert.deepEqual(r.strangers, []);

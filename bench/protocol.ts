@@ -439,7 +439,7 @@ const pct = (r: number | undefined) =>
   r === undefined ? "–" : `${r >= 1 ? "+" : ""}${((r - 1) * 100).toFixed(1)} %`;
 
 export function protocolTable(
-  r: { rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[]; perConnection?: PerConnection[] },
+  r: { rows: ProtocolRow[]; programs: ProgramShare; hooks: HookShare[]; perConnection: PerConnection[] },
   o: { rounds: number; bulkS: number; shortN: number; perfS: number },
 ): string {
   const lines = [
@@ -466,7 +466,7 @@ export function protocolTable(
         )}; together ${(r.programs.share * 100).toFixed(2)} % of the machine's busy CPU over those runs (the cgroup hook's own dispatch is not in it).`,
     );
   }
-  const perConn = r.perConnection ?? [];
+  const perConn = r.perConnection;
   const off = perConn.find((p) => p.mode === "off");
   if (perConn.length > 0) {
     const names = [...new Set(perConn.flatMap((p) => p.programs.map((q) => q.name)))];

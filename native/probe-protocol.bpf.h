@@ -244,9 +244,7 @@ static __always_inline int look(struct watch *w, struct sock *sk, int sent, int 
     w->claimed = 1;
     __u8 one = 1;
     if (bpf_map_update_elem(&tracked, &c.sk, &one, BPF_NOEXIST) == 0) {
-      addresses_btf(&c, sk);
-      c.netns = sk->__sk_common.skc_net.net->ns.inum;
-      c.inode = sk->sk_socket->file->f_inode->i_ino;
+      socket_facts(&c, sk, 1);
       send(&c);
       if (established_ns) {
         c.kind = PROBE_ESTABLISHED;

@@ -288,6 +288,13 @@ static __always_inline void addresses_btf(struct probe_record *r, struct sock *s
 #define ADDRESSES(btf, r, sk) ((btf) ? addresses_btf(r, sk) : addresses(r, sk))
 #define NETNS_OF(btf, sk) ((btf) ? (sk)->__sk_common.skc_net.net->ns.inum : netns_of(sk))
 
+// What a connect record says of its socket: its addresses, network namespace and inode.
+static __always_inline void socket_facts(struct probe_record *r, struct sock *sk, const int btf) {
+  ADDRESSES(btf, r, sk);
+  r->netns = NETNS_OF(btf, sk);
+  r->inode = btf ? sk->sk_socket->file->f_inode->i_ino : BPF_CORE_READ(sk, sk_socket, file, f_inode, i_ino);
+}
+
 static __always_inline int send(const struct probe_record *r) {
   if (bpf_ringbuf_output(&events, (void *)r, sizeof(*r), wake(r->kind == PROBE_CONNECT)) == 0) return 1;
   count_lost();
@@ -349,9 +356,7 @@ static __always_inline int transition(struct sock *s, int oldstate, int newstate
       if (bpf_map_lookup_elem(&tracked, &sk)) bpf_map_delete_elem(&tracked, &sk);
       return 0;
     }
-    ADDRESSES(btf, &r, s);
-    r.netns = NETNS_OF(btf, s);
-    r.inode = btf ? s->sk_socket->file->f_inode->i_ino : BPF_CORE_READ(s, sk_socket, file, f_inode, i_ino);
+    socket_facts(&r, s, btf);
     if (watched) watch_payloads(s, &r, 1);
     // A connect still held back at this address is of a socket whose end the program did not see (a
     // run the kernel skipped: a program is not run again on a CPU where it is running). Sent now: the
